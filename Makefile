@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Front end for the grafted QEMU build: ./configure first.
+
+-include build/config.mk
+
+NINJA ?= ninja
+BINARIES = qemu-system-aarch64 qemu-system-x86_64
+QTESTS = tests/qtest/ghes-test
+
+.PHONY: all check check-qtest check-build check-guest demo clean
+
+all: build/config.mk
+	./configure --no-deps >/dev/null
+	$(NINJA) -C $(OBJDIR) $(BINARIES) $(QTESTS)
+
+build/config.mk:
+	@echo "run ./configure first" >&2; exit 1
+
+check: all
+	tests/ras/run-tests $(OBJDIR)
+
+check-qtest check-build check-guest: all
+	tests/ras/run-tests $(OBJDIR) $(@:check-%=%)
+
+demo: all
+	tests/ras/guest/run-demo $(OBJDIR)
+
+clean:
+	rm -rf build

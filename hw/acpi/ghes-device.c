@@ -1,0 +1,321 @@
+/*
+ * The guest's GHESv2 error sources
+ *
+ * QEMU lays out the hardware-errors blob itself (hw/acpi/hest.c), so the
+ * only thing it needs from the guest is the blob's base address, which
+ * firmware writes back through fw_cfg.  Every other address is computed
+ * from that base and the layout; guest-writable copies (HEST, the error
+ * status address registers) are never read back.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/log.h"
+#include "qemu/timer.h"
+#include "qom/object.h"
+#include "hw/acpi/acpi_dev_interface.h"
+#include "hw/acpi/ghes-device.h"
+#include "hw/boards.h"
+#include "hw/qdev-properties.h"
+#include "migration/vmstate.h"
+#include "system/address-spaces.h"
+#include "system/memory.h"
+#include "system/reset.h"
+#include "trace.h"
+
+AcpiGhesDevice *ghes_device_find(void)
+{
+    return ACPI_GHES(object_resolve_path_type("", TYPE_ACPI_GHES, NULL));
+}
+
+bool ghes_gpa_is_ram(uint64_t addr, uint64_t len)
+{
+    MemoryRegionSection sec;
+    bool ok;
+
+    if (!len || addr + len < addr) {
+        return false;
+    }
+    sec = memory_region_find(get_system_memory(), addr, len);
+    if (!sec.mr) {
+        return false;
+    }
+    ok = memory_region_is_ram(sec.mr) && !memory_region_is_rom(sec.mr) &&
+         !memory_region_is_ram_device(sec.mr) &&
+         int128_get64(sec.size) == len;
+    memory_region_unref(sec.mr);
+    return ok;
+}
+
+static void ghes_hw_errors_addr_written(void *opaque, off_t offset,
+                                        size_t len)
+{
+    AcpiGhesDevice *s = opaque;
+    uint64_t addr = ldq_le_p(s->hw_errors_addr_le);
+    uint64_t blob_len = hest_blob_len(s->nr_sources);
+
+    if (addr && !ghes_gpa_is_ram(addr, blob_len)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: hardware errors blob at 0x%"
+                      PRIx64 " (+0x%" PRIx64 ") is not in guest RAM; "
+                      "GHES disabled\n", TYPE_ACPI_GHES, addr, blob_len);
+        trace_ghes_blob_rejected(addr, blob_len);
+        s->hw_errors_addr = 0;
+        return;
+    }
+    s->hw_errors_addr = addr;
+    trace_ghes_blob_placed(addr, blob_len);
+}
+
+bool ghes_device_ready(AcpiGhesDevice *s, Error **errp)
+{
+    if (!s->hw_errors_addr) {
+        error_setg(errp, "the guest firmware has not placed the hardware "
+                   "error status blocks yet (is the guest booted with "
+                   "ACPI firmware?)");
+        return false;
+    }
+    return true;
+}
+
+uint64_t ghes_device_next_sequence(AcpiGhesDevice *s)
+{
+    return ++s->sequence;
+}
+
+bool ghes_device_write_record(AcpiGhesDevice *s, unsigned source,
+                              const void *cper, size_t len, Error **errp)
+{
+    unsigned n = s->nr_sources;
+    uint64_t ack_addr, block_addr, ack;
+    MemTxResult r;
+
+    if (!ghes_device_ready(s, errp)) {
+        return false;
+    }
+    if (source >= n) {
+        error_setg(errp, "no GHES error source %u (there are %u)", source, n);
+        return false;
+    }
+    if (len > HEST_GHES_BLOCK_LEN) {
+        error_setg(errp, "CPER record of %zu bytes does not fit the %d-byte "
+                   "error status block", len, HEST_GHES_BLOCK_LEN);
+        return false;
+    }
+    ack_addr = s->hw_errors_addr + hest_blob_ack_reg(n, source);
+    block_addr = s->hw_errors_addr + hest_blob_block(n, source);
+
+    ack = address_space_ldq_le(&address_space_memory, ack_addr,
+                               MEMTXATTRS_UNSPECIFIED, &r);
+    if (r != MEMTX_OK) {
+        error_setg(errp, "cannot read the read-ack register of GHES source "
+                   "%u at 0x%" PRIx64, source, ack_addr);
+        return false;
+    }
+    if (!(ack & HEST_READ_ACK_WRITE)) {
+        s->stats[source].busy++;
+        trace_ghes_record_busy(source, ack);
+        error_setg(errp, "GHES source %u: the guest has not acknowledged "
+                   "the previous error record yet", source);
+        return false;
+    }
+
+    r = address_space_write(&address_space_memory, block_addr,
+                            MEMTXATTRS_UNSPECIFIED, cper, len);
+    if (r != MEMTX_OK) {
+        error_setg(errp, "cannot write the error status block of GHES "
+                   "source %u at 0x%" PRIx64, source, block_addr);
+        return false;
+    }
+    /* Claim the block: the guest sets the bit again once it has read it */
+    address_space_stq_le(&address_space_memory, ack_addr,
+                         ack & HEST_READ_ACK_PRESERVE,
+                         MEMTXATTRS_UNSPECIFIED, NULL);
+    s->stats[source].records++;
+    trace_ghes_record_written(source, block_addr, len);
+
+    if (s->sources[source].notify == HEST_NOTIFY_GPIO && s->acpi_dev) {
+        trace_ghes_notify_ged(source);
+        acpi_send_event(s->acpi_dev, ACPI_GENERIC_ERROR);
+    }
+    return true;
+}
+
+bool ghes_device_write_mem_error(AcpiGhesDevice *s, unsigned source,
+                                 const CperMemError *err, Error **errp)
+{
+    g_autoptr(GArray) rec = g_array_new(false, true, 1);
+
+    cper_encode_mem_error(rec, err, s->sequence + 1,
+                          qemu_clock_get_ms(QEMU_CLOCK_HOST) / 1000);
+    if (!ghes_device_write_record(s, source, rec->data, rec->len, errp)) {
+        return false;
+    }
+    ghes_device_next_sequence(s);
+    return true;
+}
+
+bool ghes_record_mem_error(AcpiGhesDevice *s, unsigned source, uint64_t gpa,
+                           uint64_t size, Error **errp)
+{
+    CperMemError err = {
+        .physical_address = gpa,
+        .size = size,
+        .severity = CPER_SEV_RECOVERABLE,
+        .type = CPER_MEM_TYPE_MULTI_BIT_ECC,
+    };
+
+    return ghes_device_write_mem_error(s, source, &err, errp);
+}
+
+void ghes_device_build_hest(AcpiGhesDevice *s, GArray *table_data,
+                            GArray *hw_errors, BIOSLinker *linker,
+                            const char *oem_id, const char *oem_table_id)
+{
+    hest_build(table_data, hw_errors, linker, s->sources, s->nr_sources,
+               oem_id, oem_table_id);
+}
+
+void ghes_device_add_fw_cfg(AcpiGhesDevice *s, FWCfgState *fw_cfg,
+                            GArray *hw_errors)
+{
+    if (!bios_linker_loader_can_write_pointer()) {
+        /* Firmware could not tell us where the blocks are */
+        warn_report("%s: fw_cfg has no DMA write support; hardware errors "
+                    "cannot be reported to the guest", TYPE_ACPI_GHES);
+    }
+    fw_cfg_add_file(fw_cfg, HEST_HW_ERRORS_FILE, hw_errors->data,
+                    hw_errors->len);
+    fw_cfg_add_file_callback(fw_cfg, HEST_HW_ERRORS_ADDR_FILE, NULL,
+                             ghes_hw_errors_addr_written, s,
+                             s->hw_errors_addr_le,
+                             sizeof(s->hw_errors_addr_le), false);
+}
+
+AcpiGhesDevice *ghes_device_create(Object *machine, DeviceState *acpi_dev,
+                                   unsigned nr_cpus)
+{
+    DeviceState *dev = qdev_new(TYPE_ACPI_GHES);
+
+    qdev_prop_set_uint32(dev, "sea-sources", nr_cpus);
+    object_property_set_link(OBJECT(dev), "acpi-dev", OBJECT(acpi_dev),
+                             &error_abort);
+    object_property_add_child(machine, TYPE_ACPI_GHES, OBJECT(dev));
+    qdev_realize_and_unref(dev, NULL, &error_fatal);
+    return ACPI_GHES(dev);
+}
+
+static void ghes_device_realize(DeviceState *dev, Error **errp)
+{
+    AcpiGhesDevice *s = ACPI_GHES(dev);
+    unsigned i;
+
+    if (s->sea_sources < 1 || s->sea_sources > 4096) {
+        error_setg(errp, "%s: sea-sources must be between 1 and 4096",
+                   TYPE_ACPI_GHES);
+        return;
+    }
+    s->nr_sources = 1 + s->sea_sources;
+    s->sources = g_new0(HestSource, s->nr_sources);
+    for (i = 0; i < s->nr_sources; i++) {
+        s->sources[i].source_id = i;
+        s->sources[i].notify = i == GHES_SOURCE_ASYNC ? HEST_NOTIFY_GPIO
+                                                      : HEST_NOTIFY_SEA;
+    }
+    s->nr_stats = s->nr_sources;
+    s->stats = g_new0(GhesSourceStats, s->nr_stats);
+    qemu_register_resettable(OBJECT(dev));
+}
+
+static void ghes_device_unrealize(DeviceState *dev)
+{
+    AcpiGhesDevice *s = ACPI_GHES(dev);
+
+    qemu_unregister_resettable(OBJECT(dev));
+    g_free(s->sources);
+    g_free(s->stats);
+}
+
+static void ghes_device_reset_hold(Object *obj, ResetType type)
+{
+    AcpiGhesDevice *s = ACPI_GHES(obj);
+
+    /* Firmware places the blob again on every boot */
+    memset(s->hw_errors_addr_le, 0, sizeof(s->hw_errors_addr_le));
+    s->hw_errors_addr = 0;
+    trace_ghes_reset();
+}
+
+static int ghes_device_post_load(void *opaque, int version_id)
+{
+    AcpiGhesDevice *s = opaque;
+
+    ghes_hw_errors_addr_written(s, 0, sizeof(s->hw_errors_addr_le));
+    return 0;
+}
+
+static const VMStateDescription vmstate_ghes_source_stats = {
+    .name = "acpi-ghes/source",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT64(records, GhesSourceStats),
+        VMSTATE_UINT64(busy, GhesSourceStats),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const VMStateDescription vmstate_ghes_device = {
+    .name = TYPE_ACPI_GHES,
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .post_load = ghes_device_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT8_ARRAY(hw_errors_addr_le, AcpiGhesDevice,
+                            sizeof(uint64_t)),
+        VMSTATE_UINT64(sequence, AcpiGhesDevice),
+        VMSTATE_UINT32_EQUAL(nr_stats, AcpiGhesDevice, NULL),
+        VMSTATE_STRUCT_VARRAY_POINTER_UINT32(stats, AcpiGhesDevice, nr_stats,
+                                             vmstate_ghes_source_stats,
+                                             GhesSourceStats),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const Property ghes_device_properties[] = {
+    DEFINE_PROP_UINT32("sea-sources", AcpiGhesDevice, sea_sources, 1),
+    DEFINE_PROP_LINK("acpi-dev", AcpiGhesDevice, acpi_dev, TYPE_DEVICE,
+                     DeviceState *),
+};
+
+static void ghes_device_class_init(ObjectClass *klass, const void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    ResettableClass *rc = RESETTABLE_CLASS(klass);
+
+    dc->desc = "ACPI GHESv2 hardware error sources";
+    dc->realize = ghes_device_realize;
+    dc->unrealize = ghes_device_unrealize;
+    dc->vmsd = &vmstate_ghes_device;
+    dc->user_creatable = false;
+    dc->hotpluggable = false;
+    rc->phases.hold = ghes_device_reset_hold;
+    device_class_set_props(dc, ghes_device_properties);
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+}
+
+static const TypeInfo ghes_device_info = {
+    .name          = TYPE_ACPI_GHES,
+    .parent        = TYPE_DEVICE,
+    .instance_size = sizeof(AcpiGhesDevice),
+    .class_init    = ghes_device_class_init,
+};
+
+static void ghes_device_register_types(void)
+{
+    type_register_static(&ghes_device_info);
+}
+
+type_init(ghes_device_register_types)

@@ -1,0 +1,145 @@
+/*
+ * QMP commands of the GHESv2 error sources
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-ras.h"
+#include "qemu/base64.h"
+#include "qemu/cutils.h"
+#include "hw/acpi/ghes-device.h"
+#include "trace.h"
+
+/* QAPI's CperSeverity is the encoder's CperSev, value for value */
+QEMU_BUILD_BUG_ON((int)CPER_SEVERITY_RECOVERABLE != CPER_SEV_RECOVERABLE ||
+                  (int)CPER_SEVERITY_FATAL != CPER_SEV_FATAL ||
+                  (int)CPER_SEVERITY_CORRECTED != CPER_SEV_CORRECTED ||
+                  (int)CPER_SEVERITY_INFORMATIONAL != CPER_SEV_INFORMATIONAL);
+/* The QAPI enum skips "no error" (1), which is not a memory error */
+#define CPER_MEM_TYPE_FROM_QAPI(t) ((t) == 0 ? 0 : (t) + 1)
+QEMU_BUILD_BUG_ON(CPER_MEM_TYPE_FROM_QAPI(CPER_MEMORY_ERROR_TYPE_MAP_OUT) !=
+                  CPER_MEM_TYPE_MAP_OUT);
+
+static AcpiGhesDevice *ghes_get(Error **errp)
+{
+    AcpiGhesDevice *s = ghes_device_find();
+
+    if (!s) {
+        error_setg(errp, "this machine has no GHES error sources "
+                   "(use -machine virt,ras=on with ACPI firmware)");
+    }
+    return s;
+}
+
+void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
+                             bool has_severity, CperSeverity severity,
+                             bool has_error_type,
+                             CperMemoryErrorType error_type,
+                             bool has_action_required, bool action_required,
+                             Error **errp)
+{
+    AcpiGhesDevice *s = ghes_get(errp);
+    CperMemError err = {
+        .physical_address = address,
+        .size = has_size ? size : 4096,
+        .severity = has_severity ? severity : CPER_SEV_RECOVERABLE,
+        .type = has_error_type ? CPER_MEM_TYPE_FROM_QAPI(error_type)
+                               : CPER_MEM_TYPE_MULTI_BIT_ECC,
+    };
+
+    if (!s || !ghes_device_ready(s, errp)) {
+        return;
+    }
+    if (err.size < 4096 || !is_power_of_2(err.size)) {
+        error_setg(errp, "size 0x%" PRIx64 " is not a power of two of at "
+                   "least 4096", err.size);
+        return;
+    }
+    if (address & (err.size - 1)) {
+        error_setg(errp, "address 0x%" PRIx64 " is not aligned to size 0x%"
+                   PRIx64, address, err.size);
+        return;
+    }
+    if (!ghes_gpa_is_ram(address, err.size)) {
+        error_setg(errp, "0x%" PRIx64 "+0x%" PRIx64 " is not guest RAM",
+                   address, err.size);
+        return;
+    }
+    if (has_action_required && action_required) {
+        error_setg(errp, "action-required errors are reported when a vCPU "
+                   "consumes poison; use the asynchronous report here");
+        return;
+    }
+
+    trace_ghes_inject_memory_error(address, err.size, err.severity);
+    ghes_device_write_mem_error(s, GHES_SOURCE_ASYNC, &err, errp);
+}
+
+void qmp_inject_ghes_v2_error(const char *cper, Error **errp)
+{
+    AcpiGhesDevice *s = ghes_get(errp);
+    g_autofree uint8_t *buf = NULL;
+    size_t len;
+
+    if (!s || !ghes_device_ready(s, errp)) {
+        return;
+    }
+    buf = qbase64_decode(cper, -1, &len, errp);
+    if (!buf) {
+        return;
+    }
+    if (len > HEST_GHES_BLOCK_LEN) {
+        error_setg(errp, "CPER record of %zu bytes exceeds the %d-byte "
+                   "error status block", len, HEST_GHES_BLOCK_LEN);
+        return;
+    }
+    if (!cper_check_estatus(buf, len, errp)) {
+        return;
+    }
+    trace_ghes_inject_raw(len);
+    ghes_device_write_record(s, GHES_SOURCE_ASYNC, buf, len, errp);
+}
+
+GhesInfo *qmp_query_ghes(Error **errp)
+{
+    AcpiGhesDevice *s = ghes_get(errp);
+    g_autoptr(GhesInfo) info = NULL;
+    GhesSourceInfoList **tail;
+    unsigned i, n;
+
+    if (!s) {
+        return NULL;
+    }
+    n = s->nr_sources;
+    info = g_new0(GhesInfo, 1);
+    info->has_blob_address = s->hw_errors_addr != 0;
+    info->blob_address = s->hw_errors_addr;
+    tail = &info->sources;
+    for (i = 0; i < n; i++) {
+        GhesSourceInfo *src = g_new0(GhesSourceInfo, 1);
+
+        src->source_id = s->sources[i].source_id;
+        if (s->sources[i].notify == HEST_NOTIFY_SEA) {
+            src->notification = GHES_NOTIFICATION_SEA;
+            src->has_cpu_index = true;
+            src->cpu_index = i - GHES_SOURCE_SEA(0);
+        } else {
+            src->notification = GHES_NOTIFICATION_GPIO;
+        }
+        if (s->hw_errors_addr) {
+            src->has_block_address = true;
+            src->block_address = s->hw_errors_addr + hest_blob_block(n, i);
+            src->has_acknowledged = true;
+            src->acknowledged = ldq_le_phys(&address_space_memory,
+                                            s->hw_errors_addr +
+                                            hest_blob_ack_reg(n, i)) &
+                                HEST_READ_ACK_WRITE;
+        }
+        src->records = s->stats[i].records;
+        src->busy = s->stats[i].busy;
+        QAPI_LIST_APPEND(tail, src);
+    }
+    return g_steal_pointer(&info);
+}

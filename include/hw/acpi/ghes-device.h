@@ -1,0 +1,124 @@
+/*
+ * The guest's GHESv2 error sources: where their error status blocks live
+ * and how records reach them (ACPI 6.5 18.3.2.8, GHESv2 read-ack protocol)
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_ACPI_GHES_DEVICE_H
+#define HW_ACPI_GHES_DEVICE_H
+
+#include "hw/qdev-core.h"
+#include "hw/acpi/cper.h"
+#include "hw/acpi/hest.h"
+#include "hw/nvram/fw_cfg.h"
+#include "qom/object.h"
+
+#define TYPE_ACPI_GHES "acpi-ghes"
+OBJECT_DECLARE_SIMPLE_TYPE(AcpiGhesDevice, ACPI_GHES)
+
+/*
+ * Source 0 is asynchronous, notified through the GED (GPIO-signal);
+ * sources 1..N are synchronous, notified by SEA, one per vCPU so that
+ * every vCPU can take an external abort at the same time.
+ */
+#define GHES_SOURCE_ASYNC   0
+#define GHES_SOURCE_SEA(cpu) (1 + (cpu))
+
+typedef struct GhesSourceStats {
+    uint64_t records;           /* records written into the block */
+    uint64_t busy;              /* records refused: block not acknowledged */
+} GhesSourceStats;
+
+struct AcpiGhesDevice {
+    DeviceState parent_obj;
+
+    /* properties */
+    uint32_t sea_sources;
+    DeviceState *acpi_dev;      /* GED that carries the async notification */
+
+    /* derived at realize */
+    unsigned nr_sources;
+    HestSource *sources;
+
+    /* written by firmware through HEST_HW_ERRORS_ADDR_FILE */
+    uint8_t hw_errors_addr_le[8];
+    /* the same address once validated; 0 until then */
+    uint64_t hw_errors_addr;
+
+    uint64_t sequence;          /* last record sequence number used */
+    GhesSourceStats *stats;
+    uint32_t nr_stats;          /* == nr_sources, for migration */
+};
+
+/**
+ * ghes_device_find: the machine's GHES sources, or NULL without ras=on
+ */
+AcpiGhesDevice *ghes_device_find(void);
+
+/**
+ * ghes_device_create: create and realize the GHES sources of a machine
+ * @machine: owner; the device becomes its "acpi-ghes" child
+ * @acpi_dev: ACPI device that signals ACPI_GENERIC_ERROR (the GED)
+ * @nr_cpus: number of synchronous (SEA) sources
+ */
+AcpiGhesDevice *ghes_device_create(Object *machine, DeviceState *acpi_dev,
+                                   unsigned nr_cpus);
+
+void ghes_device_build_hest(AcpiGhesDevice *s, GArray *table_data,
+                            GArray *hw_errors, BIOSLinker *linker,
+                            const char *oem_id, const char *oem_table_id);
+void ghes_device_add_fw_cfg(AcpiGhesDevice *s, FWCfgState *fw_cfg,
+                            GArray *hw_errors);
+
+/**
+ * ghes_device_ready: whether firmware has placed the error status blocks
+ */
+bool ghes_device_ready(AcpiGhesDevice *s, Error **errp);
+
+/**
+ * ghes_device_write_record:
+ * @s: the GHES sources
+ * @source: source index (GHES_SOURCE_ASYNC or GHES_SOURCE_SEA(cpu))
+ * @cper: a complete Generic Error Status Block
+ * @len: its length, at most HEST_GHES_BLOCK_LEN
+ * @errp: set when the record cannot be written now
+ *
+ * Write @cper into the source's error status block if the guest has
+ * acknowledged the previous record, and clear the read-ack register.
+ * Raises the source's notification for asynchronous sources; the caller
+ * delivers the SEA for synchronous ones.  Nothing is written on error.
+ */
+bool ghes_device_write_record(AcpiGhesDevice *s, unsigned source,
+                              const void *cper, size_t len, Error **errp);
+
+/**
+ * ghes_record_mem_error:
+ * @s: the GHES sources
+ * @source: source index
+ * @gpa: guest physical address, aligned to @size
+ * @size: bytes lost, a power of two
+ * @errp: set when the record cannot be written now
+ *
+ * Encode a recoverable multi-bit ECC memory error and write it to @source.
+ */
+bool ghes_record_mem_error(AcpiGhesDevice *s, unsigned source, uint64_t gpa,
+                           uint64_t size, Error **errp);
+
+/**
+ * ghes_device_write_mem_error: write an encoded memory error to @source
+ */
+bool ghes_device_write_mem_error(AcpiGhesDevice *s, unsigned source,
+                                 const CperMemError *err, Error **errp);
+
+/**
+ * ghes_device_next_sequence: a fresh record sequence number
+ */
+uint64_t ghes_device_next_sequence(AcpiGhesDevice *s);
+
+/**
+ * ghes_gpa_is_ram: whether [@addr, @addr + @len) is writable guest RAM
+ */
+bool ghes_gpa_is_ram(uint64_t addr, uint64_t len);
+
+#endif

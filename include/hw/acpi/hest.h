@@ -1,0 +1,93 @@
+/*
+ * ACPI Hardware Error Source Table (HEST) with GHESv2 error sources,
+ * and the layout of the hardware-errors blob the sources point into.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_ACPI_HEST_H
+#define HW_ACPI_HEST_H
+
+#include "hw/acpi/bios-linker-loader.h"
+
+#define HEST_HW_ERRORS_FILE         "etc/hardware_errors"
+#define HEST_HW_ERRORS_ADDR_FILE    "etc/hardware_errors_addr"
+
+/* ACPI 6.5 Table 18.14: Hardware Error Notification Structure, Type */
+typedef enum HestNotifyType {
+    HEST_NOTIFY_POLLED = 0,
+    HEST_NOTIFY_EXTERNAL = 1,
+    HEST_NOTIFY_LOCAL = 2,
+    HEST_NOTIFY_SCI = 3,
+    HEST_NOTIFY_NMI = 4,
+    HEST_NOTIFY_CMCI = 5,
+    HEST_NOTIFY_MCE = 6,
+    HEST_NOTIFY_GPIO = 7,
+    HEST_NOTIFY_SEA = 8,
+    HEST_NOTIFY_SEI = 9,
+    HEST_NOTIFY_GSIV = 10,
+    HEST_NOTIFY_SDEI = 11,
+} HestNotifyType;
+
+/* ACPI 6.5 18.3.2.8: Generic Hardware Error Source version 2 */
+#define HEST_TYPE_GHES_V2           10
+#define HEST_GHES_V2_LEN            92
+#define HEST_NOTIFY_LEN             28
+/* Read Ack: the guest writes (ack & PRESERVE) | WRITE once it has read */
+#define HEST_READ_ACK_PRESERVE      (~1ull)
+#define HEST_READ_ACK_WRITE         1ull
+
+/* One error status block per source; the guest's max_raw_data_length */
+#define HEST_GHES_BLOCK_LEN         1024
+
+typedef struct HestSource {
+    uint16_t source_id;
+    HestNotifyType notify;
+} HestSource;
+
+/*
+ * etc/hardware_errors, for @n sources:
+ *   [n x 8]  Error Status Address registers (GPA of each status block)
+ *   [n x 8]  Read Ack registers
+ *   [n x HEST_GHES_BLOCK_LEN]  Generic Error Status Blocks
+ * QEMU computes every address from the blob's base address the firmware
+ * reports; it never reads them back from guest memory.
+ */
+static inline uint64_t hest_blob_address_reg(unsigned n, unsigned i)
+{
+    return 8ull * i;
+}
+
+static inline uint64_t hest_blob_ack_reg(unsigned n, unsigned i)
+{
+    return 8ull * (n + i);
+}
+
+static inline uint64_t hest_blob_block(unsigned n, unsigned i)
+{
+    return 16ull * n + (uint64_t)HEST_GHES_BLOCK_LEN * i;
+}
+
+static inline uint64_t hest_blob_len(unsigned n)
+{
+    return hest_blob_block(n, n);
+}
+
+/**
+ * hest_build:
+ * @table_data: ACPI tables blob the HEST is appended to
+ * @hw_errors: receives the initial contents of etc/hardware_errors
+ * @linker: linker/loader the placement commands go to
+ * @sources: the error sources, in HEST order
+ * @n: number of @sources
+ *
+ * Build the HEST and the blob it points into, and the linker commands
+ * that let firmware place the blob, patch the pointers and tell QEMU
+ * where the blob went.  Deterministic: the table is rebuilt on every
+ * guest read of the ACPI tables.
+ */
+void hest_build(GArray *table_data, GArray *hw_errors, BIOSLinker *linker,
+                const HestSource *sources, unsigned n,
+                const char *oem_id, const char *oem_table_id);
+
+#endif

@@ -1,0 +1,786 @@
+/*
+ * QTest of the GHESv2 error sources of arm virt (ras=on)
+ *
+ * The test plays the firmware's part: it runs the linker/loader script
+ * from fw_cfg against guest memory, then checks HEST and the hardware
+ * errors blob against ACPI 6.5 18.3.2.8, injects errors through QMP and
+ * decodes the CPER records against UEFI 2.10 appendix N.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bswap.h"
+#include "qemu/base64.h"
+#include "libqtest.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "standard-headers/linux/qemu_fw_cfg.h"
+
+#define FW_CFG_BASE         0x09020000ull
+#define GED_BASE            0x09080000ull
+#define GED_ERROR_EVT       0x20
+#define RAM_BASE            0x40000000ull
+/* where the fake firmware puts what it allocates, and its scratch page */
+#define ALLOC_BASE          (RAM_BASE + 0x04000000ull)
+#define SCRATCH             (RAM_BASE + 0x08000000ull)
+#define ERROR_PAGE          (RAM_BASE + 0x10000000ull)
+
+#define LOADER_FILESZ       56
+#define CMD_ALLOCATE        1
+#define CMD_ADD_POINTER     2
+#define CMD_ADD_CHECKSUM    3
+#define CMD_WRITE_POINTER   4
+
+#define NR_CPUS             2
+#define NR_SOURCES          (1 + NR_CPUS)
+#define BLOCK_LEN           1024
+#define GHES_V2_LEN         92
+#define RECORD_LEN          (20 + 72 + 80 + 8)
+
+typedef struct FwFile {
+    char name[LOADER_FILESZ];
+    uint16_t select;
+    uint32_t size;
+    uint64_t addr;      /* where the fake firmware placed it, or 0 */
+} FwFile;
+
+typedef struct Fw {
+    QTestState *qts;
+    FwFile files[64];
+    int nr_files;
+    uint64_t next_alloc;
+} Fw;
+
+/* fw_cfg DMA transfer (docs/specs/fw_cfg.rst), used for reads and writes */
+static void fw_cfg_dma(QTestState *qts, uint16_t select, uint32_t control,
+                       uint64_t addr, uint32_t len)
+{
+    uint8_t desc[16];
+
+    stl_be_p(desc, ((uint32_t)select << 16) | FW_CFG_DMA_CTL_SELECT |
+             control);
+    stl_be_p(desc + 4, len);
+    stq_be_p(desc + 8, addr);
+    qtest_memwrite(qts, SCRATCH, desc, sizeof(desc));
+    qtest_writeq(qts, FW_CFG_BASE + 16, bswap64(SCRATCH));
+    g_assert_cmphex(qtest_readl(qts, SCRATCH), ==, 0);
+}
+
+static void fw_cfg_read(QTestState *qts, uint16_t select, void *buf,
+                        uint32_t len)
+{
+    fw_cfg_dma(qts, select, FW_CFG_DMA_CTL_READ, SCRATCH + 0x100, len);
+    qtest_memread(qts, SCRATCH + 0x100, buf, len);
+}
+
+static void fw_cfg_write(QTestState *qts, uint16_t select, const void *buf,
+                         uint32_t len)
+{
+    qtest_memwrite(qts, SCRATCH + 0x100, buf, len);
+    fw_cfg_dma(qts, select, FW_CFG_DMA_CTL_WRITE, SCRATCH + 0x100, len);
+}
+
+static void fw_read_dir(Fw *fw)
+{
+    uint32_t count;
+    g_autofree uint8_t *dir = NULL;
+    int i;
+
+    fw_cfg_read(fw->qts, FW_CFG_FILE_DIR, &count, 4);
+    count = be32_to_cpu(count);
+    g_assert_cmpint(count, <=, ARRAY_SIZE(fw->files));
+    dir = g_malloc(4 + count * 64);
+    fw_cfg_read(fw->qts, FW_CFG_FILE_DIR, dir, 4 + count * 64);
+    for (i = 0; i < count; i++) {
+        uint8_t *e = dir + 4 + i * 64;
+
+        fw->files[i].size = ldl_be_p(e);
+        fw->files[i].select = lduw_be_p(e + 4);
+        memcpy(fw->files[i].name, e + 8, LOADER_FILESZ);
+        fw->files[i].addr = 0;
+    }
+    fw->nr_files = count;
+}
+
+static FwFile *fw_file(Fw *fw, const char *name)
+{
+    int i;
+
+    for (i = 0; i < fw->nr_files; i++) {
+        if (!strncmp(fw->files[i].name, name, LOADER_FILESZ)) {
+            return &fw->files[i];
+        }
+    }
+    return NULL;
+}
+
+/* Run etc/table-loader the way firmware does */
+static void fw_run_loader(Fw *fw)
+{
+    FwFile *loader;
+    g_autofree uint8_t *cmds = NULL;
+    uint32_t off;
+
+    fw->next_alloc = ALLOC_BASE;
+    fw_read_dir(fw);
+    loader = fw_file(fw, "etc/table-loader");
+    g_assert(loader);
+    cmds = g_malloc(loader->size);
+    fw_cfg_read(fw->qts, loader->select, cmds, loader->size);
+
+    for (off = 0; off + 128 <= loader->size; off += 128) {
+        uint8_t *c = cmds + off;
+        uint32_t cmd = ldl_le_p(c);
+
+        if (cmd == CMD_ALLOCATE) {
+            FwFile *f = fw_file(fw, (char *)c + 4);
+            uint32_t align = ldl_le_p(c + 4 + LOADER_FILESZ);
+            g_autofree uint8_t *data = NULL;
+
+            g_assert(f);
+            fw->next_alloc = ROUND_UP(fw->next_alloc, MAX(align, 1));
+            f->addr = fw->next_alloc;
+            fw->next_alloc += ROUND_UP(f->size, 4096);
+            data = g_malloc(f->size);
+            fw_cfg_read(fw->qts, f->select, data, f->size);
+            qtest_memwrite(fw->qts, f->addr, data, f->size);
+        } else if (cmd == CMD_ADD_POINTER) {
+            FwFile *dst = fw_file(fw, (char *)c + 4);
+            FwFile *src = fw_file(fw, (char *)c + 4 + LOADER_FILESZ);
+            uint32_t poff = ldl_le_p(c + 4 + 2 * LOADER_FILESZ);
+            uint8_t size = c[8 + 2 * LOADER_FILESZ];
+            uint64_t val = 0;
+
+            g_assert(dst && src && dst->addr && src->addr);
+            g_assert(size == 8 || size == 4);
+            qtest_memread(fw->qts, dst->addr + poff, &val, size);
+            val = le64_to_cpu(val) + src->addr;
+            val = cpu_to_le64(val);
+            qtest_memwrite(fw->qts, dst->addr + poff, &val, size);
+        } else if (cmd == CMD_ADD_CHECKSUM) {
+            FwFile *f = fw_file(fw, (char *)c + 4);
+            uint32_t csum_off = ldl_le_p(c + 4 + LOADER_FILESZ);
+            uint32_t start = ldl_le_p(c + 8 + LOADER_FILESZ);
+            uint32_t len = ldl_le_p(c + 12 + LOADER_FILESZ);
+            g_autofree uint8_t *data = g_malloc(len);
+            uint8_t sum = 0, zero = 0;
+            uint32_t i;
+
+            g_assert(f && f->addr);
+            qtest_memwrite(fw->qts, f->addr + csum_off, &zero, 1);
+            qtest_memread(fw->qts, f->addr + start, data, len);
+            for (i = 0; i < len; i++) {
+                sum += data[i];
+            }
+            sum = -sum;
+            qtest_memwrite(fw->qts, f->addr + csum_off, &sum, 1);
+        } else if (cmd == CMD_WRITE_POINTER) {
+            FwFile *dst = fw_file(fw, (char *)c + 4);
+            FwFile *src = fw_file(fw, (char *)c + 4 + LOADER_FILESZ);
+            uint32_t dst_off = ldl_le_p(c + 4 + 2 * LOADER_FILESZ);
+            uint32_t src_off = ldl_le_p(c + 8 + 2 * LOADER_FILESZ);
+            uint8_t size = c[12 + 2 * LOADER_FILESZ];
+            uint64_t val = cpu_to_le64(src->addr + src_off);
+
+            g_assert(dst && src && src->addr);
+            g_assert_cmpint(dst_off, ==, 0);
+            fw_cfg_write(fw->qts, dst->select, &val, size);
+        }
+    }
+}
+
+static QTestState *start(Fw *fw, const char *extra)
+{
+    static char *bios;
+    QTestState *qts;
+
+    if (!bios) {
+        /* Any file will do: the qtest accelerator runs no guest code */
+        int fd = g_file_open_tmp("ghes-test-bios-XXXXXX", &bios, NULL);
+        char zero[4096] = { 0 };
+
+        g_assert(fd >= 0);
+        g_assert(write(fd, zero, sizeof(zero)) == sizeof(zero));
+        close(fd);
+    }
+    qts = qtest_initf("-machine virt,ras=on -cpu max -smp %d -m 1G -nic none "
+                      "-bios %s %s", NR_CPUS, bios, extra ? extra : "");
+    memset(fw, 0, sizeof(*fw));
+    fw->qts = qts;
+    return qts;
+}
+
+/* Locate a table in the firmware's copy of etc/acpi/tables */
+static uint64_t find_table(Fw *fw, const char *sig, uint32_t *len)
+{
+    FwFile *t = fw_file(fw, "etc/acpi/tables");
+    uint64_t off = 0;
+
+    g_assert(t && t->addr);
+    while (off + 8 <= t->size) {
+        char s[4];
+        uint32_t l = qtest_readl(fw->qts, t->addr + off + 4);
+
+        qtest_memread(fw->qts, t->addr + off, s, 4);
+        if (!l) {
+            break;
+        }
+        if (!memcmp(s, sig, 4)) {
+            *len = l;
+            return t->addr + off;
+        }
+        off += l;
+    }
+    return 0;
+}
+
+static uint64_t blob_base(Fw *fw)
+{
+    FwFile *f = fw_file(fw, "etc/hardware_errors");
+
+    g_assert(f && f->addr);
+    return f->addr;
+}
+
+static uint64_t block_addr(Fw *fw, int i)
+{
+    return blob_base(fw) + 16 * NR_SOURCES + BLOCK_LEN * i;
+}
+
+static uint64_t ack_addr(Fw *fw, int i)
+{
+    return blob_base(fw) + 8 * (NR_SOURCES + i);
+}
+
+/* Acknowledge a record the way Linux's ghes_clear_estatus() does */
+static void guest_ack(Fw *fw, int i)
+{
+    uint64_t ack;
+
+    qtest_writel(fw->qts, block_addr(fw, i), 0);
+    ack = qtest_readq(fw->qts, ack_addr(fw, i));
+    qtest_writeq(fw->qts, ack_addr(fw, i), (ack & ~1ull) | 1);
+}
+
+static void check_gas(QTestState *qts, uint64_t gas, uint64_t addr)
+{
+    g_assert_cmpint(qtest_readb(qts, gas), ==, 0);      /* SystemMemory */
+    g_assert_cmpint(qtest_readb(qts, gas + 1), ==, 64); /* bit width */
+    g_assert_cmpint(qtest_readb(qts, gas + 2), ==, 0);  /* bit offset */
+    g_assert_cmpint(qtest_readb(qts, gas + 3), ==, 4);  /* QWord access */
+    g_assert_cmphex(qtest_readq(qts, gas + 4), ==, addr);
+}
+
+static void test_hest(void)
+{
+    Fw fw;
+    QTestState *qts = start(&fw, NULL);
+    uint32_t len = 0;
+    uint64_t hest, base;
+    g_autofree uint8_t *raw = NULL;
+    uint8_t sum = 0;
+    QDict *rsp, *ret;
+    QList *sources;
+    int i;
+
+    fw_run_loader(&fw);
+    hest = find_table(&fw, "HEST", &len);
+    g_assert(hest);
+    base = blob_base(&fw);
+
+    /* Header: length, revision, checksum over the patched table */
+    g_assert_cmpint(len, ==, 36 + 4 + GHES_V2_LEN * NR_SOURCES);
+    g_assert_cmpint(qtest_readb(qts, hest + 8), ==, 1);
+    raw = g_malloc(len);
+    qtest_memread(qts, hest, raw, len);
+    for (i = 0; i < len; i++) {
+        sum += raw[i];
+    }
+    g_assert_cmpint(sum, ==, 0);
+    g_assert_cmpint(ldl_le_p(raw + 36), ==, NR_SOURCES);
+
+    for (i = 0; i < NR_SOURCES; i++) {
+        uint64_t e = hest + 40 + GHES_V2_LEN * i;
+
+        g_assert_cmpint(qtest_readw(qts, e), ==, 10);          /* GHESv2 */
+        g_assert_cmpint(qtest_readw(qts, e + 2), ==, i);       /* Source Id */
+        g_assert_cmphex(qtest_readw(qts, e + 4), ==, 0xffff);  /* Related */
+        g_assert_cmpint(qtest_readb(qts, e + 6), ==, 0);       /* Flags */
+        g_assert_cmpint(qtest_readb(qts, e + 7), ==, 1);       /* Enabled */
+        g_assert_cmpint(qtest_readl(qts, e + 8), ==, 1);       /* Records */
+        g_assert_cmpint(qtest_readl(qts, e + 12), ==, 1);      /* Sections */
+        g_assert_cmpint(qtest_readl(qts, e + 16), ==, BLOCK_LEN);
+        check_gas(qts, e + 20, base + 8 * i);
+        /* Notification Structure: GPIO for source 0, SEA for the rest */
+        g_assert_cmpint(qtest_readb(qts, e + 32), ==, i == 0 ? 7 : 8);
+        g_assert_cmpint(qtest_readb(qts, e + 33), ==, 28);
+        g_assert_cmpint(qtest_readl(qts, e + 60), ==, BLOCK_LEN);
+        check_gas(qts, e + 64, base + 8 * (NR_SOURCES + i));
+        g_assert_cmphex(qtest_readq(qts, e + 76), ==, ~1ull);  /* Preserve */
+        g_assert_cmphex(qtest_readq(qts, e + 84), ==, 1);      /* Write */
+
+        /* The blob: address registers patched, blocks free and empty */
+        g_assert_cmphex(qtest_readq(qts, base + 8 * i), ==,
+                        block_addr(&fw, i));
+        g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, i)), ==, 1);
+        g_assert_cmphex(qtest_readl(qts, block_addr(&fw, i)), ==, 0);
+    }
+
+    /* QEMU saw where the firmware put the blob */
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
+    ret = qdict_get_qdict(rsp, "return");
+    g_assert(ret);
+    g_assert_cmphex(qdict_get_int(ret, "blob-address"), ==, base);
+    sources = qdict_get_qlist(ret, "sources");
+    g_assert_cmpint(qlist_size(sources), ==, NR_SOURCES);
+    for (i = 0; i < NR_SOURCES; i++) {
+        QDict *s = qobject_to(QDict, qlist_pop(sources));
+
+        g_assert_cmpint(qdict_get_int(s, "source-id"), ==, i);
+        g_assert_cmpstr(qdict_get_str(s, "notification"), ==,
+                        i ? "sea" : "gpio");
+        g_assert_cmphex(qdict_get_int(s, "block-address"), ==,
+                        block_addr(&fw, i));
+        g_assert(qdict_get_bool(s, "acknowledged"));
+        if (i) {
+            g_assert_cmpint(qdict_get_int(s, "cpu-index"), ==, i - 1);
+        } else {
+            g_assert(!qdict_haskey(s, "cpu-index"));
+        }
+        qobject_unref(s);
+    }
+    qobject_unref(rsp);
+
+    /* iasl disassembles the table without complaint */
+    if (g_find_program_in_path("iasl")) {
+        g_autofree char *dir = g_dir_make_tmp("ghes-test-XXXXXX", NULL);
+        g_autofree char *path = g_build_filename(dir, "hest.dat", NULL);
+        g_autofree char *dsl = g_build_filename(dir, "hest.dsl", NULL);
+        g_autofree char *out = NULL, *err = NULL, *text = NULL;
+        const char *argv[] = { "iasl", "-d", path, NULL };
+        int status;
+
+        g_assert(g_file_set_contents(path, (char *)raw, len, NULL));
+        g_assert(g_spawn_sync(dir, (char **)argv, NULL,
+                              G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
+                              &status, NULL));
+        g_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        g_assert(!strstr(out, "Error") && !strstr(err, "Error"));
+        g_assert(g_file_get_contents(dsl, &text, NULL, NULL));
+        g_assert(strstr(text, "Hardware Error Source Table"));
+        g_assert(strstr(text, "Generic Hardware Error Source V2"));
+        g_assert(!strstr(text, "**** Unknown"));
+        unlink(dsl);
+        unlink(path);
+        rmdir(dir);
+    } else {
+        g_test_message("iasl not found: HEST disassembly not checked");
+    }
+    qtest_quit(qts);
+}
+
+/* Decode the record in block @i and check every field */
+static void check_mem_record(Fw *fw, int i, uint64_t pa, uint64_t size,
+                             uint32_t sev, uint8_t type, uint64_t seq)
+{
+    static const uint8_t mem_guid[16] = {
+        0x14, 0x11, 0xBC, 0xA5, 0x64, 0x6F, 0xDE, 0x4E,
+        0xB8, 0x63, 0x3E, 0x83, 0xED, 0x7C, 0x83, 0xB1,
+    };
+    uint8_t r[RECORD_LEN], zero[36] = { 0 };
+    const uint8_t *g = r + 20, *m = r + 92, *ts = g + 64;
+    uint64_t valid;
+    int k;
+
+    qtest_memread(fw->qts, block_addr(fw, i), r, sizeof(r));
+    /* Generic Error Status Block */
+    g_assert_cmphex(ldl_le_p(r), ==,
+                    (sev == 2 ? 2 : 1) | (1 << 4));   /* one entry */
+    g_assert_cmpint(ldl_le_p(r + 4), ==, 20 + 72 + 80);  /* raw offset */
+    g_assert_cmpint(ldl_le_p(r + 8), ==, 8);             /* raw length */
+    g_assert_cmpint(ldl_le_p(r + 12), ==, 72 + 80);      /* data length */
+    g_assert_cmpint(ldl_le_p(r + 16), ==, sev);
+    /* Generic Error Data Entry, revision 0x300 */
+    g_assert(!memcmp(g, mem_guid, 16));
+    g_assert_cmpint(ldl_le_p(g + 16), ==, sev);
+    g_assert_cmphex(lduw_le_p(g + 20), ==, 0x300);
+    g_assert_cmphex(g[22], ==, 0x4);                     /* timestamp */
+    g_assert_cmphex(g[23], ==, 0x1);                     /* primary */
+    g_assert_cmpint(ldl_le_p(g + 24), ==, 80);
+    g_assert(!memcmp(g + 28, zero, 36));                 /* FRU id, text */
+    for (k = 0; k < 8; k++) {                            /* BCD digits */
+        if (k != 3) {
+            g_assert_cmpint(ts[k] & 0xf, <=, 9);
+            g_assert_cmpint(ts[k] >> 4, <=, 9);
+        }
+    }
+    g_assert_cmpint(ts[7], ==, 0x20);                    /* century */
+    /* Memory Error Section */
+    valid = ldq_le_p(m);
+    g_assert_cmphex(valid, ==, (1 << 1) | (1 << 14) |
+                    (size > 4096 ? 1 << 2 : 0));
+    g_assert_cmphex(ldq_le_p(m + 16), ==, pa);
+    g_assert_cmphex(ldq_le_p(m + 24), ==, size > 4096 ? ~(size - 1) : 0);
+    g_assert_cmpint(m[72], ==, type);
+    /* Raw data: the record sequence number */
+    g_assert_cmpint(ldq_le_p(r + 172), ==, seq);
+}
+
+static QDict *source_info(QTestState *qts, int i)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
+    QList *l = qdict_get_qlist(qdict_get_qdict(rsp, "return"), "sources");
+    QDict *s = NULL;
+
+    for (; i >= 0; i--) {
+        qobject_unref(s);
+        s = qobject_to(QDict, qlist_pop(l));
+    }
+    qobject_unref(rsp);
+    return s;
+}
+
+static void test_inject_and_ack(void)
+{
+    Fw fw;
+    QTestState *qts = start(&fw, NULL);
+    uint8_t before[RECORD_LEN], after[RECORD_LEN];
+    QDict *rsp, *s;
+
+    fw_run_loader(&fw);
+    qtest_readl(qts, GED_BASE);     /* clear the GED event selector */
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             (uint64_t)ERROR_PAGE);
+    check_mem_record(&fw, 0, ERROR_PAGE, 4096, 0, 3, 1);
+    /* the block is claimed, the guest notified through the GED */
+    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 0)), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, GED_BASE) & GED_ERROR_EVT, ==,
+                    GED_ERROR_EVT);
+
+    /* Not acknowledged: refused, block untouched */
+    qtest_memread(qts, block_addr(&fw, 0), before, sizeof(before));
+    rsp = qtest_qmp(qts, "{ 'execute': 'inject-memory-error', "
+                    "'arguments': { 'address': %" PRIu64 " } }",
+                    (uint64_t)ERROR_PAGE + 4096);
+    g_assert(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
+                    "not acknowledged"));
+    qobject_unref(rsp);
+    qtest_memread(qts, block_addr(&fw, 0), after, sizeof(after));
+    g_assert(!memcmp(before, after, sizeof(before)));
+    s = source_info(qts, 0);
+    g_assert_cmpint(qdict_get_int(s, "records"), ==, 1);
+    g_assert_cmpint(qdict_get_int(s, "busy"), ==, 1);
+    g_assert(!qdict_get_bool(s, "acknowledged"));
+    qobject_unref(s);
+
+    /* Acknowledged: the next record goes in, a 2 MiB one with a mask */
+    guest_ack(&fw, 0);
+    s = source_info(qts, 0);
+    g_assert(qdict_get_bool(s, "acknowledged"));
+    qobject_unref(s);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 ", "
+                             "'size': 2097152, 'severity': 'corrected', "
+                             "'error-type': 'scrub-uncorrected' } }",
+                             (uint64_t)ERROR_PAGE);
+    check_mem_record(&fw, 0, ERROR_PAGE, 2 * 1024 * 1024, 2, 14, 2);
+    /* the ack register keeps the bits the guest must preserve */
+    guest_ack(&fw, 0);
+    qtest_writeq(qts, ack_addr(&fw, 0), 0xf0f0000000000001ull);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             (uint64_t)ERROR_PAGE);
+    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 0)), ==,
+                    0xf0f0000000000000ull);
+    check_mem_record(&fw, 0, ERROR_PAGE, 4096, 0, 3, 3);
+    /* the SEA sources were not touched */
+    g_assert_cmphex(qtest_readl(qts, block_addr(&fw, 1)), ==, 0);
+    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 1)), ==, 1);
+    qtest_quit(qts);
+}
+
+static char *b64(const void *buf, size_t len)
+{
+    return g_base64_encode(buf, len);
+}
+
+static void test_raw_cper(void)
+{
+    Fw fw;
+    QTestState *qts = start(&fw, NULL);
+    uint8_t rec[RECORD_LEN], back[RECORD_LEN];
+    g_autofree char *good = NULL;
+
+    fw_run_loader(&fw);
+    /* A record made by the typed command is a valid raw record too */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             (uint64_t)ERROR_PAGE);
+    qtest_memread(qts, block_addr(&fw, 0), rec, sizeof(rec));
+    guest_ack(&fw, 0);
+    stq_le_p(rec + 172, 77);
+    good = b64(rec, sizeof(rec));
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-ghes-v2-error', "
+                             "'arguments': { 'cper': %s } }", good);
+    qtest_memread(qts, block_addr(&fw, 0), back, sizeof(back));
+    g_assert(!memcmp(rec, back, sizeof(rec)));
+    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 0)), ==, 0);
+    qtest_quit(qts);
+}
+
+static void assert_error(QTestState *qts, const char *needle,
+                         const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+static void assert_error(QTestState *qts, const char *needle,
+                         const char *fmt, ...)
+{
+    va_list ap;
+    QDict *rsp, *err;
+
+    va_start(ap, fmt);
+    rsp = qtest_vqmp(qts, fmt, ap);
+    va_end(ap);
+    err = qdict_get_qdict(rsp, "error");
+    g_assert(err);
+    if (!strstr(qdict_get_str(err, "desc"), needle)) {
+        g_error("expected '%s' in '%s'", needle, qdict_get_str(err, "desc"));
+    }
+    qobject_unref(rsp);
+}
+
+static void test_bad_input(void)
+{
+    Fw fw;
+    QTestState *qts = start(&fw, NULL);
+    uint8_t rec[RECORD_LEN], bad[RECORD_LEN], big[BLOCK_LEN + 8] = { 1 };
+    g_autofree char *b = NULL;
+    QDict *s;
+
+    /* Before the firmware has placed the blob */
+    assert_error(qts, "not placed", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': %" PRIu64 " } }",
+                 (uint64_t)ERROR_PAGE);
+    assert_error(qts, "not placed", "{ 'execute': 'inject-ghes-v2-error', "
+                 "'arguments': { 'cper': 'AAAA' } }");
+
+    fw_run_loader(&fw);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             (uint64_t)ERROR_PAGE);
+    qtest_memread(qts, block_addr(&fw, 0), rec, sizeof(rec));
+    guest_ack(&fw, 0);
+
+    assert_error(qts, "not aligned", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': %" PRIu64 " } }",
+                 (uint64_t)ERROR_PAGE + 8);
+    assert_error(qts, "not aligned", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': %" PRIu64 ", 'size': 65536 } }",
+                 (uint64_t)ERROR_PAGE + 4096);
+    assert_error(qts, "power of two", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': %" PRIu64 ", 'size': 12288 } }",
+                 (uint64_t)ERROR_PAGE);
+    assert_error(qts, "power of two", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': %" PRIu64 ", 'size': 512 } }",
+                 (uint64_t)ERROR_PAGE);
+    assert_error(qts, "power of two", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': %" PRIu64 ", 'size': 0 } }",
+                 (uint64_t)ERROR_PAGE);
+    /* MMIO (the UART), flash, a hole, past the end of RAM, a range
+     * that runs off the end of RAM, a wrapping range */
+    assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': %u } }", 0x09000000);
+    assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': 0 } }");
+    assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': %u } }", 0x30000000);
+    assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': %" PRIu64 " } }",
+                 (uint64_t)(RAM_BASE + (1ull << 30)));
+    assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': %" PRIu64 ", "
+                 "'size': 2147483648 } }", (uint64_t)0x80000000ull);
+    assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': %" PRIu64 ", "
+                 "'size': 9223372036854775808 } }", (uint64_t)1 << 63);
+    assert_error(qts, "action-required", "{ 'execute': "
+                 "'inject-memory-error', 'arguments': { 'address': %"
+                 PRIu64 ", 'action-required': true } }",
+                 (uint64_t)ERROR_PAGE);
+
+    /* Raw records: bad base64, malformed, oversized */
+    assert_error(qts, "Base64", "{ 'execute': 'inject-ghes-v2-error', "
+                 "'arguments': { 'cper': '!!not base64!!' } }");
+    assert_error(qts, "shorter", "{ 'execute': 'inject-ghes-v2-error', "
+                 "'arguments': { 'cper': 'AAAA' } }");
+    memcpy(bad, rec, sizeof(bad));
+    stl_le_p(bad, 0);
+    b = b64(bad, sizeof(bad));
+    assert_error(qts, "Block Status 0", "{ 'execute': "
+                 "'inject-ghes-v2-error', 'arguments': { 'cper': %s } }", b);
+    g_free(b);
+    memcpy(bad, rec, sizeof(bad));
+    stl_le_p(bad + 12, 1000);
+    b = b64(bad, sizeof(bad));
+    assert_error(qts, "exceeds the", "{ 'execute': "
+                 "'inject-ghes-v2-error', 'arguments': { 'cper': %s } }", b);
+    g_free(b);
+    memcpy(bad, rec, sizeof(bad));
+    stl_le_p(bad + 20 + 24, 81);            /* section longer than data */
+    b = b64(bad, sizeof(bad));
+    assert_error(qts, "exceeds the Data Length", "{ 'execute': "
+                 "'inject-ghes-v2-error', 'arguments': { 'cper': %s } }", b);
+    g_free(b);
+    memcpy(bad, rec, sizeof(bad));
+    stl_le_p(bad + 4, 100);                 /* raw data inside entries */
+    b = b64(bad, sizeof(bad));
+    assert_error(qts, "raw data", "{ 'execute': "
+                 "'inject-ghes-v2-error', 'arguments': { 'cper': %s } }", b);
+    g_free(b);
+    memcpy(bad, rec, sizeof(bad));
+    stl_le_p(bad + 12, 40);                 /* entry header truncated */
+    b = b64(bad, sizeof(bad));
+    assert_error(qts, "truncated", "{ 'execute': "
+                 "'inject-ghes-v2-error', 'arguments': { 'cper': %s } }", b);
+    g_free(b);
+    b = b64(big, sizeof(big));
+    assert_error(qts, "exceeds the 1024-byte", "{ 'execute': "
+                 "'inject-ghes-v2-error', 'arguments': { 'cper': %s } }", b);
+
+    /* Nothing of the above reached the guest */
+    s = source_info(qts, 0);
+    g_assert_cmpint(qdict_get_int(s, "records"), ==, 1);
+    g_assert_cmpint(qdict_get_int(s, "busy"), ==, 0);
+    g_assert(qdict_get_bool(s, "acknowledged"));
+    qobject_unref(s);
+    g_assert_cmphex(qtest_readl(qts, block_addr(&fw, 0)), ==, 0);
+    qtest_quit(qts);
+}
+
+static void test_ras_off(void)
+{
+    QTestState *qts = qtest_init("-machine virt,ras=off -cpu max -nic none");
+
+    assert_error(qts, "ras=on", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': %" PRIu64 " } }",
+                 (uint64_t)ERROR_PAGE);
+    assert_error(qts, "ras=on", "{ 'execute': 'inject-ghes-v2-error', "
+                 "'arguments': { 'cper': 'AAAA' } }");
+    assert_error(qts, "ras=on", "{ 'execute': 'query-ghes' }");
+    qtest_quit(qts);
+}
+
+/*
+ * A guest that rewrites its copies of the HEST and of the error status
+ * address registers cannot make QEMU write anywhere else.
+ */
+static void test_guest_scribbles(void)
+{
+    Fw fw;
+    QTestState *qts = start(&fw, NULL);
+    uint64_t hest, decoy = RAM_BASE + 0x20000000ull;
+    uint32_t len, i;
+
+    fw_run_loader(&fw);
+    hest = find_table(&fw, "HEST", &len);
+    qtest_memset(qts, decoy, 0xa5, 2 * BLOCK_LEN);
+    for (i = 0; i < NR_SOURCES; i++) {
+        uint64_t e = hest + 40 + GHES_V2_LEN * i;
+
+        qtest_writeq(qts, e + 24, decoy);
+        qtest_writeq(qts, e + 68, decoy);
+        qtest_writeq(qts, blob_base(&fw) + 8 * i, decoy);
+    }
+    qtest_writew(qts, hest + 40, 0xffff);
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             (uint64_t)ERROR_PAGE);
+    check_mem_record(&fw, 0, ERROR_PAGE, 4096, 0, 3, 1);
+    for (i = 0; i < 2 * BLOCK_LEN; i += 8) {
+        g_assert_cmphex(qtest_readq(qts, decoy + i), ==,
+                        0xa5a5a5a5a5a5a5a5ull);
+    }
+    qtest_quit(qts);
+}
+
+/* The firmware-reported address is checked before QEMU trusts it */
+static void test_bad_blob_address(void)
+{
+    static const uint64_t bad[] = {
+        0x09000000,                     /* MMIO */
+        0x1000,                         /* flash */
+        RAM_BASE + (1ull << 30) - 1024, /* blob would run off RAM */
+        ~0ull - 4095,                   /* wraps */
+    };
+    Fw fw;
+    QTestState *qts = start(&fw, NULL);
+    FwFile *f;
+    QDict *rsp;
+    int i;
+
+    fw_run_loader(&fw);
+    f = fw_file(&fw, "etc/hardware_errors_addr");
+    g_assert(f);
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        uint64_t v = cpu_to_le64(bad[i]);
+
+        fw_cfg_write(qts, f->select, &v, 8);
+        rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
+        g_assert(!qdict_haskey(qdict_get_qdict(rsp, "return"),
+                               "blob-address"));
+        qobject_unref(rsp);
+        assert_error(qts, "not placed", "{ 'execute': "
+                     "'inject-memory-error', 'arguments': { 'address': %"
+                     PRIu64 " } }", (uint64_t)ERROR_PAGE);
+    }
+    qtest_quit(qts);
+}
+
+static void test_reset(void)
+{
+    Fw fw;
+    QTestState *qts = start(&fw, NULL);
+    QDict *rsp;
+
+    fw_run_loader(&fw);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             (uint64_t)ERROR_PAGE);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
+    qtest_qmp_eventwait(qts, "RESET");
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
+    g_assert(!qdict_haskey(qdict_get_qdict(rsp, "return"), "blob-address"));
+    qobject_unref(rsp);
+    assert_error(qts, "not placed", "{ 'execute': 'inject-memory-error', "
+                 "'arguments': { 'address': %" PRIu64 " } }",
+                 (uint64_t)ERROR_PAGE);
+    /* The firmware of the next boot places it again, blocks fresh */
+    fw_run_loader(&fw);
+    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 0)), ==, 1);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             (uint64_t)ERROR_PAGE);
+    check_mem_record(&fw, 0, ERROR_PAGE, 4096, 0, 3, 2);
+    qtest_quit(qts);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    if (!qtest_has_machine("virt")) {
+        return g_test_run();
+    }
+    qtest_add_func("/ghes/hest", test_hest);
+    qtest_add_func("/ghes/inject-and-ack", test_inject_and_ack);
+    qtest_add_func("/ghes/raw-cper", test_raw_cper);
+    qtest_add_func("/ghes/bad-input", test_bad_input);
+    qtest_add_func("/ghes/ras-off", test_ras_off);
+    qtest_add_func("/ghes/guest-scribbles", test_guest_scribbles);
+    qtest_add_func("/ghes/bad-blob-address", test_bad_blob_address);
+    qtest_add_func("/ghes/reset", test_reset);
+    return g_test_run();
+}

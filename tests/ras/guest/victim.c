@@ -1,0 +1,97 @@
+/*
+ * Guest-side test program: owns one anonymous page, tells the host its
+ * physical address, and keeps touching it until the guest kernel
+ * signals a memory error.
+ *
+ * Prints (on stdout, the guest console):
+ *   VICTIM pid=<pid> va=0x<va> pa=0x<pa>
+ *   VICTIM SIGBUS code=<BUS_MCEERR_AR|BUS_MCEERR_AO|other> addr=0x<addr> lsb=<n>
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+static volatile uint8_t *page;
+
+static const char *code_name(int code)
+{
+    switch (code) {
+    case BUS_MCEERR_AR:
+        return "BUS_MCEERR_AR";
+    case BUS_MCEERR_AO:
+        return "BUS_MCEERR_AO";
+    default:
+        return "other";
+    }
+}
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    char buf[160];
+    int n = snprintf(buf, sizeof(buf),
+                     "VICTIM SIGBUS code=%s addr=%p lsb=%d page=%p\n",
+                     code_name(si->si_code), si->si_addr,
+                     (int)si->si_addr_lsb, (void *)page);
+
+    write(1, buf, n);
+    _exit(si->si_code == BUS_MCEERR_AR || si->si_code == BUS_MCEERR_AO ?
+          0 : 2);
+}
+
+static uint64_t phys_addr(const volatile void *va)
+{
+    long psz = sysconf(_SC_PAGESIZE);
+    uint64_t entry = 0;
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+
+    if (fd < 0 || pread(fd, &entry, 8, ((uintptr_t)va / psz) * 8) != 8) {
+        perror("pagemap");
+        exit(3);
+    }
+    close(fd);
+    if (!(entry & (1ull << 63))) {
+        fprintf(stderr, "page not present\n");
+        exit(3);
+    }
+    return (entry & ((1ull << 55) - 1)) * psz;
+}
+
+int main(int argc, char **argv)
+{
+    struct sigaction sa = { .sa_sigaction = on_sigbus,
+                            .sa_flags = SA_SIGINFO };
+    long psz = sysconf(_SC_PAGESIZE);
+    int early = argc > 1 && !strcmp(argv[1], "early");
+    unsigned long i;
+
+    sigaction(SIGBUS, &sa, NULL);
+    if (early) {
+        prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0);
+    }
+    page = mmap(NULL, psz, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (page == MAP_FAILED) {
+        perror("mmap");
+        return 3;
+    }
+    memset((void *)page, 0x5a, psz);
+    printf("VICTIM pid=%d va=%p pa=0x%llx\n", getpid(), (void *)page,
+           (unsigned long long)phys_addr(page));
+    fflush(stdout);
+    for (i = 0;; i++) {
+        page[i % psz]++;
+        if (!(i % 4096)) {
+            usleep(10000);
+        }
+    }
+}
