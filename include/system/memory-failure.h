@@ -1,0 +1,62 @@
+/*
+ * Host memory failures and what the guest is told about them
+ *
+ * One accelerator-independent path: a SIGBUS with BUS_MCEERR_AR/AO (from
+ * the host kernel, or simulated through QMP) is recorded by the signal
+ * handler, then decided on at a safe point with the BQL held: which guest
+ * physical ranges map the failed host memory, whether it is the guest's
+ * or QEMU's own, and what the target reports to the guest.  Every
+ * decision is published as a MEMORY_FAILURE event.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef SYSTEM_MEMORY_FAILURE_H
+#define SYSTEM_MEMORY_FAILURE_H
+
+#include "exec/hwaddr.h"
+#include "qapi/qapi-types-run-state.h"
+
+typedef struct MemoryFailureArchOps {
+    /*
+     * Report an error in guest RAM at [@gpa, @gpa + @size) to the guest.
+     * @cpu is the vCPU that consumed the poison for an action-required
+     * error and NULL for an action-optional one.  Sets *@recursive when
+     * the guest was still handling an earlier error.  Returns the action
+     * taken; the core publishes it.
+     */
+    MemoryFailureAction (*report)(CPUState *cpu, hwaddr gpa, uint64_t size,
+                                  bool action_required, bool *recursive);
+    /*
+     * Under TCG, @cpu (NULL for a device or the monitor) accessed the
+     * poisoned range [@gpa, @gpa + @size).  Prepare the synchronous error;
+     * the access itself then fails with MEMTX_ERROR.
+     */
+    void (*consumed)(CPUState *cpu, hwaddr gpa, uint64_t size);
+} MemoryFailureArchOps;
+
+/* Targets register how they report errors (once, at type_init) */
+void memory_failure_register_arch(const MemoryFailureArchOps *ops);
+
+/*
+ * The SIGBUS handler of system emulation.  Async-signal-safe: it only
+ * records the error and wakes the main loop.  Returns false for a SIGBUS
+ * that is not a memory error, which the caller must treat as fatal.
+ */
+bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx);
+
+/* Unblock SIGBUS on a vCPU thread, so host memory errors reach us */
+void memory_failure_init_vcpu_thread(void);
+
+/*
+ * Simulate a host memory failure at guest physical address @gpa: raise
+ * the SIGBUS the host kernel would, on @cpu's thread for an
+ * action-required error, on the main thread for an action-optional one.
+ */
+bool memory_failure_simulate(hwaddr gpa, bool action_required, int cpu_index,
+                             Error **errp);
+
+/* Process every recorded error now (main loop, BQL held) */
+void memory_failure_process_pending(void);
+
+#endif

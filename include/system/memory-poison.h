@@ -1,0 +1,48 @@
+/*
+ * Poisoned guest memory: which ranges are lost, since when, how often hit
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef SYSTEM_MEMORY_POISON_H
+#define SYSTEM_MEMORY_POISON_H
+
+#include "exec/hwaddr.h"
+#include "qapi/qapi-types-run-state.h"
+
+typedef struct MemoryPoison {
+    uint64_t ram_addr;          /* key: base in ram_addr_t space */
+    uint64_t size;              /* power of two */
+    bool has_gpa;
+    hwaddr gpa;                 /* first guest address mapping it */
+    MemoryFailureRecipient recipient;
+    int64_t first_us;           /* wall clock, microseconds since epoch */
+    uint64_t hits;              /* errors reported for the range */
+} MemoryPoison;
+
+/*
+ * Record that [@ram_addr, @ram_addr + @size) is poisoned.  Returns the
+ * entry, and *@is_new false when the range was already known (by itself
+ * or as part of a larger range), in which case only its hit count grows.
+ */
+MemoryPoison *memory_poison_add(uint64_t ram_addr, uint64_t size,
+                                bool has_gpa, hwaddr gpa,
+                                MemoryFailureRecipient recipient,
+                                bool *is_new);
+
+/* The entry covering @ram_addr, or NULL */
+MemoryPoison *memory_poison_find(uint64_t ram_addr);
+
+/* Under TCG, make guest accesses to [@gpa, @gpa + @size) fail */
+typedef void (*MemoryPoisonConsumed)(CPUState *cpu, hwaddr gpa, uint64_t size);
+void memory_poison_trap(hwaddr gpa, uint64_t size,
+                        MemoryPoisonConsumed consumed);
+
+unsigned memory_poison_count(void);
+void memory_poison_foreach(void (*fn)(MemoryPoison *p, void *opaque),
+                           void *opaque);
+
+/* Give back fresh memory for every poisoned range and forget them */
+void memory_poison_reset(void);
+
+#endif

@@ -1,0 +1,460 @@
+/*
+ * Host memory failures: from SIGBUS to the guest and to management
+ *
+ * The signal handler only records (code, address, size, vCPU) in a fixed
+ * lock-free table and wakes the main loop through an eventfd; both are
+ * async-signal-safe.  The main loop, with the BQL, decides: an
+ * action-required error is handled on the thread of the vCPU that
+ * consumed the poison (so the target can raise a synchronous exception
+ * there), an action-optional one right away.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include <sys/syscall.h>
+#include "qapi/error.h"
+#include "qapi/qapi-events-run-state.h"
+#include "qemu/error-report.h"
+#include "qemu/event_notifier.h"
+#include "qemu/main-loop.h"
+#include "qemu/rcu.h"
+#include "exec/cpu-common.h"
+#include "exec/target_page.h"
+#include "hw/core/cpu.h"
+#include "migration/blocker.h"
+#include "system/address-spaces.h"
+#include "system/memory.h"
+#include "system/memory-failure.h"
+#include "system/memory-poison.h"
+#include "system/ramblock.h"
+#include "system/reset.h"
+#include "system/system.h"
+#include "system/runstate.h"
+#include "system/tcg.h"
+#include "system/kvm.h"
+#include "trace.h"
+
+/* Errors recorded by the signal handler and not yet processed */
+#define MF_SLOTS 256
+
+enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_CLAIMED };
+
+typedef struct MFSlot {
+    int state;
+    int code;
+    int addr_lsb;
+    int cpu_index;              /* thread that took the signal, or -1 */
+    uintptr_t addr;
+} MFSlot;
+
+static MFSlot slots[MF_SLOTS];
+static unsigned slots_lost;             /* signals with no free slot */
+static unsigned slots_lost_reported;
+static EventNotifier wakeup;
+static bool wakeup_ready;
+static const MemoryFailureArchOps *arch_ops;
+static Error *migration_blocker;
+static __thread bool simulating;
+
+void memory_failure_register_arch(const MemoryFailureArchOps *ops)
+{
+    arch_ops = ops;
+}
+
+/* --- signal context ----------------------------------------------------- */
+
+static bool slot_push(int code, uintptr_t addr, int lsb, int cpu_index)
+{
+    int i;
+
+    for (i = 0; i < MF_SLOTS; i++) {
+        MFSlot *s = &slots[i];
+
+        /* The same error taken again before we got to it: one is enough */
+        if (qatomic_load_acquire(&s->state) == SLOT_READY &&
+            s->addr == addr && s->code == code && s->cpu_index == cpu_index) {
+            return true;
+        }
+    }
+    for (i = 0; i < MF_SLOTS; i++) {
+        MFSlot *s = &slots[i];
+
+        if (qatomic_cmpxchg(&s->state, SLOT_FREE, SLOT_FILLING) ==
+            SLOT_FREE) {
+            s->code = code;
+            s->addr = addr;
+            s->addr_lsb = lsb;
+            s->cpu_index = cpu_index;
+            qatomic_store_release(&s->state, SLOT_READY);
+            return true;
+        }
+    }
+    qatomic_inc(&slots_lost);
+    return false;
+}
+
+static uintptr_t host_pc(void *uctx)
+{
+#if defined(__x86_64__)
+    return ((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return ((ucontext_t *)uctx)->uc_mcontext.pc;
+#else
+    return 0;
+#endif
+}
+
+/*
+ * A TCG vCPU consumed real host poison from generated code: returning
+ * would fault again at once.  Unwind to the CPU loop at the guest
+ * instruction; the error is processed before the vCPU runs again, and
+ * the page then traps instead of faulting.
+ */
+static void tcg_unwind(CPUState *cpu, void *uctx)
+{
+#ifdef CONFIG_TCG
+    uintptr_t pc = uctx ? host_pc(uctx) : 0;
+    sigset_t set;
+
+    if (!pc || !cpu->running || !cpu_restore_state(cpu, pc)) {
+        return;
+    }
+    sigemptyset(&set);
+    sigaddset(&set, SIGBUS);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    qatomic_set(&cpu->exit_request, true);
+    cpu_loop_exit_noexc(cpu);
+#endif
+}
+
+bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx)
+{
+    CPUState *cpu = current_cpu;
+
+    if (code != BUS_MCEERR_AR && code != BUS_MCEERR_AO) {
+        return false;
+    }
+    slot_push(code, (uintptr_t)addr, addr_lsb, cpu ? cpu->cpu_index : -1);
+    if (qatomic_read(&wakeup_ready)) {
+        event_notifier_set(&wakeup);
+    }
+    if (cpu && code == BUS_MCEERR_AR && !simulating && tcg_enabled()) {
+        tcg_unwind(cpu, uctx);
+    }
+    return true;
+}
+
+void memory_failure_init_vcpu_thread(void)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGBUS);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/* --- deciding ----------------------------------------------------------- */
+
+static void send_event(MemoryFailureRecipient recipient,
+                       MemoryFailureAction action, bool ar, bool recursive,
+                       bool has_gpa, hwaddr gpa, uint64_t size)
+{
+    MemoryFailureFlags flags = {
+        .action_required = ar,
+        .recursive = recursive,
+    };
+
+    trace_memory_failure_event(MemoryFailureRecipient_str(recipient),
+                               MemoryFailureAction_str(action), ar,
+                               has_gpa ? gpa : -1, size);
+    qapi_event_send_memory_failure(recipient, action, &flags, has_gpa, gpa,
+                                   true, size);
+}
+
+typedef struct GpaLookup {
+    RAMBlock *rb;
+    ram_addr_t offset;          /* in the block */
+    uint64_t size;
+    bool found;
+    hwaddr gpa;
+} GpaLookup;
+
+static bool find_gpa(Int128 start, Int128 len, const MemoryRegion *mr,
+                     hwaddr offset_in_region, void *opaque)
+{
+    GpaLookup *l = opaque;
+
+    if (!memory_region_is_ram((MemoryRegion *)mr) ||
+        mr->ram_block != l->rb) {
+        return false;
+    }
+    if (l->offset >= offset_in_region &&
+        l->offset < offset_in_region + int128_get64(len)) {
+        l->gpa = int128_get64(start) + (l->offset - offset_in_region);
+        l->found = true;
+        return true;
+    }
+    return false;
+}
+
+/* The first guest physical address mapping @offset of @rb, if any */
+static bool gpa_of(RAMBlock *rb, ram_addr_t offset, hwaddr *gpa)
+{
+    GpaLookup l = { .rb = rb, .offset = offset };
+
+    WITH_RCU_READ_LOCK_GUARD() {
+        flatview_for_each_range(address_space_to_flatview(
+                                    &address_space_memory), find_gpa, &l);
+    }
+    *gpa = l.gpa;
+    return l.found;
+}
+
+static void block_migration(void)
+{
+    if (!migration_blocker) {
+        error_setg(&migration_blocker, "guest memory has hardware errors "
+                   "(see query-memory-failures)");
+        migrate_add_blocker(&migration_blocker, NULL);
+    }
+}
+
+static void consumed(CPUState *cpu, hwaddr gpa, uint64_t size)
+{
+    if (arch_ops && arch_ops->consumed) {
+        arch_ops->consumed(cpu, gpa, size);
+    }
+}
+
+static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
+{
+    bool ar = code == BUS_MCEERR_AR;
+    uint64_t size = MAX(lsb > 0 && lsb < 64 ? 1ull << lsb : 0,
+                        qemu_real_host_page_size());
+    void *host = (void *)(addr & ~(size - 1));
+    MemoryFailureAction action;
+    ram_addr_t offset;
+    RAMBlock *rb;
+    MemoryPoison *p = NULL;
+    bool is_new, has_gpa = false, recursive = false;
+    hwaddr gpa = 0;
+
+    trace_memory_failure_handle(cpu ? cpu->cpu_index : -1, ar, addr, size);
+    rb = qemu_ram_block_from_host(host, false, &offset);
+    if (rb) {
+        p = memory_poison_find(rb->offset + offset);
+        if (p && p->has_gpa) {
+            /* Already trapped, so no longer RAM in the memory map */
+            gpa = p->gpa + (rb->offset + offset - p->ram_addr);
+            has_gpa = true;
+        } else {
+            has_gpa = gpa_of(rb, offset, &gpa);
+        }
+    }
+    if (!has_gpa) {
+        /* Memory QEMU uses for itself */
+        if (rb) {
+            memory_poison_add(rb->offset + offset, size, false, 0,
+                              MEMORY_FAILURE_RECIPIENT_HYPERVISOR, &is_new);
+        }
+        if (ar) {
+            send_event(MEMORY_FAILURE_RECIPIENT_HYPERVISOR,
+                       MEMORY_FAILURE_ACTION_FATAL, true, false, false, 0,
+                       size);
+            error_report("QEMU consumed a hardware memory error at host "
+                         "address %p in its own memory", host);
+            exit(1);
+        }
+        warn_report("hardware memory error at host address %p in memory "
+                    "QEMU uses for itself; continuing", host);
+        send_event(MEMORY_FAILURE_RECIPIENT_HYPERVISOR,
+                   MEMORY_FAILURE_ACTION_IGNORE, false, false, false, 0,
+                   size);
+        return;
+    }
+
+    memory_poison_add(rb->offset + offset, size, true, gpa,
+                      MEMORY_FAILURE_RECIPIENT_GUEST, &is_new);
+    block_migration();
+    if (tcg_enabled()) {
+        /* Make the guest's next access behave like real poison */
+        memory_region_transaction_begin();
+        memory_poison_trap(gpa, size, consumed);
+        memory_region_transaction_commit();
+    }
+    action = arch_ops ? arch_ops->report(ar ? cpu : NULL, gpa, size, ar,
+                                         &recursive)
+                      : MEMORY_FAILURE_ACTION_IGNORE;
+    send_event(MEMORY_FAILURE_RECIPIENT_GUEST, action, ar, recursive, true,
+               gpa, size);
+}
+
+static void handle_on_vcpu(CPUState *cpu, run_on_cpu_data data)
+{
+    MFSlot *s = data.host_ptr;
+
+    handle(cpu, s->code, s->addr, s->addr_lsb);
+    g_free(s);
+}
+
+void memory_failure_process_pending(void)
+{
+    unsigned lost;
+    int i;
+
+    for (i = 0; i < MF_SLOTS; i++) {
+        MFSlot *s = &slots[i], copy;
+        CPUState *cpu;
+
+        if (qatomic_cmpxchg(&s->state, SLOT_READY, SLOT_CLAIMED) !=
+            SLOT_READY) {
+            continue;
+        }
+        copy = *s;
+        qatomic_store_release(&s->state, SLOT_FREE);
+
+        cpu = copy.cpu_index >= 0 ? qemu_get_cpu(copy.cpu_index) : NULL;
+        if (copy.code == BUS_MCEERR_AR && cpu && cpu != current_cpu) {
+            /* The target raises the synchronous error on that vCPU */
+            async_run_on_cpu(cpu, handle_on_vcpu,
+                             RUN_ON_CPU_HOST_PTR(g_memdup2(&copy,
+                                                           sizeof(copy))));
+        } else {
+            handle(copy.code == BUS_MCEERR_AR ? cpu : NULL, copy.code,
+                   copy.addr, copy.addr_lsb);
+        }
+    }
+    lost = qatomic_read(&slots_lost);
+    if (lost != slots_lost_reported) {
+        error_report("%u host memory error signals arrived faster than "
+                     "they could be recorded", lost - slots_lost_reported);
+        slots_lost_reported = lost;
+    }
+}
+
+static void wakeup_read(EventNotifier *n)
+{
+    event_notifier_test_and_clear(n);
+    memory_failure_process_pending();
+}
+
+/* --- simulation --------------------------------------------------------- */
+
+static void raise_sigbus(int code, void *host, int lsb)
+{
+    siginfo_t si = { 0 };
+    sigset_t set, old;
+
+    si.si_signo = SIGBUS;
+    si.si_code = code;
+    si.si_addr = host;
+    si.si_addr_lsb = lsb;
+    sigemptyset(&set);
+    sigaddset(&set, SIGBUS);
+    simulating = true;
+    /* Only the thread itself may queue a positive si_code to itself */
+    pthread_sigmask(code == BUS_MCEERR_AR ? SIG_UNBLOCK : SIG_BLOCK, &set,
+                    &old);
+    if (syscall(SYS_rt_tgsigqueueinfo, getpid(), (pid_t)syscall(SYS_gettid),
+                SIGBUS, &si) < 0) {
+        error_report("cannot queue SIGBUS: %s", strerror(errno));
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    simulating = false;
+}
+
+typedef struct SimulateAR {
+    void *host;
+    int lsb;
+} SimulateAR;
+
+static void simulate_ar_on_vcpu(CPUState *cpu, run_on_cpu_data data)
+{
+    SimulateAR *sim = data.host_ptr;
+
+    raise_sigbus(BUS_MCEERR_AR, sim->host, sim->lsb);
+    g_free(sim);
+    /* The handler ran during the syscall; decide now, on this vCPU */
+    memory_failure_process_pending();
+}
+
+bool memory_failure_simulate(hwaddr gpa, bool action_required, int cpu_index,
+                             Error **errp)
+{
+    MemoryRegionSection sec;
+    RAMBlock *rb;
+    CPUState *cpu = NULL;
+    void *host;
+    int lsb;
+
+    if (action_required) {
+        cpu = qemu_get_cpu(cpu_index);
+        if (!cpu) {
+            error_setg(errp, "there is no vCPU with index %d", cpu_index);
+            return false;
+        }
+    }
+    sec = memory_region_find(get_system_memory(), gpa, 1);
+    if (!sec.mr || !memory_region_is_ram(sec.mr) ||
+        memory_region_is_ram_device(sec.mr) || !sec.mr->ram_block) {
+        if (sec.mr) {
+            memory_region_unref(sec.mr);
+        }
+        error_setg(errp, "guest physical address 0x%" HWADDR_PRIx " is not "
+                   "guest RAM", gpa);
+        return false;
+    }
+    rb = sec.mr->ram_block;
+    host = (uint8_t *)memory_region_get_ram_ptr(sec.mr) +
+           sec.offset_within_region;
+    memory_region_unref(sec.mr);
+    /* The kernel reports the whole page of the mapping: a huge page */
+    lsb = ctz64(qemu_ram_pagesize(rb));
+    host = (void *)((uintptr_t)host & ~((1ull << lsb) - 1));
+
+    trace_memory_failure_simulate(gpa, action_required, cpu_index);
+    if (cpu) {
+        SimulateAR *sim = g_new(SimulateAR, 1);
+
+        sim->host = host;
+        sim->lsb = lsb;
+        async_run_on_cpu(cpu, simulate_ar_on_vcpu, RUN_ON_CPU_HOST_PTR(sim));
+    } else {
+        /* The main thread blocks SIGBUS; it arrives through signalfd */
+        raise_sigbus(BUS_MCEERR_AO, host, lsb);
+    }
+    return true;
+}
+
+/* --- life cycle --------------------------------------------------------- */
+
+static void memory_failure_reset(void *opaque)
+{
+    memory_poison_reset();
+    if (migration_blocker) {
+        migrate_del_blocker(&migration_blocker);
+    }
+}
+
+static void memory_failure_machine_ready(Notifier *n, void *opaque)
+{
+    if (event_notifier_init(&wakeup, false) < 0) {
+        error_report("memory failure: cannot create the wakeup eventfd");
+        return;
+    }
+    event_notifier_set_handler(&wakeup, wakeup_read);
+    qatomic_set(&wakeup_ready, true);
+    qemu_register_reset(memory_failure_reset, NULL);
+    /* Anything that arrived during start-up */
+    memory_failure_process_pending();
+}
+
+static Notifier machine_ready = { .notify = memory_failure_machine_ready };
+
+static void memory_failure_init(void)
+{
+    qemu_add_machine_init_done_notifier(&machine_ready);
+}
+
+type_init(memory_failure_init)

@@ -1,0 +1,197 @@
+/*
+ * Poisoned guest memory
+ *
+ * Entries are keyed by their base in ram_addr_t space, which is the same
+ * for every guest address that maps the memory (aliases).  A range is a
+ * power of two (a 4 KiB page, a 2 MiB huge page, ...); lookups try each
+ * size in use, so both insert and lookup take constant time.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/host-utils.h"
+#include "qemu/timer.h"
+#include "qemu/rcu.h"
+#include "exec/cpu-common.h"
+#include "hw/core/cpu.h"
+#include "system/memory.h"
+#include "system/address-spaces.h"
+#include "system/memory-poison.h"
+#include "trace.h"
+
+static GHashTable *poison;          /* ram_addr -> MemoryPoison */
+static uint64_t poison_sizes;       /* bit n set: some entry has size 2^n */
+
+typedef struct PoisonTrap {
+    struct rcu_head rcu;
+    MemoryRegion mr;
+    hwaddr gpa;
+    uint64_t size;
+    MemoryPoisonConsumed consumed;
+    QLIST_ENTRY(PoisonTrap) next;
+} PoisonTrap;
+
+static QLIST_HEAD(, PoisonTrap) traps = QLIST_HEAD_INITIALIZER(traps);
+
+MemoryPoison *memory_poison_find(uint64_t ram_addr)
+{
+    uint64_t sizes = poison_sizes;
+
+    while (poison && sizes) {
+        int n = ctz64(sizes);
+        uint64_t key = ram_addr & ~((1ull << n) - 1);
+        MemoryPoison *p = g_hash_table_lookup(poison, &key);
+
+        if (p && p->size == 1ull << n) {
+            return p;
+        }
+        sizes &= sizes - 1;
+    }
+    return NULL;
+}
+
+MemoryPoison *memory_poison_add(uint64_t ram_addr, uint64_t size,
+                                bool has_gpa, hwaddr gpa,
+                                MemoryFailureRecipient recipient,
+                                bool *is_new)
+{
+    MemoryPoison *p;
+
+    assert(is_power_of_2(size));
+    ram_addr &= ~(size - 1);
+    p = memory_poison_find(ram_addr);
+    if (p && p->size >= size) {
+        p->hits++;
+        *is_new = false;
+        trace_memory_poison_hit(p->ram_addr, p->size, p->hits);
+        return p;
+    }
+    if (!poison) {
+        poison = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
+                                       g_free);
+    }
+    p = g_new0(MemoryPoison, 1);
+    p->ram_addr = ram_addr;
+    p->size = size;
+    p->has_gpa = has_gpa;
+    p->gpa = gpa & ~(size - 1);
+    p->recipient = recipient;
+    p->first_us = g_get_real_time();
+    p->hits = 1;
+    g_hash_table_insert(poison, &p->ram_addr, p);
+    poison_sizes |= size;
+    *is_new = true;
+    trace_memory_poison_add(ram_addr, size, has_gpa ? gpa : -1);
+    return p;
+}
+
+unsigned memory_poison_count(void)
+{
+    return poison ? g_hash_table_size(poison) : 0;
+}
+
+void memory_poison_foreach(void (*fn)(MemoryPoison *p, void *opaque),
+                           void *opaque)
+{
+    GHashTableIter it;
+    gpointer value;
+
+    if (!poison) {
+        return;
+    }
+    g_hash_table_iter_init(&it, poison);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        fn(value, opaque);
+    }
+}
+
+static MemTxResult poison_trap_access(void *opaque, hwaddr addr,
+                                      MemTxAttrs attrs)
+{
+    PoisonTrap *t = opaque;
+
+    trace_memory_poison_consumed(current_cpu ? current_cpu->cpu_index : -1,
+                                 t->gpa + addr);
+    if (t->consumed) {
+        t->consumed(current_cpu, t->gpa, t->size);
+    }
+    return MEMTX_ERROR;
+}
+
+static MemTxResult poison_trap_read(void *opaque, hwaddr addr, uint64_t *data,
+                                    unsigned size, MemTxAttrs attrs)
+{
+    *data = ~0ull;
+    return poison_trap_access(opaque, addr, attrs);
+}
+
+static MemTxResult poison_trap_write(void *opaque, hwaddr addr, uint64_t data,
+                                     unsigned size, MemTxAttrs attrs)
+{
+    return poison_trap_access(opaque, addr, attrs);
+}
+
+static const MemoryRegionOps poison_trap_ops = {
+    .read_with_attrs = poison_trap_read,
+    .write_with_attrs = poison_trap_write,
+    .endianness = DEVICE_NATIVE_ENDIAN,
+    .valid.min_access_size = 1,
+    .valid.max_access_size = 8,
+    .impl.min_access_size = 1,
+    .impl.max_access_size = 8,
+};
+
+void memory_poison_trap(hwaddr gpa, uint64_t size,
+                        MemoryPoisonConsumed consumed)
+{
+    PoisonTrap *t;
+
+    QLIST_FOREACH(t, &traps, next) {
+        if (gpa >= t->gpa && gpa + size <= t->gpa + t->size) {
+            return;
+        }
+    }
+    t = g_new0(PoisonTrap, 1);
+    t->gpa = gpa;
+    t->size = size;
+    t->consumed = consumed;
+    memory_region_init_io(&t->mr, NULL, &poison_trap_ops, t,
+                          "poisoned-memory", size);
+    /* Above RAM and its aliases, so every access to the range traps */
+    memory_region_add_subregion_overlap(get_system_memory(), gpa, &t->mr,
+                                        INT_MAX);
+    QLIST_INSERT_HEAD(&traps, t, next);
+    trace_memory_poison_trap(gpa, size);
+}
+
+static void remap_one(gpointer key, gpointer value, gpointer opaque)
+{
+    MemoryPoison *p = value;
+    uint64_t off;
+
+    for (off = 0; off < p->size; off += qemu_real_host_page_size()) {
+        qemu_ram_remap(p->ram_addr + off);
+    }
+}
+
+void memory_poison_reset(void)
+{
+    PoisonTrap *t, *next;
+
+    memory_region_transaction_begin();
+    QLIST_FOREACH_SAFE(t, &traps, next, next) {
+        QLIST_REMOVE(t, next);
+        memory_region_del_subregion(get_system_memory(), &t->mr);
+        object_unparent(OBJECT(&t->mr));
+        /* vCPUs may still be using the old memory map */
+        g_free_rcu(t, rcu);
+    }
+    memory_region_transaction_commit();
+    if (poison) {
+        g_hash_table_foreach(poison, remap_one, NULL);
+        g_hash_table_remove_all(poison);
+    }
+    poison_sizes = 0;
+    trace_memory_poison_reset();
+}

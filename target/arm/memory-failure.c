@@ -1,0 +1,111 @@
+/*
+ * Arm: reporting host memory failures to the guest, firmware first
+ *
+ * Action-required errors go to the GHESv2 source of the vCPU that
+ * consumed the poison and are signalled by a Synchronous External Abort
+ * on that vCPU; action-optional ones go to the asynchronous source,
+ * signalled through the GED.  Without ras=on there are no error sources:
+ * the guest still gets the external abort, with nothing to decode.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "cpu.h"
+#include "internals.h"
+#include "syndrome.h"
+#include "hw/acpi/ghes-device.h"
+#include "system/hw_accel.h"
+#include "system/kvm.h"
+#include "system/memory-failure.h"
+#include "trace.h"
+
+/*
+ * Take a Synchronous External Abort at EL1 now, at the current PC (the
+ * access KVM could not complete).  The fault address is not valid (FnV):
+ * the CPER record says where the error is.
+ */
+static void arm_mf_take_sea(CPUState *cs)
+{
+    CPUARMState *env = cpu_env(cs);
+    bool same_el;
+
+    cpu_synchronize_state(cs);
+    cs->exception_index = EXCP_DATA_ABORT;
+    env->exception.target_el = 1;
+    same_el = arm_current_el(env) == 1;
+    /* DFSC 0x10: synchronous external abort, not on a table walk */
+    env->exception.syndrome = syn_data_abort_no_iss(same_el, 1, 0, 0, 0, 0,
+                                                    0x10);
+    arm_cpu_do_interrupt(cs);
+}
+
+static bool arm_mf_record(CPUState *cs, hwaddr gpa, uint64_t size,
+                          bool *busy)
+{
+    AcpiGhesDevice *ghes = ghes_device_find();
+    unsigned source = cs ? GHES_SOURCE_SEA(cs->cpu_index) : GHES_SOURCE_ASYNC;
+    Error *err = NULL;
+
+    *busy = false;
+    if (!ghes) {
+        return false;
+    }
+    if (!ghes_record_mem_error(ghes, source, gpa, size, &err)) {
+        trace_arm_mf_record_failed(source, gpa, error_get_pretty(err));
+        error_free(err);
+        *busy = true;
+        return false;
+    }
+    return true;
+}
+
+static MemoryFailureAction arm_mf_report(CPUState *cs, hwaddr gpa,
+                                         uint64_t size, bool ar,
+                                         bool *recursive)
+{
+    bool busy;
+
+    if (!ar) {
+        if (arm_mf_record(NULL, gpa, size, &busy)) {
+            return MEMORY_FAILURE_ACTION_INJECT;
+        }
+        if (busy) {
+            warn_report("memory error at guest address 0x%" HWADDR_PRIx
+                        " not reported: the guest has not acknowledged the "
+                        "previous error record", gpa);
+        }
+        return MEMORY_FAILURE_ACTION_IGNORE;
+    }
+
+    /* A pending record on the vCPU's source: the guest is still in it */
+    arm_mf_record(cs, gpa, size, &busy);
+    *recursive = busy;
+    if (kvm_enabled()) {
+        arm_mf_take_sea(cs);
+    }
+    /* Under TCG the access traps on the poisoned page and takes the SEA */
+    return MEMORY_FAILURE_ACTION_INJECT;
+}
+
+static void arm_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size)
+{
+    bool busy;
+
+    /* The access fails next (MEMTX_ERROR): a precise SEA for a vCPU */
+    arm_mf_record(cs, gpa, size, &busy);
+}
+
+static const MemoryFailureArchOps arm_mf_ops = {
+    .report = arm_mf_report,
+    .consumed = arm_mf_consumed,
+};
+
+static void arm_mf_register(void)
+{
+    memory_failure_register_arch(&arm_mf_ops);
+}
+
+type_init(arm_mf_register)
