@@ -6,7 +6,7 @@
 
 NINJA ?= ninja
 BINARIES = qemu-system-aarch64 qemu-system-x86_64
-QTESTS = tests/qtest/ghes-test
+QTESTS = tests/qtest/ghes-test tests/qtest/memory-failure-test
 
 .PHONY: all check check-qtest check-build check-guest demo clean
 

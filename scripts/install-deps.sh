@@ -8,7 +8,7 @@ set -eu
 BUILD_PKGS="build-essential ninja-build libglib2.0-dev libfdt-dev libpixman-1-dev
 zlib1g-dev acpica-tools python3-venv pkg-config flex bison ccache dpkg-dev
 xz-utils git"
-GUEST_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross cpio"
+GUEST_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross cpio seabios"
 BACKPORT_PKGS="meson python3-pycotap"
 
 missing=""

@@ -7,25 +7,107 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/qapi-commands-ras.h"
+#include "system/address-spaces.h"
+#include "system/hostmem.h"
+#include "system/memory.h"
 #include "system/memory-failure.h"
+#include "hw/core/cpu.h"
 #include "system/memory-poison.h"
 
-void qmp_inject_host_memory_failure(uint64_t address,
+/* Host memory of guest physical address @gpa */
+static MemoryRegion *ram_of_gpa(uint64_t gpa, void **host, Error **errp)
+{
+    MemoryRegionSection sec = memory_region_find(get_system_memory(), gpa, 1);
+    MemoryRegion *mr = sec.mr, *ram;
+
+    /* Already poisoned: the RAM is still there, under the trap */
+    ram = mr ? memory_poison_trapped_ram(mr, sec.offset_within_region, host)
+             : NULL;
+    if (ram) {
+        memory_region_unref(mr);
+        return ram;
+    }
+    if (mr && memory_region_is_ram(mr) && !memory_region_is_ram_device(mr) &&
+        mr->ram_block) {
+        *host = (uint8_t *)memory_region_get_ram_ptr(mr) +
+                sec.offset_within_region;
+        memory_region_unref(mr);
+        return mr;
+    }
+    if (mr) {
+        memory_region_unref(mr);
+    }
+    error_setg(errp, "guest physical address 0x%" PRIx64 " is not guest RAM",
+               gpa);
+    return NULL;
+}
+
+/* Host memory at @offset into memory backend @id */
+static MemoryRegion *ram_of_memdev(const char *id, uint64_t offset,
+                                   void **host, Error **errp)
+{
+    g_autofree char *path = g_strdup_printf("/objects/%s", id);
+    Object *obj = object_resolve_path_type(path, TYPE_MEMORY_BACKEND, NULL);
+    MemoryRegion *mr;
+
+    if (!obj) {
+        error_setg(errp, "'%s' is not a memory backend", id);
+        return NULL;
+    }
+    mr = host_memory_backend_get_memory(MEMORY_BACKEND(obj));
+    if (!mr || !mr->ram_block || !memory_region_get_ram_ptr(mr)) {
+        error_setg(errp, "memory backend '%s' has no memory yet", id);
+        return NULL;
+    }
+    if (offset >= memory_region_size(mr)) {
+        error_setg(errp, "offset 0x%" PRIx64 " is outside memory backend "
+                   "'%s' (size 0x%" PRIx64 ")", offset, id,
+                   memory_region_size(mr));
+        return NULL;
+    }
+    *host = (uint8_t *)memory_region_get_ram_ptr(mr) + offset;
+    return mr;
+}
+
+void qmp_inject_host_memory_failure(bool has_address, uint64_t address,
+                                    const char *memdev,
+                                    bool has_offset, uint64_t offset,
                                     bool has_action_required,
                                     bool action_required,
                                     bool has_cpu_index, int64_t cpu_index,
                                     Error **errp)
 {
-    if (has_cpu_index && !(has_action_required && action_required)) {
+    bool ar = has_action_required && action_required;
+    CPUState *cpu = NULL;
+    MemoryRegion *mr;
+    void *host;
+
+    if (has_address == !!memdev) {
+        error_setg(errp, "give either address or memdev");
+        return;
+    }
+    if (has_offset && !memdev) {
+        error_setg(errp, "offset applies to memdev only");
+        return;
+    }
+    if (has_cpu_index && !ar) {
         error_setg(errp, "cpu-index applies to action-required errors only");
         return;
     }
-    if (cpu_index < 0 || cpu_index > INT_MAX) {
-        error_setg(errp, "there is no vCPU with index %" PRId64, cpu_index);
-        return;
+    if (ar) {
+        cpu = cpu_index >= 0 && cpu_index <= INT_MAX ?
+              qemu_get_cpu(cpu_index) : NULL;
+        if (!cpu) {
+            error_setg(errp, "there is no vCPU with index %" PRId64,
+                       cpu_index);
+            return;
+        }
     }
-    memory_failure_simulate(address, has_action_required && action_required,
-                            cpu_index, errp);
+    mr = memdev ? ram_of_memdev(memdev, offset, &host, errp)
+                : ram_of_gpa(address, &host, errp);
+    if (mr) {
+        memory_failure_simulate(mr, host, cpu);
+    }
 }
 
 static gint by_address(gconstpointer a, gconstpointer b)

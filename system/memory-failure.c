@@ -277,8 +277,11 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
     memory_poison_add(rb->offset + offset, size, true, gpa,
                       MEMORY_FAILURE_RECIPIENT_GUEST, &is_new);
     block_migration();
-    if (tcg_enabled()) {
-        /* Make the guest's next access behave like real poison */
+    if (!kvm_enabled()) {
+        /*
+         * Make the next access behave like real poison, which under KVM
+         * the host kernel keeps out of the guest's mappings itself.
+         */
         memory_region_transaction_begin();
         memory_poison_trap(gpa, size, consumed);
         memory_region_transaction_commit();
@@ -379,41 +382,14 @@ static void simulate_ar_on_vcpu(CPUState *cpu, run_on_cpu_data data)
     memory_failure_process_pending();
 }
 
-bool memory_failure_simulate(hwaddr gpa, bool action_required, int cpu_index,
-                             Error **errp)
+void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu)
 {
-    MemoryRegionSection sec;
-    RAMBlock *rb;
-    CPUState *cpu = NULL;
-    void *host;
-    int lsb;
-
-    if (action_required) {
-        cpu = qemu_get_cpu(cpu_index);
-        if (!cpu) {
-            error_setg(errp, "there is no vCPU with index %d", cpu_index);
-            return false;
-        }
-    }
-    sec = memory_region_find(get_system_memory(), gpa, 1);
-    if (!sec.mr || !memory_region_is_ram(sec.mr) ||
-        memory_region_is_ram_device(sec.mr) || !sec.mr->ram_block) {
-        if (sec.mr) {
-            memory_region_unref(sec.mr);
-        }
-        error_setg(errp, "guest physical address 0x%" HWADDR_PRIx " is not "
-                   "guest RAM", gpa);
-        return false;
-    }
-    rb = sec.mr->ram_block;
-    host = (uint8_t *)memory_region_get_ram_ptr(sec.mr) +
-           sec.offset_within_region;
-    memory_region_unref(sec.mr);
     /* The kernel reports the whole page of the mapping: a huge page */
-    lsb = ctz64(qemu_ram_pagesize(rb));
-    host = (void *)((uintptr_t)host & ~((1ull << lsb) - 1));
+    int lsb = ctz64(qemu_ram_pagesize(mr->ram_block));
 
-    trace_memory_failure_simulate(gpa, action_required, cpu_index);
+    host = (void *)((uintptr_t)host & ~((1ull << lsb) - 1));
+    trace_memory_failure_simulate((uintptr_t)host, cpu != NULL,
+                                  cpu ? cpu->cpu_index : -1);
     if (cpu) {
         SimulateAR *sim = g_new(SimulateAR, 1);
 
@@ -424,7 +400,6 @@ bool memory_failure_simulate(hwaddr gpa, bool action_required, int cpu_index,
         /* The main thread blocks SIGBUS; it arrives through signalfd */
         raise_sigbus(BUS_MCEERR_AO, host, lsb);
     }
-    return true;
 }
 
 /* --- life cycle --------------------------------------------------------- */

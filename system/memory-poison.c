@@ -29,6 +29,8 @@ typedef struct PoisonTrap {
     hwaddr gpa;
     uint64_t size;
     MemoryPoisonConsumed consumed;
+    MemoryRegion *ram;          /* the guest RAM the trap hides */
+    hwaddr ram_offset;
     QLIST_ENTRY(PoisonTrap) next;
 } PoisonTrap;
 
@@ -145,6 +147,7 @@ static const MemoryRegionOps poison_trap_ops = {
 void memory_poison_trap(hwaddr gpa, uint64_t size,
                         MemoryPoisonConsumed consumed)
 {
+    MemoryRegionSection sec;
     PoisonTrap *t;
 
     QLIST_FOREACH(t, &traps, next) {
@@ -156,6 +159,13 @@ void memory_poison_trap(hwaddr gpa, uint64_t size,
     t->gpa = gpa;
     t->size = size;
     t->consumed = consumed;
+    sec = memory_region_find(get_system_memory(), gpa, size);
+    t->ram = sec.mr;
+    t->ram_offset = sec.offset_within_region;
+    if (sec.mr) {
+        /* Guest RAM lives as long as the machine: no reference kept */
+        memory_region_unref(sec.mr);
+    }
     memory_region_init_io(&t->mr, NULL, &poison_trap_ops, t,
                           "poisoned-memory", size);
     /* Above RAM and its aliases, so every access to the range traps */
@@ -163,6 +173,23 @@ void memory_poison_trap(hwaddr gpa, uint64_t size,
                                         INT_MAX);
     QLIST_INSERT_HEAD(&traps, t, next);
     trace_memory_poison_trap(gpa, size);
+}
+
+MemoryRegion *memory_poison_trapped_ram(MemoryRegion *mr, hwaddr offset,
+                                        void **host)
+{
+    PoisonTrap *t;
+
+    if (mr->ops != &poison_trap_ops) {
+        return NULL;
+    }
+    t = mr->opaque;
+    if (!t->ram || !memory_region_is_ram(t->ram)) {
+        return NULL;
+    }
+    *host = (uint8_t *)memory_region_get_ram_ptr(t->ram) + t->ram_offset +
+            offset;
+    return t->ram;
 }
 
 static void remap_one(gpointer key, gpointer value, gpointer opaque)

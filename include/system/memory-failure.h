@@ -49,12 +49,12 @@ bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx);
 void memory_failure_init_vcpu_thread(void);
 
 /*
- * Simulate a host memory failure at guest physical address @gpa: raise
- * the SIGBUS the host kernel would, on @cpu's thread for an
- * action-required error, on the main thread for an action-optional one.
+ * Simulate a host memory failure at host address @host, inside the RAM
+ * of @mr: raise the SIGBUS the host kernel would, on @cpu's thread for
+ * an action-required error, on the main thread for an action-optional
+ * one (@cpu NULL).
  */
-bool memory_failure_simulate(hwaddr gpa, bool action_required, int cpu_index,
-                             Error **errp);
+void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu);
 
 /* Process every recorded error now (main loop, BQL held) */
 void memory_failure_process_pending(void);

@@ -38,6 +38,13 @@ typedef void (*MemoryPoisonConsumed)(CPUState *cpu, hwaddr gpa, uint64_t size);
 void memory_poison_trap(hwaddr gpa, uint64_t size,
                         MemoryPoisonConsumed consumed);
 
+/*
+ * If @mr is the trap over a poisoned range, the guest RAM beneath it,
+ * and in *@host the host address of @offset into the trap.
+ */
+MemoryRegion *memory_poison_trapped_ram(MemoryRegion *mr, hwaddr offset,
+                                        void **host);
+
 unsigned memory_poison_count(void);
 void memory_poison_foreach(void (*fn)(MemoryPoison *p, void *opaque),
                            void *opaque);

@@ -50,7 +50,10 @@ static bool arm_mf_record(CPUState *cs, hwaddr gpa, uint64_t size,
     Error *err = NULL;
 
     *busy = false;
-    if (!ghes) {
+    if (!ghes || !ghes_device_ready(ghes, &err)) {
+        trace_arm_mf_record_failed(source, gpa, err ? error_get_pretty(err)
+                                                    : "ras=off");
+        error_free(err);
         return false;
     }
     if (!ghes_record_mem_error(ghes, source, gpa, size, &err)) {
@@ -72,11 +75,10 @@ static MemoryFailureAction arm_mf_report(CPUState *cs, hwaddr gpa,
         if (arm_mf_record(NULL, gpa, size, &busy)) {
             return MEMORY_FAILURE_ACTION_INJECT;
         }
-        if (busy) {
-            warn_report("memory error at guest address 0x%" HWADDR_PRIx
-                        " not reported: the guest has not acknowledged the "
-                        "previous error record", gpa);
-        }
+        warn_report("memory error at guest address 0x%" HWADDR_PRIx
+                    " not reported to the guest: %s", gpa,
+                    busy ? "it has not acknowledged the previous record"
+                         : "no GHES error source is ready");
         return MEMORY_FAILURE_ACTION_IGNORE;
     }
 

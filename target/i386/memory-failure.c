@@ -76,6 +76,9 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
         /* Action-optional: the guest loses nothing by not hearing it now */
         p->action = MEMORY_FAILURE_ACTION_IGNORE;
         why = "a machine check is in progress";
+    } else if (!p->ar && !(env->cr[4] & CR4_MCE_MASK)) {
+        p->action = MEMORY_FAILURE_ACTION_IGNORE;
+        why = "MCE not enabled by the guest (CR4.MCE clear)";
     } else if (!(env->cr[4] & CR4_MCE_MASK)) {
         /* The architecture turns a machine check into a shutdown here */
         p->action = MEMORY_FAILURE_ACTION_RESET;

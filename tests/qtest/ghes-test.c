@@ -15,22 +15,12 @@
 #include "libqtest.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
-#include "standard-headers/linux/qemu_fw_cfg.h"
+#include "ras-firmware.h"
 
-#define FW_CFG_BASE         0x09020000ull
 #define GED_BASE            0x09080000ull
 #define GED_ERROR_EVT       0x20
 #define RAM_BASE            0x40000000ull
-/* where the fake firmware puts what it allocates, and its scratch page */
-#define ALLOC_BASE          (RAM_BASE + 0x04000000ull)
-#define SCRATCH             (RAM_BASE + 0x08000000ull)
 #define ERROR_PAGE          (RAM_BASE + 0x10000000ull)
-
-#define LOADER_FILESZ       56
-#define CMD_ALLOCATE        1
-#define CMD_ADD_POINTER     2
-#define CMD_ADD_CHECKSUM    3
-#define CMD_WRITE_POINTER   4
 
 #define NR_CPUS             2
 #define NR_SOURCES          (1 + NR_CPUS)
@@ -38,223 +28,37 @@
 #define GHES_V2_LEN         92
 #define RECORD_LEN          (20 + 72 + 80 + 8)
 
-typedef struct FwFile {
-    char name[LOADER_FILESZ];
-    uint16_t select;
-    uint32_t size;
-    uint64_t addr;      /* where the fake firmware placed it, or 0 */
-} FwFile;
-
-typedef struct Fw {
-    QTestState *qts;
-    FwFile files[64];
-    int nr_files;
-    uint64_t next_alloc;
-} Fw;
-
-/* fw_cfg DMA transfer (docs/specs/fw_cfg.rst), used for reads and writes */
-static void fw_cfg_dma(QTestState *qts, uint16_t select, uint32_t control,
-                       uint64_t addr, uint32_t len)
+static QTestState *start(RasFw *fw, const char *extra)
 {
-    uint8_t desc[16];
-
-    stl_be_p(desc, ((uint32_t)select << 16) | FW_CFG_DMA_CTL_SELECT |
-             control);
-    stl_be_p(desc + 4, len);
-    stq_be_p(desc + 8, addr);
-    qtest_memwrite(qts, SCRATCH, desc, sizeof(desc));
-    qtest_writeq(qts, FW_CFG_BASE + 16, bswap64(SCRATCH));
-    g_assert_cmphex(qtest_readl(qts, SCRATCH), ==, 0);
-}
-
-static void fw_cfg_read(QTestState *qts, uint16_t select, void *buf,
-                        uint32_t len)
-{
-    fw_cfg_dma(qts, select, FW_CFG_DMA_CTL_READ, SCRATCH + 0x100, len);
-    qtest_memread(qts, SCRATCH + 0x100, buf, len);
-}
-
-static void fw_cfg_write(QTestState *qts, uint16_t select, const void *buf,
-                         uint32_t len)
-{
-    qtest_memwrite(qts, SCRATCH + 0x100, buf, len);
-    fw_cfg_dma(qts, select, FW_CFG_DMA_CTL_WRITE, SCRATCH + 0x100, len);
-}
-
-static void fw_read_dir(Fw *fw)
-{
-    uint32_t count;
-    g_autofree uint8_t *dir = NULL;
-    int i;
-
-    fw_cfg_read(fw->qts, FW_CFG_FILE_DIR, &count, 4);
-    count = be32_to_cpu(count);
-    g_assert_cmpint(count, <=, ARRAY_SIZE(fw->files));
-    dir = g_malloc(4 + count * 64);
-    fw_cfg_read(fw->qts, FW_CFG_FILE_DIR, dir, 4 + count * 64);
-    for (i = 0; i < count; i++) {
-        uint8_t *e = dir + 4 + i * 64;
-
-        fw->files[i].size = ldl_be_p(e);
-        fw->files[i].select = lduw_be_p(e + 4);
-        memcpy(fw->files[i].name, e + 8, LOADER_FILESZ);
-        fw->files[i].addr = 0;
-    }
-    fw->nr_files = count;
-}
-
-static FwFile *fw_file(Fw *fw, const char *name)
-{
-    int i;
-
-    for (i = 0; i < fw->nr_files; i++) {
-        if (!strncmp(fw->files[i].name, name, LOADER_FILESZ)) {
-            return &fw->files[i];
-        }
-    }
-    return NULL;
-}
-
-/* Run etc/table-loader the way firmware does */
-static void fw_run_loader(Fw *fw)
-{
-    FwFile *loader;
-    g_autofree uint8_t *cmds = NULL;
-    uint32_t off;
-
-    fw->next_alloc = ALLOC_BASE;
-    fw_read_dir(fw);
-    loader = fw_file(fw, "etc/table-loader");
-    g_assert(loader);
-    cmds = g_malloc(loader->size);
-    fw_cfg_read(fw->qts, loader->select, cmds, loader->size);
-
-    for (off = 0; off + 128 <= loader->size; off += 128) {
-        uint8_t *c = cmds + off;
-        uint32_t cmd = ldl_le_p(c);
-
-        if (cmd == CMD_ALLOCATE) {
-            FwFile *f = fw_file(fw, (char *)c + 4);
-            uint32_t align = ldl_le_p(c + 4 + LOADER_FILESZ);
-            g_autofree uint8_t *data = NULL;
-
-            g_assert(f);
-            fw->next_alloc = ROUND_UP(fw->next_alloc, MAX(align, 1));
-            f->addr = fw->next_alloc;
-            fw->next_alloc += ROUND_UP(f->size, 4096);
-            data = g_malloc(f->size);
-            fw_cfg_read(fw->qts, f->select, data, f->size);
-            qtest_memwrite(fw->qts, f->addr, data, f->size);
-        } else if (cmd == CMD_ADD_POINTER) {
-            FwFile *dst = fw_file(fw, (char *)c + 4);
-            FwFile *src = fw_file(fw, (char *)c + 4 + LOADER_FILESZ);
-            uint32_t poff = ldl_le_p(c + 4 + 2 * LOADER_FILESZ);
-            uint8_t size = c[8 + 2 * LOADER_FILESZ];
-            uint64_t val = 0;
-
-            g_assert(dst && src && dst->addr && src->addr);
-            g_assert(size == 8 || size == 4);
-            qtest_memread(fw->qts, dst->addr + poff, &val, size);
-            val = le64_to_cpu(val) + src->addr;
-            val = cpu_to_le64(val);
-            qtest_memwrite(fw->qts, dst->addr + poff, &val, size);
-        } else if (cmd == CMD_ADD_CHECKSUM) {
-            FwFile *f = fw_file(fw, (char *)c + 4);
-            uint32_t csum_off = ldl_le_p(c + 4 + LOADER_FILESZ);
-            uint32_t start = ldl_le_p(c + 8 + LOADER_FILESZ);
-            uint32_t len = ldl_le_p(c + 12 + LOADER_FILESZ);
-            g_autofree uint8_t *data = g_malloc(len);
-            uint8_t sum = 0, zero = 0;
-            uint32_t i;
-
-            g_assert(f && f->addr);
-            qtest_memwrite(fw->qts, f->addr + csum_off, &zero, 1);
-            qtest_memread(fw->qts, f->addr + start, data, len);
-            for (i = 0; i < len; i++) {
-                sum += data[i];
-            }
-            sum = -sum;
-            qtest_memwrite(fw->qts, f->addr + csum_off, &sum, 1);
-        } else if (cmd == CMD_WRITE_POINTER) {
-            FwFile *dst = fw_file(fw, (char *)c + 4);
-            FwFile *src = fw_file(fw, (char *)c + 4 + LOADER_FILESZ);
-            uint32_t dst_off = ldl_le_p(c + 4 + 2 * LOADER_FILESZ);
-            uint32_t src_off = ldl_le_p(c + 8 + 2 * LOADER_FILESZ);
-            uint8_t size = c[12 + 2 * LOADER_FILESZ];
-            uint64_t val = cpu_to_le64(src->addr + src_off);
-
-            g_assert(dst && src && src->addr);
-            g_assert_cmpint(dst_off, ==, 0);
-            fw_cfg_write(fw->qts, dst->select, &val, size);
-        }
-    }
-}
-
-static QTestState *start(Fw *fw, const char *extra)
-{
-    static char *bios;
     QTestState *qts;
 
-    if (!bios) {
-        /* Any file will do: the qtest accelerator runs no guest code */
-        int fd = g_file_open_tmp("ghes-test-bios-XXXXXX", &bios, NULL);
-        char zero[4096] = { 0 };
-
-        g_assert(fd >= 0);
-        g_assert(write(fd, zero, sizeof(zero)) == sizeof(zero));
-        close(fd);
-    }
     qts = qtest_initf("-machine virt,ras=on -cpu max -smp %d -m 1G -nic none "
-                      "-bios %s %s", NR_CPUS, bios, extra ? extra : "");
-    memset(fw, 0, sizeof(*fw));
-    fw->qts = qts;
+                      "-bios %s %s", NR_CPUS, ras_fw_dummy_bios(),
+                      extra ? extra : "");
+    ras_fw_init(fw, qts);
     return qts;
 }
 
-/* Locate a table in the firmware's copy of etc/acpi/tables */
-static uint64_t find_table(Fw *fw, const char *sig, uint32_t *len)
+static uint64_t blob_base(RasFw *fw)
 {
-    FwFile *t = fw_file(fw, "etc/acpi/tables");
-    uint64_t off = 0;
-
-    g_assert(t && t->addr);
-    while (off + 8 <= t->size) {
-        char s[4];
-        uint32_t l = qtest_readl(fw->qts, t->addr + off + 4);
-
-        qtest_memread(fw->qts, t->addr + off, s, 4);
-        if (!l) {
-            break;
-        }
-        if (!memcmp(s, sig, 4)) {
-            *len = l;
-            return t->addr + off;
-        }
-        off += l;
-    }
-    return 0;
-}
-
-static uint64_t blob_base(Fw *fw)
-{
-    FwFile *f = fw_file(fw, "etc/hardware_errors");
+    RasFwFile *f = ras_fw_file(fw, "etc/hardware_errors");
 
     g_assert(f && f->addr);
     return f->addr;
 }
 
-static uint64_t block_addr(Fw *fw, int i)
+static uint64_t block_addr(RasFw *fw, int i)
 {
     return blob_base(fw) + 16 * NR_SOURCES + BLOCK_LEN * i;
 }
 
-static uint64_t ack_addr(Fw *fw, int i)
+static uint64_t ack_addr(RasFw *fw, int i)
 {
     return blob_base(fw) + 8 * (NR_SOURCES + i);
 }
 
 /* Acknowledge a record the way Linux's ghes_clear_estatus() does */
-static void guest_ack(Fw *fw, int i)
+static void guest_ack(RasFw *fw, int i)
 {
     uint64_t ack;
 
@@ -274,7 +78,7 @@ static void check_gas(QTestState *qts, uint64_t gas, uint64_t addr)
 
 static void test_hest(void)
 {
-    Fw fw;
+    RasFw fw;
     QTestState *qts = start(&fw, NULL);
     uint32_t len = 0;
     uint64_t hest, base;
@@ -284,8 +88,8 @@ static void test_hest(void)
     QList *sources;
     int i;
 
-    fw_run_loader(&fw);
-    hest = find_table(&fw, "HEST", &len);
+    ras_fw_run_loader(&fw);
+    hest = ras_fw_find_table(&fw, "HEST", &len);
     g_assert(hest);
     base = blob_base(&fw);
 
@@ -381,7 +185,7 @@ static void test_hest(void)
 }
 
 /* Decode the record in block @i and check every field */
-static void check_mem_record(Fw *fw, int i, uint64_t pa, uint64_t size,
+static void check_mem_record(RasFw *fw, int i, uint64_t pa, uint64_t size,
                              uint32_t sev, uint8_t type, uint64_t seq)
 {
     static const uint8_t mem_guid[16] = {
@@ -443,12 +247,12 @@ static QDict *source_info(QTestState *qts, int i)
 
 static void test_inject_and_ack(void)
 {
-    Fw fw;
+    RasFw fw;
     QTestState *qts = start(&fw, NULL);
     uint8_t before[RECORD_LEN], after[RECORD_LEN];
     QDict *rsp, *s;
 
-    fw_run_loader(&fw);
+    ras_fw_run_loader(&fw);
     qtest_readl(qts, GED_BASE);     /* clear the GED event selector */
 
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
@@ -509,12 +313,12 @@ static char *b64(const void *buf, size_t len)
 
 static void test_raw_cper(void)
 {
-    Fw fw;
+    RasFw fw;
     QTestState *qts = start(&fw, NULL);
     uint8_t rec[RECORD_LEN], back[RECORD_LEN];
     g_autofree char *good = NULL;
 
-    fw_run_loader(&fw);
+    ras_fw_run_loader(&fw);
     /* A record made by the typed command is a valid raw record too */
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 " } }",
@@ -553,7 +357,7 @@ static void assert_error(QTestState *qts, const char *needle,
 
 static void test_bad_input(void)
 {
-    Fw fw;
+    RasFw fw;
     QTestState *qts = start(&fw, NULL);
     uint8_t rec[RECORD_LEN], bad[RECORD_LEN], big[BLOCK_LEN + 8] = { 1 };
     g_autofree char *b = NULL;
@@ -566,7 +370,7 @@ static void test_bad_input(void)
     assert_error(qts, "not placed", "{ 'execute': 'inject-ghes-v2-error', "
                  "'arguments': { 'cper': 'AAAA' } }");
 
-    fw_run_loader(&fw);
+    ras_fw_run_loader(&fw);
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 " } }",
                              (uint64_t)ERROR_PAGE);
@@ -678,13 +482,13 @@ static void test_ras_off(void)
  */
 static void test_guest_scribbles(void)
 {
-    Fw fw;
+    RasFw fw;
     QTestState *qts = start(&fw, NULL);
     uint64_t hest, decoy = RAM_BASE + 0x20000000ull;
     uint32_t len, i;
 
-    fw_run_loader(&fw);
-    hest = find_table(&fw, "HEST", &len);
+    ras_fw_run_loader(&fw);
+    hest = ras_fw_find_table(&fw, "HEST", &len);
     qtest_memset(qts, decoy, 0xa5, 2 * BLOCK_LEN);
     for (i = 0; i < NR_SOURCES; i++) {
         uint64_t e = hest + 40 + GHES_V2_LEN * i;
@@ -715,19 +519,19 @@ static void test_bad_blob_address(void)
         RAM_BASE + (1ull << 30) - 1024, /* blob would run off RAM */
         ~0ull - 4095,                   /* wraps */
     };
-    Fw fw;
+    RasFw fw;
     QTestState *qts = start(&fw, NULL);
-    FwFile *f;
+    RasFwFile *f;
     QDict *rsp;
     int i;
 
-    fw_run_loader(&fw);
-    f = fw_file(&fw, "etc/hardware_errors_addr");
+    ras_fw_run_loader(&fw);
+    f = ras_fw_file(&fw, "etc/hardware_errors_addr");
     g_assert(f);
     for (i = 0; i < ARRAY_SIZE(bad); i++) {
         uint64_t v = cpu_to_le64(bad[i]);
 
-        fw_cfg_write(qts, f->select, &v, 8);
+        ras_fw_cfg_write(qts, f->select, &v, 8);
         rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
         g_assert(!qdict_haskey(qdict_get_qdict(rsp, "return"),
                                "blob-address"));
@@ -741,11 +545,11 @@ static void test_bad_blob_address(void)
 
 static void test_reset(void)
 {
-    Fw fw;
+    RasFw fw;
     QTestState *qts = start(&fw, NULL);
     QDict *rsp;
 
-    fw_run_loader(&fw);
+    ras_fw_run_loader(&fw);
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 " } }",
                              (uint64_t)ERROR_PAGE);
@@ -758,7 +562,7 @@ static void test_reset(void)
                  "'arguments': { 'address': %" PRIu64 " } }",
                  (uint64_t)ERROR_PAGE);
     /* The firmware of the next boot places it again, blocks fresh */
-    fw_run_loader(&fw);
+    ras_fw_run_loader(&fw);
     g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 0)), ==, 1);
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 " } }",

@@ -1,0 +1,364 @@
+/*
+ * QTest of host memory failure handling: the policy for each kind of
+ * memory and error, the MEMORY_FAILURE event, poison tracking, reset,
+ * bad input, and bursts on several vCPUs.  Errors are raised through
+ * inject-host-memory-failure, i.e. as real SIGBUS signals on the thread
+ * the host kernel would pick.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "libqtest.h"
+#include "qapi/error.h"
+#include "qobject/qjson.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "ras-firmware.h"
+
+#define ARM_RAM_BASE        0x40000000ull
+#define X86_RAM_PAGE        0x01000000ull
+#define NR_CPUS             2
+#define NR_SOURCES          (1 + NR_CPUS)
+#define BLOCK_LEN           1024
+
+static const char *arch;
+
+static bool is_arm(void)
+{
+    return !strcmp(arch, "aarch64");
+}
+
+static uint64_t page(int n)
+{
+    return (is_arm() ? ARM_RAM_BASE + 0x10000000ull : X86_RAM_PAGE) +
+           n * 4096ull;
+}
+
+static QTestState *start(const char *extra)
+{
+    if (is_arm()) {
+        return qtest_initf("-machine virt,ras=on -cpu max -smp %d -m 1G "
+                           "-nic none -bios %s %s", NR_CPUS,
+                           ras_fw_dummy_bios(), extra ? extra : "");
+    }
+    return qtest_initf("-machine q35 -smp %d -m 512M -nic none -vga none %s",
+                       NR_CPUS, extra ? extra : "");
+}
+
+/* Wait for MEMORY_FAILURE and check every member */
+static void expect_event(QTestState *qts, const char *recipient,
+                         const char *action, bool ar, bool recursive,
+                         int64_t address, uint64_t size)
+{
+    QDict *ev = qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE");
+    QDict *data = qdict_get_qdict(ev, "data");
+    QDict *flags = qdict_get_qdict(data, "flags");
+
+    g_assert_cmpstr(qdict_get_str(data, "recipient"), ==, recipient);
+    g_assert_cmpstr(qdict_get_str(data, "action"), ==, action);
+    g_assert_cmpint(qdict_get_bool(flags, "action-required"), ==, ar);
+    g_assert_cmpint(qdict_get_bool(flags, "recursive"), ==, recursive);
+    if (address < 0) {
+        g_assert(!qdict_haskey(data, "address"));
+    } else {
+        g_assert_cmphex(qdict_get_int(data, "address"), ==, address);
+    }
+    g_assert_cmphex(qdict_get_int(data, "size"), ==, size);
+    qobject_unref(ev);
+}
+
+static QList *query(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-memory-failures' }");
+    QList *l = qdict_get_qlist(rsp, "return");
+
+    qobject_ref(l);
+    qobject_unref(rsp);
+    return l;
+}
+
+static void inject_gpa(QTestState *qts, uint64_t gpa, bool ar, int cpu)
+{
+    if (ar) {
+        qtest_qmp_assert_success(qts, "{ 'execute': "
+                                 "'inject-host-memory-failure', "
+                                 "'arguments': { 'address': %" PRIu64 ", "
+                                 "'action-required': true, "
+                                 "'cpu-index': %d } }", gpa, cpu);
+    } else {
+        qtest_qmp_assert_success(qts, "{ 'execute': "
+                                 "'inject-host-memory-failure', "
+                                 "'arguments': { 'address': %" PRIu64
+                                 " } }", gpa);
+    }
+}
+
+static uint64_t arm_block(RasFw *fw, int i)
+{
+    return ras_fw_file(fw, "etc/hardware_errors")->addr +
+           16 * NR_SOURCES + BLOCK_LEN * i;
+}
+
+/* The physical address field of the memory error section in block @i */
+static uint64_t arm_record_pa(RasFw *fw, int i)
+{
+    return qtest_readq(fw->qts, arm_block(fw, i) + 20 + 72 + 16);
+}
+
+static void arm_ack(RasFw *fw, int i)
+{
+    uint64_t ack = ras_fw_file(fw, "etc/hardware_errors")->addr +
+                   8 * (NR_SOURCES + i);
+
+    qtest_writel(fw->qts, arm_block(fw, i), 0);
+    qtest_writeq(fw->qts, ack, 1);
+}
+
+/* Action-optional and action-required errors in guest memory */
+static void test_guest_memory(void)
+{
+    QTestState *qts = start(NULL);
+    RasFw fw;
+    QList *l;
+    QDict *e;
+
+    if (is_arm()) {
+        /* Before firmware placed the error sources: not reported */
+        inject_gpa(qts, page(0), false, 0);
+        expect_event(qts, "guest", "ignore", false, false, page(0), 4096);
+        ras_fw_init(&fw, qts);
+        ras_fw_run_loader(&fw);
+    } else {
+        /* CR4.MCE is clear before the guest enables machine checks */
+        inject_gpa(qts, page(0), false, 0);
+        expect_event(qts, "guest", "ignore", false, false, page(0), 4096);
+    }
+
+    inject_gpa(qts, page(1), false, 0);
+    expect_event(qts, "guest", is_arm() ? "inject" : "ignore", false, false,
+                 page(1), 4096);
+    inject_gpa(qts, page(2), true, 1);
+    expect_event(qts, "guest", "inject", true, false, page(2), 4096);
+    if (is_arm()) {
+        /* AO to the GED source, AR to the SEA source of vCPU 1 */
+        g_assert_cmphex(arm_record_pa(&fw, 0), ==, page(1));
+        g_assert_cmphex(arm_record_pa(&fw, 2), ==, page(2));
+        g_assert_cmphex(qtest_readl(qts, arm_block(&fw, 1)), ==, 0);
+        /* vCPU 1 takes the same error again before acknowledging */
+        inject_gpa(qts, page(2), true, 1);
+        expect_event(qts, "guest", "inject", true, true, page(2), 4096);
+        arm_ack(&fw, 2);
+    } else {
+        inject_gpa(qts, page(2), true, 1);
+        expect_event(qts, "guest", "inject", true, false, page(2), 4096);
+    }
+
+    /* Tracked once per range, hits counted, sorted by address */
+    l = query(qts);
+    g_assert_cmpint(qlist_size(l), ==, 3);
+    e = qobject_to(QDict, qlist_pop(l));
+    g_assert_cmphex(qdict_get_int(e, "address"), ==, page(0));
+    qobject_unref(e);
+    e = qobject_to(QDict, qlist_pop(l));
+    g_assert_cmphex(qdict_get_int(e, "address"), ==, page(1));
+    g_assert_cmpint(qdict_get_int(e, "hits"), ==, 1);
+    qobject_unref(e);
+    e = qobject_to(QDict, qlist_pop(l));
+    g_assert_cmphex(qdict_get_int(e, "address"), ==, page(2));
+    g_assert_cmpstr(qdict_get_str(e, "recipient"), ==, "guest");
+    g_assert_cmpint(qdict_get_int(e, "size"), ==, 4096);
+    g_assert_cmpint(qdict_get_int(e, "hits"), ==, 2);
+    g_assert_cmpint(qdict_get_int(e, "first-seen"), >,
+                    (int64_t)1600000000 * 1000000);
+    qobject_unref(e);
+    qobject_unref(l);
+
+    /* The page now traps: a device (or the monitor) reading it fails */
+    if (is_arm()) {
+        arm_ack(&fw, 0);
+        qtest_readl(qts, page(1));
+        g_assert_cmphex(arm_record_pa(&fw, 0), ==, page(1));
+    }
+
+    /* Poisoned memory cannot be migrated (yet): refused, clearly */
+    {
+        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'migrate', 'arguments': "
+                               "{ 'uri': 'exec:cat >/dev/null' } }");
+        g_assert(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                      "desc"), "hardware errors"));
+        qobject_unref(rsp);
+    }
+    qtest_quit(qts);
+}
+
+/* Reset gives fresh memory and forgets the poison */
+static void test_reset(void)
+{
+    QTestState *qts = start(NULL);
+    QList *l;
+
+    inject_gpa(qts, page(3), true, 0);
+    expect_event(qts, "guest", "inject", true, false, page(3), 4096);
+    qtest_writel(qts, page(4), 0x12345678);
+    l = query(qts);
+    g_assert_cmpint(qlist_size(l), ==, 1);
+    qobject_unref(l);
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
+    qtest_qmp_eventwait(qts, "RESET");
+    l = query(qts);
+    g_assert_cmpint(qlist_size(l), ==, 0);
+    qobject_unref(l);
+    /* The range is RAM again, its neighbour kept its contents */
+    qtest_writel(qts, page(3), 0xcafe);
+    g_assert_cmphex(qtest_readl(qts, page(3)), ==, 0xcafe);
+    g_assert_cmphex(qtest_readl(qts, page(4)), ==, 0x12345678);
+    /* And it can fail again */
+    inject_gpa(qts, page(3), false, 0);
+    expect_event(qts, "guest", "ignore", false, false, page(3), 4096);
+    qtest_quit(qts);
+}
+
+/* Memory QEMU uses for itself: a backend the guest does not map */
+static void test_hypervisor_memory(void)
+{
+    QTestState *qts = start("-object memory-backend-ram,id=spare,size=2M");
+    QList *l;
+    QDict *e;
+
+    qtest_qmp_assert_success(qts, "{ 'execute': "
+                             "'inject-host-memory-failure', 'arguments': "
+                             "{ 'memdev': 'spare', 'offset': 8192 } }");
+    expect_event(qts, "hypervisor", "ignore", false, false, -1, 4096);
+    l = query(qts);
+    g_assert_cmpint(qlist_size(l), ==, 1);
+    e = qobject_to(QDict, qlist_pop(l));
+    g_assert_cmpstr(qdict_get_str(e, "recipient"), ==, "hypervisor");
+    g_assert(!qdict_haskey(e, "address"));
+    qobject_unref(e);
+    qobject_unref(l);
+
+    /* Consumed by QEMU itself: the event goes out, then QEMU exits */
+    qtest_set_expected_status(qts, 1);
+    qtest_qmp_assert_success(qts, "{ 'execute': "
+                             "'inject-host-memory-failure', 'arguments': "
+                             "{ 'memdev': 'spare', 'action-required': true, "
+                             "'cpu-index': 1 } }");
+    expect_event(qts, "hypervisor", "fatal", true, false, -1, 4096);
+    qtest_quit(qts);
+}
+
+/* A memory backend that is guest RAM maps to its guest address */
+static void test_memdev_guest(void)
+{
+    QTestState *qts = start(is_arm() ?
+                            "-object memory-backend-ram,id=ram0,size=1G "
+                            "-machine memory-backend=ram0" :
+                            "-object memory-backend-ram,id=ram0,size=512M "
+                            "-machine memory-backend=ram0");
+
+    qtest_qmp_assert_success(qts, "{ 'execute': "
+                             "'inject-host-memory-failure', 'arguments': "
+                             "{ 'memdev': 'ram0', 'offset': %" PRIu64 " } }",
+                             (uint64_t)0x10000);
+    expect_event(qts, "guest", "ignore", false, false,
+                 (is_arm() ? ARM_RAM_BASE : 0) + 0x10000, 4096);
+    qtest_quit(qts);
+}
+
+static void expect_error(QTestState *qts, const char *needle,
+                         const char *args)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'inject-host-memory-failure', "
+                           "'arguments': %p }", qobject_from_json(args,
+                                                                  &error_abort));
+    QDict *err = qdict_get_qdict(rsp, "error");
+
+    g_assert(err);
+    if (!strstr(qdict_get_str(err, "desc"), needle)) {
+        g_error("expected '%s' in '%s'", needle, qdict_get_str(err, "desc"));
+    }
+    qobject_unref(rsp);
+}
+
+static void test_bad_input(void)
+{
+    QTestState *qts = start("-object memory-backend-ram,id=spare,size=2M");
+    g_autofree char *mmio = g_strdup_printf("{ 'address': %llu }",
+                                            is_arm() ? 0x09000000ull
+                                                     : 0xfed00000ull);
+    g_autofree char *cpu = g_strdup_printf(
+        "{ 'address': %" PRIu64 ", 'action-required': true, "
+        "'cpu-index': %d }", page(0), NR_CPUS);
+    g_autofree char *neg = g_strdup_printf(
+        "{ 'address': %" PRIu64 ", 'action-required': true, "
+        "'cpu-index': -1 }", page(0));
+    g_autofree char *ao_cpu = g_strdup_printf(
+        "{ 'address': %" PRIu64 ", 'cpu-index': 0 }", page(0));
+    g_autofree char *both = g_strdup_printf(
+        "{ 'address': %" PRIu64 ", 'memdev': 'spare' }", page(0));
+    g_autofree char *off = g_strdup_printf(
+        "{ 'address': %" PRIu64 ", 'offset': 0 }", page(0));
+    QList *l;
+
+    expect_error(qts, "not guest RAM", mmio);
+    expect_error(qts, "not guest RAM", "{ 'address': 1099511627776 }");
+    expect_error(qts, "no vCPU", cpu);
+    expect_error(qts, "no vCPU", neg);
+    expect_error(qts, "action-required errors only", ao_cpu);
+    expect_error(qts, "either address or memdev", both);
+    expect_error(qts, "either address or memdev", "{ }");
+    expect_error(qts, "memdev only", off);
+    expect_error(qts, "not a memory backend", "{ 'memdev': 'nonesuch' }");
+    expect_error(qts, "outside memory backend",
+                 "{ 'memdev': 'spare', 'offset': 2097152 }");
+    l = query(qts);
+    g_assert_cmpint(qlist_size(l), ==, 0);
+    qobject_unref(l);
+    qtest_quit(qts);
+}
+
+/*
+ * A burst: errors on every vCPU and the main thread back to back, some
+ * repeated.  Nothing is lost and QEMU survives.
+ */
+static void test_burst(void)
+{
+    QTestState *qts = start(NULL);
+    int i, n = 40, events = 0;
+    QList *l;
+
+    for (i = 0; i < n; i++) {
+        inject_gpa(qts, page(16 + i), i % 3 != 0, i % NR_CPUS);
+    }
+    for (i = 0; i < n; i++) {
+        QDict *ev = qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE");
+
+        events++;
+        qobject_unref(ev);
+    }
+    g_assert_cmpint(events, ==, n);
+    l = query(qts);
+    g_assert_cmpint(qlist_size(l), ==, n);
+    qobject_unref(l);
+    qtest_quit(qts);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    arch = qtest_get_arch();
+
+    if (is_arm() ? !qtest_has_machine("virt") : !qtest_has_machine("q35")) {
+        return g_test_run();
+    }
+    qtest_add_func("/memory-failure/guest-memory", test_guest_memory);
+    qtest_add_func("/memory-failure/reset", test_reset);
+    qtest_add_func("/memory-failure/hypervisor-memory",
+                   test_hypervisor_memory);
+    qtest_add_func("/memory-failure/memdev-guest", test_memdev_guest);
+    qtest_add_func("/memory-failure/bad-input", test_bad_input);
+    qtest_add_func("/memory-failure/burst", test_burst);
+    return g_test_run();
+}
