@@ -131,10 +131,12 @@ static MemoryFailureAction x86_mf_mce(CPUState *cs, hwaddr gpa, bool ar,
 
     run_on_cpu(cs, x86_mf_deliver, RUN_ON_CPU_HOST_PTR(&p));
     *recursive = p.recursive;
-    /* Without local MCE an Intel guest waits for every CPU to join in */
+    /*
+     * Without local MCE an Intel guest waits for every CPU to join the
+     * machine check (Linux: whatever the model), so every CPU gets one.
+     */
     if (p.action == MEMORY_FAILURE_ACTION_INJECT &&
-        !(env->mcg_status & MCG_STATUS_LMCE) &&
-        cpu_x86_support_mca_broadcast(env)) {
+        !(env->mcg_status & MCG_STATUS_LMCE) && IS_INTEL_CPU(env)) {
         CPU_FOREACH(other) {
             if (other != cs) {
                 async_run_on_cpu(other, x86_mf_deliver_broadcast,

@@ -7,6 +7,11 @@
  *   VICTIM pid=<pid> va=0x<va> pa=0x<pa>
  *   VICTIM SIGBUS code=<BUS_MCEERR_AR|BUS_MCEERR_AO|other> addr=0x<addr> lsb=<n>
  *
+ * With "free" it instead gives a page back to the kernel and reports
+ * that page's physical address, then keeps working on its own page for
+ * a while and exits with "VICTIM ALIVE": an error in the free page must
+ * not touch it.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
@@ -72,6 +77,7 @@ int main(int argc, char **argv)
                             .sa_flags = SA_SIGINFO };
     long psz = sysconf(_SC_PAGESIZE);
     int early = argc > 1 && !strcmp(argv[1], "early");
+    int free_mode = argc > 1 && !strcmp(argv[1], "free");
     unsigned long i;
 
     sigaction(SIGBUS, &sa, NULL);
@@ -85,6 +91,38 @@ int main(int argc, char **argv)
         return 3;
     }
     memset((void *)page, 0x5a, psz);
+    if (free_mode) {
+        /*
+         * Free a large region, so that its pages go back to the buddy
+         * allocator instead of a per-CPU list that hands them out again
+         * at once; report one from its middle.  Print before freeing:
+         * nothing may allocate memory between the two.
+         */
+        size_t len = 4 << 20;
+        uint8_t *spare = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                              -1, 0);
+        uint64_t pa;
+
+        if (spare == MAP_FAILED) {
+            perror("mmap");
+            return 3;
+        }
+        memset(spare, 1, len);
+        pa = phys_addr(spare + len / 2);
+        printf("VICTIM pid=%d va=%p pa=0x%llx (freed)\n", getpid(),
+               (void *)(spare + len / 2), (unsigned long long)pa);
+        fflush(stdout);
+        munmap(spare, len);
+        for (i = 0; i < 600 * 4096; i++) {
+            page[i % psz]++;
+            if (!(i % 4096)) {
+                usleep(10000);
+            }
+        }
+        printf("VICTIM ALIVE\n");
+        return 0;
+    }
     printf("VICTIM pid=%d va=%p pa=0x%llx\n", getpid(), (void *)page,
            (unsigned long long)phys_addr(page));
     fflush(stdout);
