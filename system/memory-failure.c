@@ -94,6 +94,7 @@ static bool slot_push(int code, uintptr_t addr, int lsb, int cpu_index)
     return false;
 }
 
+/* Where the host faulted: the only per-host detail of this file */
 static uintptr_t host_pc(void *uctx)
 {
 #if defined(__x86_64__)

@@ -137,7 +137,7 @@ static MemTxResult poison_trap_write(void *opaque, hwaddr addr, uint64_t data,
 static const MemoryRegionOps poison_trap_ops = {
     .read_with_attrs = poison_trap_read,
     .write_with_attrs = poison_trap_write,
-    .endianness = DEVICE_NATIVE_ENDIAN,
+    .endianness = DEVICE_LITTLE_ENDIAN,
     .valid.min_access_size = 1,
     .valid.max_access_size = 8,
     .impl.min_access_size = 1,

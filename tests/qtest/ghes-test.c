@@ -392,8 +392,10 @@ static void test_bad_input(void)
     assert_error(qts, "power of two", "{ 'execute': 'inject-memory-error', "
                  "'arguments': { 'address': %" PRIu64 ", 'size': 0 } }",
                  (uint64_t)ERROR_PAGE);
-    /* MMIO (the UART), flash, a hole, past the end of RAM, a range
-     * that runs off the end of RAM, a wrapping range */
+    /*
+     * MMIO (the UART), flash, a hole, past the end of RAM, a range
+     * that runs off the end of RAM, a wrapping range
+     */
     assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
                  "'arguments': { 'address': %u } }", 0x09000000);
     assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "

@@ -270,9 +270,9 @@ static void test_memdev_guest(void)
 static void expect_error(QTestState *qts, const char *needle,
                          const char *args)
 {
+    QObject *arguments = qobject_from_json(args, &error_abort);
     QDict *rsp = qtest_qmp(qts, "{ 'execute': 'inject-host-memory-failure', "
-                           "'arguments': %p }", qobject_from_json(args,
-                                                                  &error_abort));
+                           "'arguments': %p }", arguments);
     QDict *err = qdict_get_qdict(rsp, "error");
 
     g_assert(err);

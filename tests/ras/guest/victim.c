@@ -5,7 +5,8 @@
  *
  * Prints (on stdout, the guest console):
  *   VICTIM pid=<pid> va=0x<va> pa=0x<pa>
- *   VICTIM SIGBUS code=<BUS_MCEERR_AR|BUS_MCEERR_AO|other> addr=0x<addr> lsb=<n>
+ *   VICTIM SIGBUS code=<BUS_MCEERR_AR|BUS_MCEERR_AO|other> addr=0x<addr>
+ *                 lsb=<n> page=0x<va>
  *
  * With "free" it instead gives a page back to the kernel and reports
  * that page's physical address, then keeps working on its own page for
@@ -26,6 +27,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+/* volatile: every access must really touch the (possibly poisoned) page */
 static volatile uint8_t *page;
 
 static const char *code_name(int code)
