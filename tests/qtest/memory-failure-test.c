@@ -345,6 +345,33 @@ static void test_burst(void)
     qtest_quit(qts);
 }
 
+/* The HMP twins */
+static void test_hmp(void)
+{
+    QTestState *qts = start(NULL);
+    g_autofree char *cmd = g_strdup_printf(
+        "inject_host_memory_failure -a 0x%" PRIx64 " 1", page(5));
+    g_autofree char *want = g_strdup_printf("0x%016" PRIx64 " size 0x1000 "
+                                            "guest hits 1", page(5));
+    char *out;
+
+    out = qtest_hmp(qts, "info memory-failures");
+    g_assert(strstr(out, "no memory lost"));
+    g_free(out);
+    out = qtest_hmp(qts, "%s", cmd);
+    g_assert_cmpstr(out, ==, "");
+    g_free(out);
+    expect_event(qts, "guest", "inject", true, false, page(5), 4096);
+    out = qtest_hmp(qts, "info memory-failures");
+    g_assert(strstr(out, want));
+    g_free(out);
+    out = qtest_hmp(qts, "inject_host_memory_failure -a 0x%" PRIx64 " 7",
+                    page(5));
+    g_assert(strstr(out, "no vCPU with index 7"));
+    g_free(out);
+    qtest_quit(qts);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -360,5 +387,6 @@ int main(int argc, char **argv)
     qtest_add_func("/memory-failure/memdev-guest", test_memdev_guest);
     qtest_add_func("/memory-failure/bad-input", test_bad_input);
     qtest_add_func("/memory-failure/burst", test_burst);
+    qtest_add_func("/memory-failure/hmp", test_hmp);
     return g_test_run();
 }

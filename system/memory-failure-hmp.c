@@ -1,0 +1,49 @@
+/*
+ * HMP commands of host memory failure handling
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-ras.h"
+#include "qobject/qdict.h"
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
+
+void hmp_inject_host_memory_failure(Monitor *mon, const QDict *qdict)
+{
+    bool ar = qdict_get_try_bool(qdict, "action_required", false);
+    bool has_cpu = qdict_haskey(qdict, "cpu_index");
+    Error *err = NULL;
+
+    qmp_inject_host_memory_failure(true, qdict_get_int(qdict, "address"),
+                                   NULL, false, 0, true, ar, has_cpu,
+                                   has_cpu ? qdict_get_int(qdict,
+                                                           "cpu_index") : 0,
+                                   &err);
+    hmp_handle_error(mon, err);
+}
+
+void hmp_info_memory_failures(Monitor *mon, const QDict *qdict)
+{
+    g_autoptr(MemoryFailureInfoList) list = qmp_query_memory_failures(NULL);
+    MemoryFailureInfoList *l;
+
+    if (!list) {
+        monitor_printf(mon, "no memory lost to hardware errors\n");
+        return;
+    }
+    for (l = list; l; l = l->next) {
+        MemoryFailureInfo *i = l->value;
+
+        if (i->has_address) {
+            monitor_printf(mon, "0x%016" PRIx64, i->address);
+        } else {
+            monitor_printf(mon, "%-18s", "(QEMU memory)");
+        }
+        monitor_printf(mon, " size 0x%" PRIx64 " %s hits %" PRIu64 "\n",
+                       i->size, MemoryFailureRecipient_str(i->recipient),
+                       i->hits);
+    }
+}
