@@ -24,6 +24,7 @@
 #include "hw/core/cpu.h"
 #include "migration/blocker.h"
 #include "system/address-spaces.h"
+#include "system/cpus.h"
 #include "system/memory.h"
 #include "system/memory-failure.h"
 #include "system/memory-poison.h"
@@ -129,6 +130,31 @@ static void tcg_unwind(CPUState *cpu, void *uctx)
 #endif
 }
 
+/*
+ * Real poison consumed again and again by a thread that never gets to
+ * process it (it holds the BQL the main loop needs): give up loudly
+ * rather than spin forever.
+ */
+static void check_refault(int code, void *addr)
+{
+    static __thread void *last_addr;
+    static __thread unsigned repeats;
+    static const char msg[] = "qemu: hardware memory error consumed "
+                              "repeatedly before it could be handled\n";
+
+    if (code != BUS_MCEERR_AR || simulating || addr != last_addr) {
+        last_addr = addr;
+        repeats = 0;
+        return;
+    }
+    if (++repeats > 100000) {
+        if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+            /* nothing more to do */
+        }
+        _exit(EXIT_FAILURE);
+    }
+}
+
 bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx)
 {
     CPUState *cpu = current_cpu;
@@ -136,6 +162,7 @@ bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx)
     if (code != BUS_MCEERR_AR && code != BUS_MCEERR_AO) {
         return false;
     }
+    check_refault(code, addr);
     slot_push(code, (uintptr_t)addr, addr_lsb, cpu ? cpu->cpu_index : -1);
     if (qatomic_read(&wakeup_ready)) {
         event_notifier_set(&wakeup);
@@ -265,7 +292,13 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
                        size);
             error_report("QEMU consumed a hardware memory error at host "
                          "address %p in its own memory", host);
-            exit(1);
+            /* An orderly exit delivers the event to management first */
+            qemu_system_shutdown_request_with_code(SHUTDOWN_CAUSE_HOST_ERROR,
+                                                   EXIT_FAILURE);
+            if (current_cpu) {
+                cpu_stop_current();
+            }
+            return;
         }
         warn_report("hardware memory error at host address %p in memory "
                     "QEMU uses for itself; continuing", host);

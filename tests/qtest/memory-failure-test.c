@@ -9,6 +9,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/units.h"
 #include "libqtest.h"
 #include "qapi/error.h"
 #include "qobject/qjson.h"
@@ -35,15 +36,20 @@ static uint64_t page(int n)
            n * 4096ull;
 }
 
-static QTestState *start(const char *extra)
+static QTestState *start_mem(const char *mem, const char *extra)
 {
     if (is_arm()) {
-        return qtest_initf("-machine virt,ras=on -cpu max -smp %d -m 1G "
-                           "-nic none -bios %s %s", NR_CPUS,
+        return qtest_initf("-machine virt,ras=on -cpu max -smp %d -m %s "
+                           "-nic none -bios %s %s", NR_CPUS, mem,
                            ras_fw_dummy_bios(), extra ? extra : "");
     }
-    return qtest_initf("-machine q35 -smp %d -m 512M -nic none -vga none %s",
-                       NR_CPUS, extra ? extra : "");
+    return qtest_initf("-machine q35 -smp %d -m %s -nic none -vga none %s",
+                       NR_CPUS, mem, extra ? extra : "");
+}
+
+static QTestState *start(const char *extra)
+{
+    return start_mem(is_arm() ? "1G" : "512M", extra);
 }
 
 /* Wait for MEMORY_FAILURE and check every member */
@@ -345,6 +351,60 @@ static void test_burst(void)
     qtest_quit(qts);
 }
 
+static uint64_t free_huge_pages(void)
+{
+    g_autofree char *info = NULL;
+    const char *p;
+
+    if (!g_file_get_contents("/proc/meminfo", &info, NULL, NULL) ||
+        !strstr(info, "Hugepagesize:       2048 kB")) {
+        return 0;
+    }
+    p = strstr(info, "HugePages_Free:");
+    return p ? g_ascii_strtoull(p + strlen("HugePages_Free:"), NULL, 10) : 0;
+}
+
+/*
+ * A huge page fails as a whole: on a hot-plugged DIMM backed by 2 MiB
+ * pages, an error anywhere in a page loses (and reports) all of it,
+ * whether the signal reached a vCPU thread or the main thread.
+ */
+static void test_huge_page(void)
+{
+    QTestState *qts;
+    QDict *rsp, *dimm;
+    QList *l;
+    uint64_t base;
+
+    if (free_huge_pages() < 2) {
+        g_test_skip("needs two free 2 MiB huge pages "
+                    "(/proc/sys/vm/nr_hugepages)");
+        return;
+    }
+    qts = start_mem(is_arm() ? "1G,slots=2,maxmem=2G" : "512M,slots=2,maxmem=2G",
+                    "-object memory-backend-memfd,id=h,size=4M,hugetlb=on,"
+                    "hugetlbsize=2M -device pc-dimm,memdev=h");
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-memory-devices' }");
+    dimm = qdict_get_qdict(qobject_to(QDict,
+                           qlist_peek(qdict_get_qlist(rsp, "return"))),
+                           "data");
+    base = qdict_get_int(dimm, "addr");
+    qobject_unref(rsp);
+
+    inject_gpa(qts, base + 0x3000, false, 0);
+    expect_event(qts, "guest", "ignore", false, false, base, 2 * MiB);
+    inject_gpa(qts, base + 2 * MiB + 0x1ff000, true, 1);
+    expect_event(qts, "guest", "inject", true, false, base + 2 * MiB,
+                 2 * MiB);
+    /* Inside a range already lost: one more hit, not a new range */
+    inject_gpa(qts, base + 0x1000, false, 0);
+    expect_event(qts, "guest", "ignore", false, false, base, 2 * MiB);
+    l = query(qts);
+    g_assert_cmpint(qlist_size(l), ==, 2);
+    qobject_unref(l);
+    qtest_quit(qts);
+}
+
 /* The HMP twins */
 static void test_hmp(void)
 {
@@ -388,5 +448,6 @@ int main(int argc, char **argv)
     qtest_add_func("/memory-failure/bad-input", test_bad_input);
     qtest_add_func("/memory-failure/burst", test_burst);
     qtest_add_func("/memory-failure/hmp", test_hmp);
+    qtest_add_func("/memory-failure/huge-page", test_huge_page);
     return g_test_run();
 }
