@@ -376,6 +376,20 @@ static void wakeup_read(EventNotifier *n)
     memory_failure_process_pending();
 }
 
+static void raise_sync_on_vcpu(CPUState *cpu, run_on_cpu_data data)
+{
+    arch_ops->raise_sync(cpu);
+}
+
+bool memory_failure_raise_sync(CPUState *cpu)
+{
+    if (!arch_ops || !arch_ops->raise_sync) {
+        return false;
+    }
+    async_run_on_cpu(cpu, raise_sync_on_vcpu, RUN_ON_CPU_NULL);
+    return true;
+}
+
 /* --- simulation --------------------------------------------------------- */
 
 static void raise_sigbus(int code, void *host, int lsb)

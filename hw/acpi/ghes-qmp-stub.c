@@ -25,6 +25,7 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
                              bool has_error_type,
                              CperMemoryErrorType error_type,
                              bool has_action_required, bool action_required,
+                             bool has_cpu_index, int64_t cpu_index,
                              Error **errp)
 {
     ghes_absent(errp);

@@ -10,6 +10,8 @@
 #include "qemu/base64.h"
 #include "qemu/cutils.h"
 #include "hw/acpi/ghes-device.h"
+#include "hw/core/cpu.h"
+#include "system/memory-failure.h"
 #include "trace.h"
 
 /* QAPI's CperSeverity is the encoder's CperSev, value for value */
@@ -38,9 +40,12 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
                              bool has_error_type,
                              CperMemoryErrorType error_type,
                              bool has_action_required, bool action_required,
+                             bool has_cpu_index, int64_t cpu_index,
                              Error **errp)
 {
     AcpiGhesDevice *s = ghes_get(errp);
+    bool ar = has_action_required && action_required;
+    CPUState *cpu = NULL;
     CperMemError err = {
         .physical_address = address,
         .size = has_size ? size : 4096,
@@ -67,14 +72,27 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
                    address, err.size);
         return;
     }
-    if (has_action_required && action_required) {
-        error_setg(errp, "action-required errors are reported when a vCPU "
-                   "consumes poison; use the asynchronous report here");
+    if (has_cpu_index && !ar) {
+        error_setg(errp, "cpu-index applies to action-required errors only");
         return;
     }
-
+    if (ar) {
+        cpu = cpu_index >= 0 && cpu_index < s->sea_sources ?
+              qemu_get_cpu(cpu_index) : NULL;
+        if (!cpu) {
+            error_setg(errp, "there is no vCPU with index %" PRId64,
+                       cpu_index);
+            return;
+        }
+    }
     trace_ghes_inject_memory_error(address, err.size, err.severity);
-    ghes_device_write_mem_error(s, GHES_SOURCE_ASYNC, &err, errp);
+    if (!ghes_device_write_mem_error(s, ar ? GHES_SOURCE_SEA(cpu->cpu_index)
+                                           : GHES_SOURCE_ASYNC, &err, errp)) {
+        return;
+    }
+    if (ar) {
+        memory_failure_raise_sync(cpu);
+    }
 }
 
 void qmp_inject_ghes_v2_error(const char *cper, Error **errp)

@@ -33,6 +33,11 @@ typedef struct MemoryFailureArchOps {
      * the access itself then fails with MEMTX_ERROR.
      */
     void (*consumed)(CPUState *cpu, hwaddr gpa, uint64_t size);
+    /*
+     * Raise the synchronous error of a consumed memory error on @cpu now
+     * (arm: SEA), for firmware-first injection.  Runs on @cpu's thread.
+     */
+    void (*raise_sync)(CPUState *cpu);
 } MemoryFailureArchOps;
 
 /* Targets register how they report errors (once, at type_init) */
@@ -55,6 +60,12 @@ void memory_failure_init_vcpu_thread(void);
  * one (@cpu NULL).
  */
 void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu);
+
+/*
+ * Raise the synchronous error of a consumed memory error on @cpu, on its
+ * own thread.  False if the target has no such error.
+ */
+bool memory_failure_raise_sync(CPUState *cpu);
 
 /* Process every recorded error now (main loop, BQL held) */
 void memory_failure_process_pending(void);

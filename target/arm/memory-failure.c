@@ -103,6 +103,7 @@ static void arm_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size)
 static const MemoryFailureArchOps arm_mf_ops = {
     .report = arm_mf_report,
     .consumed = arm_mf_consumed,
+    .raise_sync = arm_mf_take_sea,
 };
 
 static void arm_mf_register(void)

@@ -303,6 +303,15 @@ static void test_inject_and_ack(void)
     /* the SEA sources were not touched */
     g_assert_cmphex(qtest_readl(qts, block_addr(&fw, 1)), ==, 0);
     g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 1)), ==, 1);
+
+    /* Action required: the SEA source of the vCPU that consumed it */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 ", "
+                             "'action-required': true, 'cpu-index': 1 } }",
+                             (uint64_t)ERROR_PAGE + 8192);
+    check_mem_record(&fw, 2, ERROR_PAGE + 8192, 4096, 0, 3, 4);
+    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 2)), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, block_addr(&fw, 1)), ==, 0);
     qtest_quit(qts);
 }
 
@@ -411,10 +420,17 @@ static void test_bad_input(void)
     assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
                  "'arguments': { 'address': %" PRIu64 ", "
                  "'size': 9223372036854775808 } }", (uint64_t)1 << 63);
-    assert_error(qts, "action-required", "{ 'execute': "
+    assert_error(qts, "no vCPU", "{ 'execute': "
                  "'inject-memory-error', 'arguments': { 'address': %"
-                 PRIu64 ", 'action-required': true } }",
+                 PRIu64 ", 'action-required': true, 'cpu-index': %d } }",
+                 (uint64_t)ERROR_PAGE, NR_CPUS);
+    assert_error(qts, "no vCPU", "{ 'execute': "
+                 "'inject-memory-error', 'arguments': { 'address': %"
+                 PRIu64 ", 'action-required': true, 'cpu-index': -1 } }",
                  (uint64_t)ERROR_PAGE);
+    assert_error(qts, "action-required errors only", "{ 'execute': "
+                 "'inject-memory-error', 'arguments': { 'address': %"
+                 PRIu64 ", 'cpu-index': 0 } }", (uint64_t)ERROR_PAGE);
 
     /* Raw records: bad base64, malformed, oversized */
     assert_error(qts, "Base64", "{ 'execute': 'inject-ghes-v2-error', "
