@@ -24,13 +24,24 @@ static void hest_append_notify(GArray *table, HestNotifyType type)
     build_append_int_noprefix(table, 0, 4);  /* Error Threshold Window */
 }
 
+/* A 64-bit SystemMemory GAS the firmware points into the blob */
+static void hest_append_blob_gas(GArray *table, BIOSLinker *linker,
+                                 uint64_t blob_offset)
+{
+    unsigned gas = table->len;
+
+    build_append_gas(table, AML_AS_SYSTEM_MEMORY, 64, 0, 4, 0);
+    /* Address field, at offset 4 of the GAS */
+    bios_linker_loader_add_pointer(linker, ACPI_BUILD_TABLE_FILE, gas + 4, 8,
+                                   HEST_HW_ERRORS_FILE, blob_offset);
+}
+
 /* ACPI 6.5 Table 18.15: Generic Hardware Error Source version 2 */
 static void hest_append_ghes_v2(GArray *table, BIOSLinker *linker,
                                 const HestSource *src, unsigned n,
                                 unsigned i)
 {
     unsigned start = table->len;
-    unsigned addr_gas, ack_gas;
 
     build_append_int_noprefix(table, HEST_TYPE_GHES_V2, 2); /* Type */
     build_append_int_noprefix(table, src->source_id, 2);    /* Source Id */
@@ -44,22 +55,14 @@ static void hest_append_ghes_v2(GArray *table, BIOSLinker *linker,
     build_append_int_noprefix(table, HEST_GHES_BLOCK_LEN, 4);
 
     /* Error Status Address: points at this source's address register */
-    addr_gas = table->len;
-    build_append_gas(table, AML_AS_SYSTEM_MEMORY, 64, 0, 4, 0);
-    bios_linker_loader_add_pointer(linker, ACPI_BUILD_TABLE_FILE,
-                                   addr_gas + 4, 8, HEST_HW_ERRORS_FILE,
-                                   hest_blob_address_reg(n, i));
+    hest_append_blob_gas(table, linker, hest_blob_address_reg(n, i));
 
     hest_append_notify(table, src->notify);      /* Notification Structure */
     /* Error Status Block Length */
     build_append_int_noprefix(table, HEST_GHES_BLOCK_LEN, 4);
 
     /* Read Ack Register */
-    ack_gas = table->len;
-    build_append_gas(table, AML_AS_SYSTEM_MEMORY, 64, 0, 4, 0);
-    bios_linker_loader_add_pointer(linker, ACPI_BUILD_TABLE_FILE,
-                                   ack_gas + 4, 8, HEST_HW_ERRORS_FILE,
-                                   hest_blob_ack_reg(n, i));
+    hest_append_blob_gas(table, linker, hest_blob_ack_reg(n, i));
     build_append_int_noprefix(table, HEST_READ_ACK_PRESERVE, 8);
     build_append_int_noprefix(table, HEST_READ_ACK_WRITE, 8);
 

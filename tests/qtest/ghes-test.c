@@ -315,6 +315,16 @@ static void test_inject_and_ack(void)
     qtest_quit(qts);
 }
 
+/* Inject a typed memory error, take the record and acknowledge it */
+static void typed_record(RasFw *fw, uint8_t rec[RECORD_LEN])
+{
+    qtest_qmp_assert_success(fw->qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             (uint64_t)ERROR_PAGE);
+    qtest_memread(fw->qts, block_addr(fw, 0), rec, RECORD_LEN);
+    guest_ack(fw, 0);
+}
+
 static char *b64(const void *buf, size_t len)
 {
     return g_base64_encode(buf, len);
@@ -329,11 +339,7 @@ static void test_raw_cper(void)
 
     ras_fw_run_loader(&fw);
     /* A record made by the typed command is a valid raw record too */
-    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
-                             "'arguments': { 'address': %" PRIu64 " } }",
-                             (uint64_t)ERROR_PAGE);
-    qtest_memread(qts, block_addr(&fw, 0), rec, sizeof(rec));
-    guest_ack(&fw, 0);
+    typed_record(&fw, rec);
     stq_le_p(rec + 172, 77);
     good = b64(rec, sizeof(rec));
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-ghes-v2-error', "
@@ -380,11 +386,7 @@ static void test_bad_input(void)
                  "'arguments': { 'cper': 'AAAA' } }");
 
     ras_fw_run_loader(&fw);
-    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
-                             "'arguments': { 'address': %" PRIu64 " } }",
-                             (uint64_t)ERROR_PAGE);
-    qtest_memread(qts, block_addr(&fw, 0), rec, sizeof(rec));
-    guest_ack(&fw, 0);
+    typed_record(&fw, rec);
 
     assert_error(qts, "not aligned", "{ 'execute': 'inject-memory-error', "
                  "'arguments': { 'address': %" PRIu64 " } }",
