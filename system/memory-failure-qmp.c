@@ -75,6 +75,7 @@ void qmp_inject_host_memory_failure(bool has_address, uint64_t address,
                                     bool has_action_required,
                                     bool action_required,
                                     bool has_cpu_index, int64_t cpu_index,
+                                    bool has_real, bool real,
                                     Error **errp)
 {
     bool ar = has_action_required && action_required;
@@ -94,6 +95,11 @@ void qmp_inject_host_memory_failure(bool has_address, uint64_t address,
         error_setg(errp, "cpu-index applies to action-required errors only");
         return;
     }
+    if (has_real && real && ar) {
+        error_setg(errp, "with real poison the host kernel decides when an "
+                   "error is action-required");
+        return;
+    }
     if (ar) {
         cpu = cpu_index >= 0 && cpu_index <= INT_MAX ?
               qemu_get_cpu(cpu_index) : NULL;
@@ -105,7 +111,12 @@ void qmp_inject_host_memory_failure(bool has_address, uint64_t address,
     }
     mr = memdev ? ram_of_memdev(memdev, offset, &host, errp)
                 : ram_of_gpa(address, &host, errp);
-    if (mr) {
+    if (!mr) {
+        return;
+    }
+    if (has_real && real) {
+        memory_failure_poison_host(mr, host, errp);
+    } else {
         memory_failure_simulate(mr, host, cpu);
     }
 }

@@ -450,6 +450,25 @@ void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu)
     }
 }
 
+bool memory_failure_poison_host(MemoryRegion *mr, void *host, Error **errp)
+{
+    size_t page = qemu_ram_pagesize(mr->ram_block);
+
+    host = (void *)((uintptr_t)host & ~(page - 1));
+#ifdef MADV_HWPOISON
+    if (madvise(host, page, MADV_HWPOISON) == 0) {
+        trace_memory_failure_poison_host((uintptr_t)host, page);
+        return true;
+    }
+    error_setg_errno(errp, errno, "real host poison is not available "
+                     "(MADV_HWPOISON needs CAP_SYS_ADMIN and a host kernel "
+                     "with CONFIG_MEMORY_FAILURE)");
+#else
+    error_setg(errp, "real host poison is not available on this host");
+#endif
+    return false;
+}
+
 /* --- life cycle --------------------------------------------------------- */
 
 static void memory_failure_reset(void *opaque)

@@ -62,6 +62,12 @@ void memory_failure_init_vcpu_thread(void);
 void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu);
 
 /*
+ * Poison the host page of @host (in @mr) for real, with MADV_HWPOISON;
+ * the host kernel then signals QEMU as for a real failure.
+ */
+bool memory_failure_poison_host(MemoryRegion *mr, void *host, Error **errp);
+
+/*
  * Raise the synchronous error of a consumed memory error on @cpu, on its
  * own thread.  False if the target has no such error.
  */

@@ -405,6 +405,37 @@ static void test_huge_page(void)
     qtest_quit(qts);
 }
 
+/*
+ * Real host poison: where the host allows it, the host kernel's own
+ * signal drives the same path; where it does not, a clear error.
+ */
+static void test_real_poison(void)
+{
+    QTestState *qts = start(NULL);
+    QDict *rsp;
+
+    rsp = qtest_qmp(qts, "{ 'execute': 'inject-host-memory-failure', "
+                    "'arguments': { 'address': %" PRIu64 ", "
+                    "'real': true } }", page(6));
+    if (qdict_haskey(rsp, "error")) {
+        g_assert(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
+                        "real host poison is not available"));
+        g_test_message("host cannot poison memory: %s",
+                       qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"));
+    } else {
+        /* Nobody placed error sources or enabled MCE: not reported */
+        expect_event(qts, "guest", "ignore", false, false, page(6), 4096);
+    }
+    qobject_unref(rsp);
+    rsp = qtest_qmp(qts, "{ 'execute': 'inject-host-memory-failure', "
+                    "'arguments': { 'address': %" PRIu64 ", 'real': true, "
+                    "'action-required': true } }", page(6));
+    g_assert(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
+                    "host kernel decides"));
+    qobject_unref(rsp);
+    qtest_quit(qts);
+}
+
 /* The HMP twins */
 static void test_hmp(void)
 {
@@ -449,5 +480,6 @@ int main(int argc, char **argv)
     qtest_add_func("/memory-failure/burst", test_burst);
     qtest_add_func("/memory-failure/hmp", test_hmp);
     qtest_add_func("/memory-failure/huge-page", test_huge_page);
+    qtest_add_func("/memory-failure/real-poison", test_real_poison);
     return g_test_run();
 }
