@@ -200,12 +200,14 @@ static void send_event(MemoryFailureRecipient recipient,
                                    true, size);
 }
 
+/* Aliases beyond this many are not trapped; none of our machines has one */
+#define MAX_ALIASES 8
+
 typedef struct GpaLookup {
     RAMBlock *rb;
     ram_addr_t offset;          /* in the block */
-    uint64_t size;
-    bool found;
-    hwaddr gpa;
+    int n;
+    hwaddr gpa[MAX_ALIASES];
 } GpaLookup;
 
 static bool find_gpa(Int128 start, Int128 len, const MemoryRegion *mr,
@@ -219,15 +221,17 @@ static bool find_gpa(Int128 start, Int128 len, const MemoryRegion *mr,
     }
     if (l->offset >= offset_in_region &&
         l->offset < offset_in_region + int128_get64(len)) {
-        l->gpa = int128_get64(start) + (l->offset - offset_in_region);
-        l->found = true;
-        return true;
+        l->gpa[l->n++] = int128_get64(start) + (l->offset - offset_in_region);
     }
-    return false;
+    return l->n == MAX_ALIASES;
 }
 
-/* The first guest physical address mapping @offset of @rb, if any */
-static bool gpa_of(RAMBlock *rb, ram_addr_t offset, hwaddr *gpa)
+/*
+ * Every guest physical address mapping @offset of @rb (a RAM block can
+ * be mapped several times, or not at all), lowest first.
+ */
+static int gpas_of(RAMBlock *rb, ram_addr_t offset,
+                   hwaddr gpa[MAX_ALIASES])
 {
     GpaLookup l = { .rb = rb, .offset = offset };
 
@@ -235,8 +239,8 @@ static bool gpa_of(RAMBlock *rb, ram_addr_t offset, hwaddr *gpa)
         flatview_for_each_range(address_space_to_flatview(
                                     &address_space_memory), find_gpa, &l);
     }
-    *gpa = l.gpa;
-    return l.found;
+    memcpy(gpa, l.gpa, sizeof(l.gpa));
+    return l.n;
 }
 
 static void block_migration(void)
@@ -266,7 +270,8 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
     RAMBlock *rb;
     MemoryPoison *p = NULL;
     bool is_new, has_gpa = false, recursive = false;
-    hwaddr gpa = 0;
+    hwaddr gpa = 0, aliases[MAX_ALIASES] = { 0 };
+    int i, nr_aliases = 0;
 
     trace_memory_failure_handle(cpu ? cpu->cpu_index : -1, ar, addr, size);
     rb = qemu_ram_block_from_host(host, false, &offset);
@@ -277,7 +282,9 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
             gpa = p->gpa + (rb->offset + offset - p->ram_addr);
             has_gpa = true;
         } else {
-            has_gpa = gpa_of(rb, offset, &gpa);
+            nr_aliases = gpas_of(rb, offset, aliases);
+            has_gpa = nr_aliases > 0;
+            gpa = aliases[0];
         }
     }
     if (!has_gpa) {
@@ -317,7 +324,9 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
          * the host kernel keeps out of the guest's mappings itself.
          */
         memory_region_transaction_begin();
-        memory_poison_trap(gpa, size, consumed);
+        for (i = 0; i < nr_aliases; i++) {
+            memory_poison_trap(aliases[i], size, consumed);
+        }
         memory_region_transaction_commit();
     }
     action = arch_ops ? arch_ops->report(ar ? cpu : NULL, gpa, size, ar,
