@@ -9,10 +9,13 @@ BUILD_PKGS="build-essential ninja-build libglib2.0-dev libfdt-dev libpixman-1-de
 zlib1g-dev acpica-tools python3-venv pkg-config flex bison ccache dpkg-dev
 xz-utils git"
 GUEST_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross cpio seabios"
+# Cross-compiling the arm64 KVM code (it cannot build natively on x86)
+CROSS_PKGS="libglib2.0-dev:arm64 libfdt-dev:arm64 libpixman-1-dev:arm64
+zlib1g-dev:arm64"
 BACKPORT_PKGS="meson python3-pycotap"
 
 missing=""
-for p in $BUILD_PKGS $GUEST_PKGS; do
+for p in $BUILD_PKGS $GUEST_PKGS $CROSS_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
         missing="$missing $p"
 done
@@ -72,4 +75,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends $BUILD_PKGS $GUEST_PKGS
+apt-get install -y -q --no-install-recommends $CROSS_PKGS
 apt-get install -y -q --no-install-recommends -t bookworm-backports $BACKPORT_PKGS
