@@ -9,8 +9,10 @@ BUILD_PKGS="build-essential ninja-build libglib2.0-dev libfdt-dev libpixman-1-de
 zlib1g-dev acpica-tools python3-venv pkg-config flex bison ccache dpkg-dev
 xz-utils git"
 GUEST_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross cpio seabios"
-# Cross-compiling the arm64 KVM code (it cannot build natively on x86)
-CROSS_PKGS="libglib2.0-dev:arm64 libfdt-dev:arm64 libpixman-1-dev:arm64
+# Cross-compiling the arm64 KVM code (it cannot build natively on x86).
+# libfdt-dev cannot be installed for two architectures at once: the test
+# unpacks the arm64 one privately (tests/ras/check-arm-kvm-build).
+CROSS_PKGS="libglib2.0-dev:arm64 libfdt1:arm64 libpixman-1-dev:arm64
 zlib1g-dev:arm64"
 BACKPORT_PKGS="meson python3-pycotap"
 

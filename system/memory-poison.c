@@ -197,6 +197,13 @@ static void remap_one(gpointer key, gpointer value, gpointer opaque)
     MemoryPoison *p = value;
     uint64_t off;
 
+    /*
+     * Only guest memory is given back fresh: QEMU's own (ROMs, device
+     * state) must keep its contents, poisoned or not.
+     */
+    if (p->recipient != MEMORY_FAILURE_RECIPIENT_GUEST) {
+        return;
+    }
     for (off = 0; off < p->size; off += qemu_real_host_page_size()) {
         qemu_ram_remap(p->ram_addr + off);
     }

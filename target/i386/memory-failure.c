@@ -76,6 +76,15 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
         /* Action-optional: the guest loses nothing by not hearing it now */
         p->action = MEMORY_FAILURE_ACTION_IGNORE;
         why = "a machine check is in progress";
+    } else if (p->ar && p->recursive && (b[1] & MCI_STATUS_VAL) &&
+               b[2] == p->gpa) {
+        /*
+         * The same poison touched again before the guest took the first
+         * machine check (one instruction, several accesses): one is it.
+         */
+        p->action = MEMORY_FAILURE_ACTION_INJECT;
+        trace_x86_mf_coalesced(cs->cpu_index, p->gpa);
+        return;
     } else if (!p->ar && !(env->cr[4] & CR4_MCE_MASK)) {
         p->action = MEMORY_FAILURE_ACTION_IGNORE;
         why = "MCE not enabled by the guest (CR4.MCE clear)";
