@@ -381,7 +381,8 @@ static void test_huge_page(void)
                     "(/proc/sys/vm/nr_hugepages)");
         return;
     }
-    qts = start_mem(is_arm() ? "1G,slots=2,maxmem=2G" : "512M,slots=2,maxmem=2G",
+    qts = start_mem(is_arm() ? "1G,slots=2,maxmem=2G"
+                             : "512M,slots=2,maxmem=2G",
                     "-object memory-backend-memfd,id=h,size=4M,hugetlb=on,"
                     "hugetlbsize=2M -device pc-dimm,memdev=h");
     rsp = qtest_qmp(qts, "{ 'execute': 'query-memory-devices' }");

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -55,9 +56,15 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
           0 : 2);
 }
 
-static uint64_t phys_addr(const volatile void *va)
+/* The guest's page size: this runs in the guest, not in QEMU */
+static long page_size(void)
 {
-    long psz = sysconf(_SC_PAGESIZE);
+    return getauxval(AT_PAGESZ);
+}
+
+static uint64_t phys_addr(const void *va)
+{
+    long psz = page_size();
     uint64_t entry = 0;
     int fd = open("/proc/self/pagemap", O_RDONLY);
 
@@ -77,7 +84,7 @@ int main(int argc, char **argv)
 {
     struct sigaction sa = { .sa_sigaction = on_sigbus,
                             .sa_flags = SA_SIGINFO };
-    long psz = sysconf(_SC_PAGESIZE);
+    long psz = page_size();
     int early = argc > 1 && !strcmp(argv[1], "early");
     int free_mode = argc > 1 && !strcmp(argv[1], "free");
     unsigned long i;
@@ -126,7 +133,7 @@ int main(int argc, char **argv)
         return 0;
     }
     printf("VICTIM pid=%d va=%p pa=0x%llx\n", getpid(), (void *)page,
-           (unsigned long long)phys_addr(page));
+           (unsigned long long)phys_addr((const void *)page));
     fflush(stdout);
     for (i = 0;; i++) {
         page[i % psz]++;
