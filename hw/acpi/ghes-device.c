@@ -80,6 +80,21 @@ bool ghes_device_ready(AcpiGhesDevice *s, Error **errp)
     return true;
 }
 
+bool ghes_device_block_free(AcpiGhesDevice *s, unsigned source)
+{
+    uint64_t ack;
+    MemTxResult r;
+
+    if (!s->hw_errors_addr || source >= s->nr_sources) {
+        return false;
+    }
+    ack = address_space_ldq_le(&address_space_memory,
+                               s->hw_errors_addr +
+                               hest_blob_ack_reg(s->nr_sources, source),
+                               MEMTXATTRS_UNSPECIFIED, &r);
+    return r == MEMTX_OK && (ack & HEST_READ_ACK_WRITE);
+}
+
 uint64_t ghes_device_next_sequence(AcpiGhesDevice *s)
 {
     return ++s->sequence;

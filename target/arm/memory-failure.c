@@ -94,9 +94,17 @@ static MemoryFailureAction arm_mf_report(CPUState *cs, hwaddr gpa,
 
 static void arm_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size)
 {
+    AcpiGhesDevice *ghes = ghes_device_find();
     bool busy;
 
-    /* The access fails next (MEMTX_ERROR): a precise SEA for a vCPU */
+    /*
+     * The access fails next (MEMTX_ERROR): a precise SEA for a vCPU.  A
+     * record the guest has not taken yet is what that SEA will find.
+     */
+    if (cs && ghes && ghes_device_ready(ghes, NULL) &&
+        !ghes_device_block_free(ghes, GHES_SOURCE_SEA(cs->cpu_index))) {
+        return;
+    }
     arm_mf_record(cs, gpa, size, &busy);
 }
 

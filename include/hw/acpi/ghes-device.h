@@ -112,6 +112,12 @@ bool ghes_device_write_mem_error(AcpiGhesDevice *s, unsigned source,
                                  const CperMemError *err, Error **errp);
 
 /**
+ * ghes_device_block_free: whether @source can take a record now (placed
+ * by firmware, and the guest acknowledged the previous record)
+ */
+bool ghes_device_block_free(AcpiGhesDevice *s, unsigned source);
+
+/**
  * ghes_device_next_sequence: a fresh record sequence number
  */
 uint64_t ghes_device_next_sequence(AcpiGhesDevice *s);
