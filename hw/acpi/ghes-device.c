@@ -214,7 +214,8 @@ AcpiGhesDevice *ghes_device_create(Object *machine, DeviceState *acpi_dev,
 {
     DeviceState *dev = qdev_new(TYPE_ACPI_GHES);
 
-    qdev_prop_set_uint32(dev, "sea-sources", nr_cpus);
+    qdev_prop_set_uint32(dev, "sea-sources",
+                         MIN(nr_cpus, GHES_MAX_SEA_SOURCES));
     object_property_set_link(OBJECT(dev), "acpi-dev", OBJECT(acpi_dev),
                              &error_abort);
     object_property_add_child(machine, TYPE_ACPI_GHES, OBJECT(dev));
@@ -227,9 +228,9 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
     AcpiGhesDevice *s = ACPI_GHES(dev);
     unsigned i;
 
-    if (s->sea_sources < 1 || s->sea_sources > 4096) {
-        error_setg(errp, "%s: sea-sources must be between 1 and 4096",
-                   TYPE_ACPI_GHES);
+    if (s->sea_sources < 1 || s->sea_sources > GHES_MAX_SEA_SOURCES) {
+        error_setg(errp, "%s: sea-sources must be between 1 and %d",
+                   TYPE_ACPI_GHES, GHES_MAX_SEA_SOURCES);
         return;
     }
     s->nr_sources = 1 + s->sea_sources;

@@ -77,7 +77,7 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
         return;
     }
     if (ar) {
-        cpu = cpu_index >= 0 && cpu_index < s->sea_sources ?
+        cpu = cpu_index >= 0 && cpu_index <= INT_MAX ?
               qemu_get_cpu(cpu_index) : NULL;
         if (!cpu) {
             error_setg(errp, "there is no vCPU with index %" PRId64,
@@ -86,7 +86,8 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
         }
     }
     trace_ghes_inject_memory_error(address, err.size, err.severity);
-    if (!ghes_device_write_mem_error(s, ar ? GHES_SOURCE_SEA(cpu->cpu_index)
+    if (!ghes_device_write_mem_error(s, ar ? ghes_sea_source(s,
+                                                             cpu->cpu_index)
                                            : GHES_SOURCE_ASYNC, &err, errp)) {
         return;
     }
@@ -142,7 +143,7 @@ GhesInfo *qmp_query_ghes(Error **errp)
         if (s->sources[i].notify == HEST_NOTIFY_SEA) {
             src->notification = GHES_NOTIFICATION_SEA;
             src->has_cpu_index = true;
-            src->cpu_index = i - GHES_SOURCE_SEA(0);
+            src->cpu_index = i - 1;
         } else {
             src->notification = GHES_NOTIFICATION_GPIO;
         }

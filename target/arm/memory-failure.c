@@ -46,10 +46,13 @@ static bool arm_mf_record(CPUState *cs, hwaddr gpa, uint64_t size,
                           bool *busy)
 {
     AcpiGhesDevice *ghes = ghes_device_find();
-    unsigned source = cs ? GHES_SOURCE_SEA(cs->cpu_index) : GHES_SOURCE_ASYNC;
+    unsigned source = GHES_SOURCE_ASYNC;
     Error *err = NULL;
 
     *busy = false;
+    if (ghes && cs) {
+        source = ghes_sea_source(ghes, cs->cpu_index);
+    }
     if (!ghes || !ghes_device_ready(ghes, &err)) {
         trace_arm_mf_record_failed(source, gpa, err ? error_get_pretty(err)
                                                     : "ras=off");
@@ -102,7 +105,7 @@ static void arm_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size)
      * record the guest has not taken yet is what that SEA will find.
      */
     if (cs && ghes && ghes_device_ready(ghes, NULL) &&
-        !ghes_device_block_free(ghes, GHES_SOURCE_SEA(cs->cpu_index))) {
+        !ghes_device_block_free(ghes, ghes_sea_source(ghes, cs->cpu_index))) {
         return;
     }
     arm_mf_record(cs, gpa, size, &busy);

@@ -591,6 +591,29 @@ static void test_reset(void)
     qtest_quit(qts);
 }
 
+/* Many vCPUs share SEA sources; the tables still fit the loader script */
+static void test_many_cpus(void)
+{
+    QTestState *qts = qtest_initf("-machine virt,ras=on,gic-version=3 "
+                                  "-cpu max -smp 2,maxcpus=512 -m 1G "
+                                  "-nic none -bios %s",
+                                  ras_fw_dummy_bios());
+    RasFw fw;
+    QDict *rsp;
+    QList *sources;
+    uint32_t len;
+
+    ras_fw_init(&fw, qts);
+    ras_fw_run_loader(&fw);
+    g_assert(ras_fw_find_table(&fw, "HEST", &len));
+    g_assert_cmpint(len, ==, 36 + 4 + GHES_V2_LEN * 65);
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
+    sources = qdict_get_qlist(qdict_get_qdict(rsp, "return"), "sources");
+    g_assert_cmpint(qlist_size(sources), ==, 65);
+    qobject_unref(rsp);
+    qtest_quit(qts);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -606,5 +629,6 @@ int main(int argc, char **argv)
     qtest_add_func("/ghes/guest-scribbles", test_guest_scribbles);
     qtest_add_func("/ghes/bad-blob-address", test_bad_blob_address);
     qtest_add_func("/ghes/reset", test_reset);
+    qtest_add_func("/ghes/many-cpus", test_many_cpus);
     return g_test_run();
 }

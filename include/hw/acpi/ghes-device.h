@@ -20,10 +20,13 @@ OBJECT_DECLARE_SIMPLE_TYPE(AcpiGhesDevice, ACPI_GHES)
 /*
  * Source 0 is asynchronous, notified through the GED (GPIO-signal);
  * sources 1..N are synchronous, notified by SEA, one per vCPU so that
- * every vCPU can take an external abort at the same time.
+ * every vCPU can take an external abort at the same time.  Beyond
+ * GHES_MAX_SEA_SOURCES vCPUs share them (vCPU i uses source
+ * 1 + i % N): each source costs three linker/loader commands, and the
+ * loader script has room for about 170.
  */
-#define GHES_SOURCE_ASYNC   0
-#define GHES_SOURCE_SEA(cpu) (1 + (cpu))
+#define GHES_SOURCE_ASYNC       0
+#define GHES_MAX_SEA_SOURCES    64
 
 typedef struct GhesSourceStats {
     uint64_t records;           /* records written into the block */
@@ -52,6 +55,14 @@ struct AcpiGhesDevice {
 };
 
 /**
+ * ghes_sea_source: the SEA source of vCPU @cpu_index
+ */
+static inline unsigned ghes_sea_source(AcpiGhesDevice *s, int cpu_index)
+{
+    return 1 + cpu_index % s->sea_sources;
+}
+
+/**
  * ghes_device_find: the machine's GHES sources, or NULL without ras=on
  */
 AcpiGhesDevice *ghes_device_find(void);
@@ -60,7 +71,7 @@ AcpiGhesDevice *ghes_device_find(void);
  * ghes_device_create: create and realize the GHES sources of a machine
  * @machine: owner; the device becomes its "acpi-ghes" child
  * @acpi_dev: ACPI device that signals ACPI_GENERIC_ERROR (the GED)
- * @nr_cpus: number of synchronous (SEA) sources
+ * @nr_cpus: possible vCPUs (at most GHES_MAX_SEA_SOURCES SEA sources)
  */
 AcpiGhesDevice *ghes_device_create(Object *machine, DeviceState *acpi_dev,
                                    unsigned nr_cpus);
@@ -79,7 +90,7 @@ bool ghes_device_ready(AcpiGhesDevice *s, Error **errp);
 /**
  * ghes_device_write_record:
  * @s: the GHES sources
- * @source: source index (GHES_SOURCE_ASYNC or GHES_SOURCE_SEA(cpu))
+ * @source: source index (GHES_SOURCE_ASYNC or ghes_sea_source())
  * @cper: a complete Generic Error Status Block
  * @len: its length, at most HEST_GHES_BLOCK_LEN
  * @errp: set when the record cannot be written now
