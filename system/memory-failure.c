@@ -277,7 +277,7 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
     rb = qemu_ram_block_from_host(host, false, &offset);
     if (rb) {
         p = memory_poison_find(rb->offset + offset);
-        if (p && p->has_gpa) {
+        if (p && p->has_gpa && p->size >= size) {
             /* Already trapped, so no longer RAM in the memory map */
             gpa = p->gpa + (rb->offset + offset - p->ram_addr);
             has_gpa = true;
@@ -329,8 +329,13 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
         }
         memory_region_transaction_commit();
     }
-    action = arch_ops ? arch_ops->report(ar ? cpu : NULL, gpa, size, ar,
-                                         &recursive)
+    /*
+     * Consumed by a thread that is no vCPU (an I/O thread doing DMA for a
+     * device): no vCPU to raise a synchronous error on; the guest hears
+     * of it as an action-optional error.
+     */
+    action = arch_ops ? arch_ops->report(ar && cpu ? cpu : NULL, gpa, size,
+                                         ar && cpu, &recursive)
                       : MEMORY_FAILURE_ACTION_IGNORE;
     send_event(MEMORY_FAILURE_RECIPIENT_GUEST, action, ar, recursive, true,
                gpa, size);
