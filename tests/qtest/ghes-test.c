@@ -614,6 +614,70 @@ static void test_many_cpus(void)
     qtest_quit(qts);
 }
 
+static void wait_migrated(QTestState *qts)
+{
+    for (;;) {
+        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
+        QDict *ret = qdict_get_qdict(rsp, "return");
+        const char *st = qdict_haskey(ret, "status") ?
+                         qdict_get_str(ret, "status") : "none";
+        bool done = !strcmp(st, "completed");
+
+        g_assert(strcmp(st, "failed"));
+        qobject_unref(rsp);
+        if (done) {
+            return;
+        }
+        g_usleep(10000);
+    }
+}
+
+/*
+ * The error sources survive migration: where firmware placed them, the
+ * counters and the record sequence continue on the destination.
+ */
+static void test_migration(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("ghes-test-XXXXXX", NULL);
+    g_autofree char *file = g_build_filename(dir, "state", NULL);
+    g_autofree char *uri = g_strdup_printf("file:%s", file);
+    g_autofree char *incoming = g_strdup_printf("-incoming %s", uri);
+    RasFw fw;
+    QTestState *src = start(&fw, NULL), *dst;
+    uint64_t base;
+    QDict *s;
+
+    ras_fw_run_loader(&fw);
+    base = blob_base(&fw);
+    qtest_qmp_assert_success(src, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             (uint64_t)ERROR_PAGE);
+    guest_ack(&fw, 0);
+    qtest_qmp_assert_success(src, "{ 'execute': 'stop' }");
+    qtest_qmp_assert_success(src, "{ 'execute': 'migrate', 'arguments': "
+                             "{ 'uri': %s } }", uri);
+    wait_migrated(src);
+    qtest_quit(src);
+
+    dst = start(&fw, incoming);
+    wait_migrated(dst);
+    s = source_info(dst, 0);
+    g_assert_cmphex(qdict_get_int(s, "block-address"), ==,
+                    base + 16 * NR_SOURCES);
+    g_assert_cmpint(qdict_get_int(s, "records"), ==, 1);
+    qobject_unref(s);
+    /* The blob in guest RAM came along; the next record is number 2 */
+    qtest_qmp_assert_success(dst, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             (uint64_t)ERROR_PAGE + 4096);
+    g_assert_cmpint(qtest_readq(dst, base + 16 * NR_SOURCES + 172), ==, 2);
+    g_assert_cmphex(qtest_readq(dst, base + 16 * NR_SOURCES + 92 + 16), ==,
+                    ERROR_PAGE + 4096);
+    qtest_quit(dst);
+    unlink(file);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -630,5 +694,6 @@ int main(int argc, char **argv)
     qtest_add_func("/ghes/bad-blob-address", test_bad_blob_address);
     qtest_add_func("/ghes/reset", test_reset);
     qtest_add_func("/ghes/many-cpus", test_many_cpus);
+    qtest_add_func("/ghes/migration", test_migration);
     return g_test_run();
 }
