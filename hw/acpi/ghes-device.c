@@ -50,23 +50,105 @@ bool ghes_gpa_is_ram(uint64_t addr, uint64_t len)
     return ok;
 }
 
-static void ghes_hw_errors_addr_written(void *opaque, off_t offset,
-                                        size_t len)
+/* --- the register pages ---------------------------------------------- */
+
+static uint64_t ghes_regs_read(void *opaque, hwaddr addr, unsigned size)
 {
     AcpiGhesDevice *s = opaque;
+
+    return ldn_le_p(s->regs + addr, size);
+}
+
+static void ghes_source_acked(AcpiGhesDevice *s, unsigned source);
+
+static void ghes_regs_write(void *opaque, hwaddr addr, uint64_t val,
+                            unsigned size)
+{
+    AcpiGhesDevice *s = opaque;
+    uint64_t acks = hest_blob_ack_reg(s->nr_sources, 0);
+    uint64_t acks_end = hest_blob_ack_reg(s->nr_sources, s->nr_sources);
+    uint64_t a;
+
+    stn_le_p(s->regs + addr, size, val);
+    /* Any read ack register this write touched, now set: acknowledged */
+    for (a = MAX(addr, acks) & ~7ull; a < MIN(addr + size, acks_end);
+         a += 8) {
+        if (ldq_le_p(s->regs + a) & HEST_READ_ACK_WRITE) {
+            ghes_source_acked(s, (a - acks) / 8);
+        }
+    }
+}
+
+static const MemoryRegionOps ghes_regs_ops = {
+    .read = ghes_regs_read,
+    .write = ghes_regs_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid.min_access_size = 1,
+    .valid.max_access_size = 8,
+    .impl.min_access_size = 1,
+    .impl.max_access_size = 8,
+};
+
+static uint64_t ghes_ack_get(AcpiGhesDevice *s, unsigned source)
+{
+    return ldq_le_p(s->regs + hest_blob_ack_reg(s->nr_sources, source));
+}
+
+static void ghes_ack_set(AcpiGhesDevice *s, unsigned source, uint64_t val)
+{
+    stq_le_p(s->regs + hest_blob_ack_reg(s->nr_sources, source), val);
+}
+
+static void ghes_regs_unmap(AcpiGhesDevice *s)
+{
+    if (s->regs_mapped) {
+        memory_region_del_subregion(get_system_memory(), &s->regs_mr);
+        s->regs_mapped = false;
+    }
+}
+
+static void ghes_regs_map(AcpiGhesDevice *s, uint64_t addr)
+{
+    memory_region_add_subregion_overlap(get_system_memory(), addr,
+                                        &s->regs_mr, 1);
+    s->regs_mapped = true;
+}
+
+/*
+ * Take the blob address firmware wrote, if it is guest RAM.  With
+ * @from_ram, the register pages start as firmware left them in RAM;
+ * otherwise (incoming migration) they already hold the guest's view.
+ */
+static void ghes_place(AcpiGhesDevice *s, bool from_ram)
+{
     uint64_t addr = ldq_le_p(s->hw_errors_addr_le);
     uint64_t blob_len = hest_blob_len(s->nr_sources);
 
-    if (addr && !ghes_gpa_is_ram(addr, blob_len)) {
+    ghes_regs_unmap(s);
+    s->hw_errors_addr = 0;
+    if (!addr) {
+        return;
+    }
+    if (!ghes_gpa_is_ram(addr, blob_len)) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: hardware errors blob at 0x%"
                       PRIx64 " (+0x%" PRIx64 ") is not in guest RAM; "
                       "GHES disabled\n", TYPE_ACPI_GHES, addr, blob_len);
         trace_ghes_blob_rejected(addr, blob_len);
-        s->hw_errors_addr = 0;
         return;
     }
+    if (from_ram) {
+        address_space_read(&address_space_memory, addr,
+                           MEMTXATTRS_UNSPECIFIED, s->regs, s->regs_len);
+    }
+    ghes_regs_map(s, addr);
     s->hw_errors_addr = addr;
     trace_ghes_blob_placed(addr, blob_len);
+}
+
+static void ghes_hw_errors_addr_written(void *opaque, off_t offset,
+                                        size_t len)
+{
+    ghes_place(opaque, true);
 }
 
 bool ghes_device_ready(AcpiGhesDevice *s, Error **errp)
@@ -82,17 +164,13 @@ bool ghes_device_ready(AcpiGhesDevice *s, Error **errp)
 
 bool ghes_device_block_free(AcpiGhesDevice *s, unsigned source)
 {
-    uint64_t ack;
-    MemTxResult r;
+    return s->hw_errors_addr && source < s->nr_sources &&
+           (ghes_ack_get(s, source) & HEST_READ_ACK_WRITE);
+}
 
-    if (!s->hw_errors_addr || source >= s->nr_sources) {
-        return false;
-    }
-    ack = address_space_ldq_le(&address_space_memory,
-                               s->hw_errors_addr +
-                               hest_blob_ack_reg(s->nr_sources, source),
-                               MEMTXATTRS_UNSPECIFIED, &r);
-    return r == MEMTX_OK && (ack & HEST_READ_ACK_WRITE);
+unsigned ghes_device_queued(AcpiGhesDevice *s, unsigned source)
+{
+    return source == GHES_SOURCE_ASYNC ? g_queue_get_length(&s->queue) : 0;
 }
 
 uint64_t ghes_device_next_sequence(AcpiGhesDevice *s)
@@ -104,7 +182,7 @@ bool ghes_device_write_record(AcpiGhesDevice *s, unsigned source,
                               const void *cper, size_t len, Error **errp)
 {
     unsigned n = s->nr_sources;
-    uint64_t ack_addr, block_addr, ack;
+    uint64_t block_addr, ack;
     MemTxResult r;
 
     if (!ghes_device_ready(s, errp)) {
@@ -119,16 +197,8 @@ bool ghes_device_write_record(AcpiGhesDevice *s, unsigned source,
                    "error status block", len, HEST_GHES_BLOCK_LEN);
         return false;
     }
-    ack_addr = s->hw_errors_addr + hest_blob_ack_reg(n, source);
     block_addr = s->hw_errors_addr + hest_blob_block(n, source);
-
-    ack = address_space_ldq_le(&address_space_memory, ack_addr,
-                               MEMTXATTRS_UNSPECIFIED, &r);
-    if (r != MEMTX_OK) {
-        error_setg(errp, "cannot read the read-ack register of GHES source "
-                   "%u at 0x%" PRIx64, source, ack_addr);
-        return false;
-    }
+    ack = ghes_ack_get(s, source);
     if (!(ack & HEST_READ_ACK_WRITE)) {
         s->stats[source].busy++;
         trace_ghes_record_busy(source, ack);
@@ -145,9 +215,7 @@ bool ghes_device_write_record(AcpiGhesDevice *s, unsigned source,
         return false;
     }
     /* Claim the block: the guest sets the bit again once it has read it */
-    address_space_stq_le(&address_space_memory, ack_addr,
-                         ack & HEST_READ_ACK_PRESERVE,
-                         MEMTXATTRS_UNSPECIFIED, NULL);
+    ghes_ack_set(s, source, ack & HEST_READ_ACK_PRESERVE);
     s->stats[source].records++;
     trace_ghes_record_written(source, block_addr, len);
 
@@ -158,6 +226,56 @@ bool ghes_device_write_record(AcpiGhesDevice *s, unsigned source,
     return true;
 }
 
+typedef struct GhesQueued {
+    uint32_t len;
+    uint8_t data[];
+} GhesQueued;
+
+bool ghes_device_post_record(AcpiGhesDevice *s, unsigned source,
+                             const void *cper, size_t len, Error **errp)
+{
+    GhesQueued *q;
+
+    if (source != GHES_SOURCE_ASYNC || !ghes_device_ready(s, errp) ||
+        len > HEST_GHES_BLOCK_LEN ||
+        (g_queue_is_empty(&s->queue) && ghes_device_block_free(s, source))) {
+        return ghes_device_write_record(s, source, cper, len, errp);
+    }
+    if (g_queue_get_length(&s->queue) >= s->queue_size) {
+        s->stats[source].overflow++;
+        trace_ghes_queue_overflow(source, s->queue_size);
+        error_setg(errp, "GHES source %u: %u records are already waiting "
+                   "for the guest to acknowledge (queue-size)", source,
+                   s->queue_size);
+        return false;
+    }
+    q = g_malloc(sizeof(*q) + len);
+    q->len = len;
+    memcpy(q->data, cper, len);
+    g_queue_push_tail(&s->queue, q);
+    trace_ghes_queued(source, g_queue_get_length(&s->queue));
+    return true;
+}
+
+/* The guest acknowledged @source: the next record waiting goes in */
+static void ghes_source_acked(AcpiGhesDevice *s, unsigned source)
+{
+    g_autofree GhesQueued *q = NULL;
+
+    trace_ghes_acked(source, ghes_device_queued(s, source));
+    if (source != GHES_SOURCE_ASYNC || g_queue_is_empty(&s->queue)) {
+        return;
+    }
+    q = g_queue_pop_head(&s->queue);
+    /* The block is free: this cannot fail */
+    ghes_device_write_record(s, source, q->data, q->len, &error_abort);
+}
+
+static void ghes_queue_clear(AcpiGhesDevice *s)
+{
+    g_queue_clear_full(&s->queue, g_free);
+}
+
 bool ghes_device_write_mem_error(AcpiGhesDevice *s, unsigned source,
                                  const CperMemError *err, Error **errp)
 {
@@ -165,7 +283,7 @@ bool ghes_device_write_mem_error(AcpiGhesDevice *s, unsigned source,
 
     cper_encode_mem_error(rec, err, s->sequence + 1,
                           qemu_clock_get_ms(QEMU_CLOCK_HOST) / 1000);
-    if (!ghes_device_write_record(s, source, rec->data, rec->len, errp)) {
+    if (!ghes_device_post_record(s, source, rec->data, rec->len, errp)) {
         return false;
     }
     ghes_device_next_sequence(s);
@@ -242,6 +360,11 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
     }
     s->nr_stats = s->nr_sources;
     s->stats = g_new0(GhesSourceStats, s->nr_stats);
+    s->regs_len = hest_blob_regs_len(s->nr_sources);
+    s->regs = g_malloc0(s->regs_len);
+    memory_region_init_io(&s->regs_mr, OBJECT(s), &ghes_regs_ops, s,
+                          "ghes-registers", s->regs_len);
+    g_queue_init(&s->queue);
     qemu_register_resettable(OBJECT(dev));
 }
 
@@ -250,6 +373,9 @@ static void ghes_device_unrealize(DeviceState *dev)
     AcpiGhesDevice *s = ACPI_GHES(dev);
 
     qemu_unregister_resettable(OBJECT(dev));
+    ghes_regs_unmap(s);
+    ghes_queue_clear(s);
+    g_free(s->regs);
     g_free(s->sources);
     g_free(s->stats);
 }
@@ -260,15 +386,65 @@ static void ghes_device_reset_hold(Object *obj, ResetType type)
 
     /* Firmware places the blob again on every boot */
     memset(s->hw_errors_addr_le, 0, sizeof(s->hw_errors_addr_le));
-    s->hw_errors_addr = 0;
-    trace_ghes_reset();
+    ghes_place(s, false);
+    /* Errors of the last boot: its memory was replaced by fresh memory */
+    trace_ghes_reset(g_queue_get_length(&s->queue));
+    ghes_queue_clear(s);
+}
+
+static int ghes_device_pre_save(void *opaque)
+{
+    AcpiGhesDevice *s = opaque;
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+    GList *l;
+
+    for (l = s->queue.head; l; l = l->next) {
+        GhesQueued *q = l->data;
+        uint8_t len[4];
+
+        stl_le_p(len, q->len);
+        g_byte_array_append(buf, len, 4);
+        g_byte_array_append(buf, q->data, q->len);
+    }
+    g_free(s->queue_buf);
+    s->queue_buf_len = buf->len;
+    s->queue_buf = g_byte_array_free(g_steal_pointer(&buf), false);
+    return 0;
+}
+
+static int ghes_device_post_save(void *opaque)
+{
+    AcpiGhesDevice *s = opaque;
+
+    g_clear_pointer(&s->queue_buf, g_free);
+    s->queue_buf_len = 0;
+    return 0;
 }
 
 static int ghes_device_post_load(void *opaque, int version_id)
 {
     AcpiGhesDevice *s = opaque;
+    uint32_t off = 0;
 
-    ghes_hw_errors_addr_written(s, 0, sizeof(s->hw_errors_addr_le));
+    ghes_queue_clear(s);
+    while (off + 4 <= s->queue_buf_len) {
+        uint32_t len = ldl_le_p(s->queue_buf + off);
+        GhesQueued *q;
+
+        if (len > HEST_GHES_BLOCK_LEN || len > s->queue_buf_len - off - 4) {
+            error_report("%s: malformed record queue in migration stream",
+                         TYPE_ACPI_GHES);
+            return -EINVAL;
+        }
+        q = g_malloc(sizeof(*q) + len);
+        q->len = len;
+        memcpy(q->data, s->queue_buf + off + 4, len);
+        g_queue_push_tail(&s->queue, q);
+        off += 4 + len;
+    }
+    ghes_device_post_save(s);
+    /* The register pages came in the stream: do not reread RAM */
+    ghes_place(s, false);
     return 0;
 }
 
@@ -279,6 +455,7 @@ static const VMStateDescription vmstate_ghes_source_stats = {
     .fields = (const VMStateField[]) {
         VMSTATE_UINT64(records, GhesSourceStats),
         VMSTATE_UINT64(busy, GhesSourceStats),
+        VMSTATE_UINT64(overflow, GhesSourceStats),
         VMSTATE_END_OF_LIST()
     },
 };
@@ -287,10 +464,17 @@ static const VMStateDescription vmstate_ghes_device = {
     .name = TYPE_ACPI_GHES,
     .version_id = 1,
     .minimum_version_id = 1,
+    .pre_save = ghes_device_pre_save,
+    .post_save = ghes_device_post_save,
     .post_load = ghes_device_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT8_ARRAY(hw_errors_addr_le, AcpiGhesDevice,
                             sizeof(uint64_t)),
+        VMSTATE_UINT32_EQUAL(regs_len, AcpiGhesDevice, NULL),
+        VMSTATE_VBUFFER_UINT32(regs, AcpiGhesDevice, 0, NULL, regs_len),
+        VMSTATE_UINT32(queue_buf_len, AcpiGhesDevice),
+        VMSTATE_VBUFFER_ALLOC_UINT32(queue_buf, AcpiGhesDevice, 0, NULL,
+                                     queue_buf_len),
         VMSTATE_UINT64(sequence, AcpiGhesDevice),
         VMSTATE_UINT32_EQUAL(nr_stats, AcpiGhesDevice, NULL),
         VMSTATE_STRUCT_VARRAY_POINTER_UINT32(stats, AcpiGhesDevice, nr_stats,
@@ -302,6 +486,7 @@ static const VMStateDescription vmstate_ghes_device = {
 
 static const Property ghes_device_properties[] = {
     DEFINE_PROP_UINT32("sea-sources", AcpiGhesDevice, sea_sources, 1),
+    DEFINE_PROP_UINT32("queue-size", AcpiGhesDevice, queue_size, 4096),
     DEFINE_PROP_LINK("acpi-dev", AcpiGhesDevice, acpi_dev, TYPE_DEVICE,
                      DeviceState *),
 };

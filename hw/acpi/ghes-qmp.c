@@ -118,7 +118,7 @@ void qmp_inject_ghes_v2_error(const char *cper, Error **errp)
         return;
     }
     trace_ghes_inject_raw(len);
-    ghes_device_write_record(s, GHES_SOURCE_ASYNC, buf, len, errp);
+    ghes_device_post_record(s, GHES_SOURCE_ASYNC, buf, len, errp);
 }
 
 GhesInfo *qmp_query_ghes(Error **errp)
@@ -151,13 +151,12 @@ GhesInfo *qmp_query_ghes(Error **errp)
             src->has_block_address = true;
             src->block_address = s->hw_errors_addr + hest_blob_block(n, i);
             src->has_acknowledged = true;
-            src->acknowledged = ldq_le_phys(&address_space_memory,
-                                            s->hw_errors_addr +
-                                            hest_blob_ack_reg(n, i)) &
-                                HEST_READ_ACK_WRITE;
+            src->acknowledged = ghes_device_block_free(s, i);
         }
         src->records = s->stats[i].records;
         src->busy = s->stats[i].busy;
+        src->queued = ghes_device_queued(s, i);
+        src->overflow = s->stats[i].overflow;
         QAPI_LIST_APPEND(tail, src);
     }
     return g_steal_pointer(&info);

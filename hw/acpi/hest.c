@@ -87,7 +87,7 @@ static void hest_build_hw_errors(GArray *hw_errors, BIOSLinker *linker,
     g_array_set_size(hw_errors, hest_blob_len(n));
 
     bios_linker_loader_alloc(linker, HEST_HW_ERRORS_FILE, hw_errors,
-                             sizeof(uint64_t), false);
+                             HEST_BLOB_ALIGN, false);
     for (i = 0; i < n; i++) {
         bios_linker_loader_add_pointer(linker, HEST_HW_ERRORS_FILE,
                                        hest_blob_address_reg(n, i), 8,

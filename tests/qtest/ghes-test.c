@@ -25,6 +25,8 @@
 #define NR_CPUS             2
 #define NR_SOURCES          (1 + NR_CPUS)
 #define BLOCK_LEN           1024
+/* the read ack and address registers have a page of their own */
+#define REGS_LEN            4096
 #define GHES_V2_LEN         92
 #define RECORD_LEN          (20 + 72 + 80 + 8)
 
@@ -49,7 +51,7 @@ static uint64_t blob_base(RasFw *fw)
 
 static uint64_t block_addr(RasFw *fw, int i)
 {
-    return blob_base(fw) + 16 * NR_SOURCES + BLOCK_LEN * i;
+    return blob_base(fw) + REGS_LEN + BLOCK_LEN * i;
 }
 
 static uint64_t ack_addr(RasFw *fw, int i)
@@ -250,7 +252,7 @@ static void test_inject_and_ack(void)
     RasFw fw;
     QTestState *qts = start(&fw, NULL);
     uint8_t before[RECORD_LEN], after[RECORD_LEN];
-    QDict *rsp, *s;
+    QDict *s;
 
     ras_fw_run_loader(&fw);
     qtest_readl(qts, GED_BASE);     /* clear the GED event selector */
@@ -264,20 +266,30 @@ static void test_inject_and_ack(void)
     g_assert_cmphex(qtest_readl(qts, GED_BASE) & GED_ERROR_EVT, ==,
                     GED_ERROR_EVT);
 
-    /* Not acknowledged: refused, block untouched */
+    /* Not acknowledged: the next record waits, the block is untouched */
     qtest_memread(qts, block_addr(&fw, 0), before, sizeof(before));
-    rsp = qtest_qmp(qts, "{ 'execute': 'inject-memory-error', "
-                    "'arguments': { 'address': %" PRIu64 " } }",
-                    (uint64_t)ERROR_PAGE + 4096);
-    g_assert(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
-                    "not acknowledged"));
-    qobject_unref(rsp);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             (uint64_t)ERROR_PAGE + 4096);
     qtest_memread(qts, block_addr(&fw, 0), after, sizeof(after));
     g_assert(!memcmp(before, after, sizeof(before)));
     s = source_info(qts, 0);
     g_assert_cmpint(qdict_get_int(s, "records"), ==, 1);
-    g_assert_cmpint(qdict_get_int(s, "busy"), ==, 1);
+    g_assert_cmpint(qdict_get_int(s, "busy"), ==, 0);
+    g_assert_cmpint(qdict_get_int(s, "queued"), ==, 1);
     g_assert(!qdict_get_bool(s, "acknowledged"));
+    qobject_unref(s);
+
+    /* The acknowledgement brings it in at once, notified again */
+    qtest_readl(qts, GED_BASE);
+    guest_ack(&fw, 0);
+    check_mem_record(&fw, 0, ERROR_PAGE + 4096, 4096, 0, 3, 2);
+    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 0)), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, GED_BASE) & GED_ERROR_EVT, ==,
+                    GED_ERROR_EVT);
+    s = source_info(qts, 0);
+    g_assert_cmpint(qdict_get_int(s, "records"), ==, 2);
+    g_assert_cmpint(qdict_get_int(s, "queued"), ==, 0);
     qobject_unref(s);
 
     /* Acknowledged: the next record goes in, a 2 MiB one with a mask */
@@ -290,7 +302,7 @@ static void test_inject_and_ack(void)
                              "'size': 2097152, 'severity': 'corrected', "
                              "'error-type': 'scrub-uncorrected' } }",
                              (uint64_t)ERROR_PAGE);
-    check_mem_record(&fw, 0, ERROR_PAGE, 2 * 1024 * 1024, 2, 14, 2);
+    check_mem_record(&fw, 0, ERROR_PAGE, 2 * 1024 * 1024, 2, 14, 3);
     /* the ack register keeps the bits the guest must preserve */
     guest_ack(&fw, 0);
     qtest_writeq(qts, ack_addr(&fw, 0), 0xf0f0000000000001ull);
@@ -299,7 +311,7 @@ static void test_inject_and_ack(void)
                              (uint64_t)ERROR_PAGE);
     g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 0)), ==,
                     0xf0f0000000000000ull);
-    check_mem_record(&fw, 0, ERROR_PAGE, 4096, 0, 3, 3);
+    check_mem_record(&fw, 0, ERROR_PAGE, 4096, 0, 3, 4);
     /* the SEA sources were not touched */
     g_assert_cmphex(qtest_readl(qts, block_addr(&fw, 1)), ==, 0);
     g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 1)), ==, 1);
@@ -309,7 +321,7 @@ static void test_inject_and_ack(void)
                              "'arguments': { 'address': %" PRIu64 ", "
                              "'action-required': true, 'cpu-index': 1 } }",
                              (uint64_t)ERROR_PAGE + 8192);
-    check_mem_record(&fw, 2, ERROR_PAGE + 8192, 4096, 0, 3, 4);
+    check_mem_record(&fw, 2, ERROR_PAGE + 8192, 4096, 0, 3, 5);
     g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 2)), ==, 0);
     g_assert_cmphex(qtest_readl(qts, block_addr(&fw, 1)), ==, 0);
     qtest_quit(qts);
@@ -323,6 +335,46 @@ static void typed_record(RasFw *fw, uint8_t rec[RECORD_LEN])
                              (uint64_t)ERROR_PAGE);
     qtest_memread(fw->qts, block_addr(fw, 0), rec, RECORD_LEN);
     guest_ack(fw, 0);
+}
+
+/*
+ * A burst the guest cannot keep up with: records wait, in order, up to
+ * queue-size; past it they are refused and counted, never dropped
+ * silently.
+ */
+static void test_queue(void)
+{
+    RasFw fw;
+    QTestState *qts = start(&fw, "-global acpi-ghes.queue-size=3");
+    QDict *rsp, *s;
+    int i;
+
+    ras_fw_run_loader(&fw);
+    for (i = 0; i < 4; i++) {
+        qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                                 "'arguments': { 'address': %" PRIu64
+                                 " } }", (uint64_t)ERROR_PAGE + i * 4096);
+    }
+    rsp = qtest_qmp(qts, "{ 'execute': 'inject-memory-error', "
+                    "'arguments': { 'address': %" PRIu64 " } }",
+                    (uint64_t)ERROR_PAGE + 4 * 4096);
+    g_assert(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
+                    "queue-size"));
+    qobject_unref(rsp);
+    s = source_info(qts, 0);
+    g_assert_cmpint(qdict_get_int(s, "queued"), ==, 3);
+    g_assert_cmpint(qdict_get_int(s, "overflow"), ==, 1);
+    qobject_unref(s);
+    for (i = 0; i < 4; i++) {
+        check_mem_record(&fw, 0, ERROR_PAGE + i * 4096, 4096, 0, 3, i + 1);
+        guest_ack(&fw, 0);
+    }
+    s = source_info(qts, 0);
+    g_assert_cmpint(qdict_get_int(s, "queued"), ==, 0);
+    g_assert_cmpint(qdict_get_int(s, "records"), ==, 4);
+    g_assert(qdict_get_bool(s, "acknowledged"));
+    qobject_unref(s);
+    qtest_quit(qts);
 }
 
 static char *b64(const void *buf, size_t len)
@@ -642,37 +694,50 @@ static void test_migration(void)
     g_autofree char *file = g_build_filename(dir, "state", NULL);
     g_autofree char *uri = g_strdup_printf("file:%s", file);
     g_autofree char *incoming = g_strdup_printf("-incoming %s", uri);
-    RasFw fw;
+    RasFw fw, saved;
     QTestState *src = start(&fw, NULL), *dst;
     uint64_t base;
     QDict *s;
 
     ras_fw_run_loader(&fw);
     base = blob_base(&fw);
+    /* One record in the block, not acknowledged; one waiting */
     qtest_qmp_assert_success(src, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 " } }",
                              (uint64_t)ERROR_PAGE);
-    guest_ack(&fw, 0);
+    qtest_qmp_assert_success(src, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             (uint64_t)ERROR_PAGE + 4096);
     qtest_qmp_assert_success(src, "{ 'execute': 'stop' }");
     qtest_qmp_assert_success(src, "{ 'execute': 'migrate', 'arguments': "
                              "{ 'uri': %s } }", uri);
     wait_migrated(src);
     qtest_quit(src);
+    saved = fw;
 
     dst = start(&fw, incoming);
     wait_migrated(dst);
     s = source_info(dst, 0);
     g_assert_cmphex(qdict_get_int(s, "block-address"), ==,
-                    base + 16 * NR_SOURCES);
+                    base + REGS_LEN);
     g_assert_cmpint(qdict_get_int(s, "records"), ==, 1);
+    g_assert_cmpint(qdict_get_int(s, "queued"), ==, 1);
+    g_assert(!qdict_get_bool(s, "acknowledged"));
     qobject_unref(s);
-    /* The blob in guest RAM came along; the next record is number 2 */
+    /* The guest acknowledges on the destination: the waiting one comes */
+    fw = saved;
+    fw.qts = dst;
+    g_assert_cmpint(qtest_readq(dst, base + REGS_LEN + 172), ==, 1);
+    guest_ack(&fw, 0);
+    g_assert_cmpint(qtest_readq(dst, base + REGS_LEN + 172), ==, 2);
+    g_assert_cmphex(qtest_readq(dst, base + REGS_LEN + 92 + 16), ==,
+                    ERROR_PAGE + 4096);
+    /* and the sequence goes on */
+    guest_ack(&fw, 0);
     qtest_qmp_assert_success(dst, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 " } }",
-                             (uint64_t)ERROR_PAGE + 4096);
-    g_assert_cmpint(qtest_readq(dst, base + 16 * NR_SOURCES + 172), ==, 2);
-    g_assert_cmphex(qtest_readq(dst, base + 16 * NR_SOURCES + 92 + 16), ==,
-                    ERROR_PAGE + 4096);
+                             (uint64_t)ERROR_PAGE + 8192);
+    g_assert_cmpint(qtest_readq(dst, base + REGS_LEN + 172), ==, 3);
     qtest_quit(dst);
     unlink(file);
     rmdir(dir);
@@ -688,6 +753,7 @@ int main(int argc, char **argv)
     qtest_add_func("/ghes/hest", test_hest);
     qtest_add_func("/ghes/inject-and-ack", test_inject_and_ack);
     qtest_add_func("/ghes/raw-cper", test_raw_cper);
+    qtest_add_func("/ghes/queue", test_queue);
     qtest_add_func("/ghes/bad-input", test_bad_input);
     qtest_add_func("/ghes/ras-off", test_ras_off);
     qtest_add_func("/ghes/guest-scribbles", test_guest_scribbles);

@@ -22,6 +22,8 @@
 #define NR_CPUS             2
 #define NR_SOURCES          (1 + NR_CPUS)
 #define BLOCK_LEN           1024
+/* the read ack and address registers have a page of their own */
+#define REGS_LEN            4096
 
 static const char *arch;
 
@@ -103,7 +105,7 @@ static void inject_gpa(QTestState *qts, uint64_t gpa, bool ar, int cpu)
 static uint64_t arm_block(RasFw *fw, int i)
 {
     return ras_fw_file(fw, "etc/hardware_errors")->addr +
-           16 * NR_SOURCES + BLOCK_LEN * i;
+           REGS_LEN + BLOCK_LEN * i;
 }
 
 /* The physical address field of the memory error section in block @i */

@@ -31,6 +31,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(AcpiGhesDevice, ACPI_GHES)
 typedef struct GhesSourceStats {
     uint64_t records;           /* records written into the block */
     uint64_t busy;              /* records refused: block not acknowledged */
+    uint64_t overflow;          /* records refused: queue full */
 } GhesSourceStats;
 
 struct AcpiGhesDevice {
@@ -38,6 +39,7 @@ struct AcpiGhesDevice {
 
     /* properties */
     uint32_t sea_sources;
+    uint32_t queue_size;        /* records waiting for the async source */
     DeviceState *acpi_dev;      /* GED that carries the async notification */
 
     /* derived at realize */
@@ -48,6 +50,20 @@ struct AcpiGhesDevice {
     uint8_t hw_errors_addr_le[8];
     /* the same address once validated; 0 until then */
     uint64_t hw_errors_addr;
+
+    /*
+     * The register pages of the blob (error status addresses, read
+     * acks), trapped so that an acknowledgement is seen as it happens.
+     */
+    MemoryRegion regs_mr;
+    bool regs_mapped;
+    uint8_t *regs;
+    uint32_t regs_len;
+
+    /* Records for the async source, delivered as the guest acknowledges */
+    GQueue queue;
+    uint8_t *queue_buf;         /* the queue, flattened for migration */
+    uint32_t queue_buf_len;
 
     uint64_t sequence;          /* last record sequence number used */
     GhesSourceStats *stats;
@@ -117,7 +133,22 @@ bool ghes_record_mem_error(AcpiGhesDevice *s, unsigned source, uint64_t gpa,
                            uint64_t size, Error **errp);
 
 /**
- * ghes_device_write_mem_error: write an encoded memory error to @source
+ * ghes_device_post_record:
+ *
+ * Like ghes_device_write_record(), but a record for the asynchronous
+ * source that cannot be written now waits in a queue (up to the
+ * "queue-size" property) and is written when the guest acknowledges the
+ * one before: records reach the guest in order, none is refused while
+ * the queue has room.  Synchronous sources have no queue.
+ */
+bool ghes_device_post_record(AcpiGhesDevice *s, unsigned source,
+                             const void *cper, size_t len, Error **errp);
+
+/* Records waiting for @source */
+unsigned ghes_device_queued(AcpiGhesDevice *s, unsigned source);
+
+/**
+ * ghes_device_write_mem_error: post an encoded memory error to @source
  */
 bool ghes_device_write_mem_error(AcpiGhesDevice *s, unsigned source,
                                  const CperMemError *err, Error **errp);

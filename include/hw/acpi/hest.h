@@ -49,10 +49,15 @@ typedef struct HestSource {
  * etc/hardware_errors, for @n sources:
  *   [n x 8]  Error Status Address registers (GPA of each status block)
  *   [n x 8]  Read Ack registers
+ *   padding to a page boundary
  *   [n x HEST_GHES_BLOCK_LEN]  Generic Error Status Blocks
- * QEMU computes every address from the blob's base address the firmware
+ * The registers have pages of their own, so that QEMU can trap the
+ * guest's acknowledgements there without trapping the blocks.  QEMU
+ * computes every address from the blob's base address the firmware
  * reports; it never reads them back from guest memory.
  */
+#define HEST_BLOB_ALIGN             4096
+
 static inline uint64_t hest_blob_address_reg(unsigned n, unsigned i)
 {
     return 8ull * i;
@@ -63,9 +68,15 @@ static inline uint64_t hest_blob_ack_reg(unsigned n, unsigned i)
     return 8ull * (n + i);
 }
 
+/* Bytes of the register pages */
+static inline uint64_t hest_blob_regs_len(unsigned n)
+{
+    return ROUND_UP(16ull * n, HEST_BLOB_ALIGN);
+}
+
 static inline uint64_t hest_blob_block(unsigned n, unsigned i)
 {
-    return 16ull * n + (uint64_t)HEST_GHES_BLOCK_LEN * i;
+    return hest_blob_regs_len(n) + (uint64_t)HEST_GHES_BLOCK_LEN * i;
 }
 
 static inline uint64_t hest_blob_len(unsigned n)
