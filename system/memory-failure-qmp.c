@@ -91,23 +91,13 @@ void qmp_inject_host_memory_failure(bool has_address, uint64_t address,
         error_setg(errp, "offset applies to memdev only");
         return;
     }
-    if (has_cpu_index && !ar) {
-        error_setg(errp, "cpu-index applies to action-required errors only");
-        return;
-    }
     if (has_real && real && ar) {
         error_setg(errp, "with real poison the host kernel decides when an "
                    "error is action-required");
         return;
     }
-    if (ar) {
-        cpu = cpu_index >= 0 && cpu_index <= INT_MAX ?
-              qemu_get_cpu(cpu_index) : NULL;
-        if (!cpu) {
-            error_setg(errp, "there is no vCPU with index %" PRId64,
-                       cpu_index);
-            return;
-        }
+    if (!memory_failure_cpu_arg(ar, has_cpu_index, cpu_index, &cpu, errp)) {
+        return;
     }
     mr = memdev ? ram_of_memdev(memdev, offset, &host, errp)
                 : ram_of_gpa(address, &host, errp);

@@ -404,6 +404,26 @@ bool memory_failure_raise_sync(CPUState *cpu)
     return true;
 }
 
+bool memory_failure_cpu_arg(bool action_required, bool has_cpu_index,
+                            int64_t cpu_index, CPUState **cpu, Error **errp)
+{
+    *cpu = NULL;
+    if (has_cpu_index && !action_required) {
+        error_setg(errp, "cpu-index applies to action-required errors only");
+        return false;
+    }
+    if (!action_required) {
+        return true;
+    }
+    *cpu = cpu_index >= 0 && cpu_index <= INT_MAX ? qemu_get_cpu(cpu_index)
+                                                  : NULL;
+    if (!*cpu) {
+        error_setg(errp, "there is no vCPU with index %" PRId64, cpu_index);
+        return false;
+    }
+    return true;
+}
+
 /* --- simulation --------------------------------------------------------- */
 
 static void raise_sigbus(int code, void *host, int lsb)

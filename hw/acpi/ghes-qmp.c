@@ -72,18 +72,8 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
                    address, err.size);
         return;
     }
-    if (has_cpu_index && !ar) {
-        error_setg(errp, "cpu-index applies to action-required errors only");
+    if (!memory_failure_cpu_arg(ar, has_cpu_index, cpu_index, &cpu, errp)) {
         return;
-    }
-    if (ar) {
-        cpu = cpu_index >= 0 && cpu_index <= INT_MAX ?
-              qemu_get_cpu(cpu_index) : NULL;
-        if (!cpu) {
-            error_setg(errp, "there is no vCPU with index %" PRId64,
-                       cpu_index);
-            return;
-        }
     }
     trace_ghes_inject_memory_error(address, err.size, err.severity);
     if (!ghes_device_write_mem_error(s, ar ? ghes_sea_source(s,

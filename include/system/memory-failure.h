@@ -73,6 +73,14 @@ bool memory_failure_poison_host(MemoryRegion *mr, void *host, Error **errp);
  */
 bool memory_failure_raise_sync(CPUState *cpu);
 
+/*
+ * The vCPU of a QMP command's optional 'cpu-index', which only an
+ * action-required error may name (default 0).  Sets *@cpu to NULL for an
+ * action-optional error.  False, with @errp set, on bad input.
+ */
+bool memory_failure_cpu_arg(bool action_required, bool has_cpu_index,
+                            int64_t cpu_index, CPUState **cpu, Error **errp);
+
 /* Process every recorded error now (main loop, BQL held) */
 void memory_failure_process_pending(void);
 

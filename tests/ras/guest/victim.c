@@ -51,7 +51,18 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
                      code_name(si->si_code), si->si_addr,
                      (int)si->si_addr_lsb, (void *)page);
 
+    int fd;
+
+    /*
+     * Kernel messages on the console can cut into this line: keep a copy
+     * for init to print once the console is quiet.
+     */
     write(1, buf, n);
+    fd = open("/victim.out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        write(fd, buf, n);
+        close(fd);
+    }
     _exit(si->si_code == BUS_MCEERR_AR || si->si_code == BUS_MCEERR_AO ?
           0 : 2);
 }
