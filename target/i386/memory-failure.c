@@ -150,6 +150,13 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
 }
 
 /* Deliver on @cs now, or report in *@held that it must wait */
+static void x86_mf_deliver_broadcast(CPUState *cs, run_on_cpu_data data)
+{
+    X86MceParams b = { .broadcast_target = true };
+
+    x86_mf_deliver(cs, RUN_ON_CPU_HOST_PTR(&b));
+}
+
 static void x86_mf_read_mcg_status(CPUState *cs, run_on_cpu_data data)
 {
     cpu_synchronize_state(cs);
@@ -193,12 +200,9 @@ static MemoryFailureAction x86_mf_try(CPUState *cs, hwaddr gpa, bool ar,
     CPUState *other;
     bool broadcast = x86_mf_broadcast(cs);
 
-    /*
-     * A broadcast is delivered from the main loop, which can wait for
-     * every vCPU; a vCPU thread (a TCG access to poison) cannot.
-     */
-    if (broadcast && (current_cpu || x86_mf_any_in_mce())) {
-        *recursive = !current_cpu;
+    /* From the main loop: wait until no CPU is in a machine check */
+    if (broadcast && !current_cpu && x86_mf_any_in_mce()) {
+        *recursive = true;
         *held = true;
         trace_x86_mf_held(cs->cpu_index, gpa);
         return MEMORY_FAILURE_ACTION_INJECT;
@@ -210,9 +214,20 @@ static MemoryFailureAction x86_mf_try(CPUState *cs, hwaddr gpa, bool ar,
         return p.action;
     }
     CPU_FOREACH(other) {
-        X86MceParams b = { .broadcast_target = true };
+        if (other == cs) {
+            continue;
+        }
+        if (current_cpu) {
+            /*
+             * A vCPU that touched poison takes its machine check at once,
+             * at the access; it cannot wait for the others, they join
+             * as soon as they can.
+             */
+            async_run_on_cpu(other, x86_mf_deliver_broadcast,
+                             RUN_ON_CPU_NULL);
+        } else {
+            X86MceParams b = { .broadcast_target = true };
 
-        if (other != cs) {
             run_on_cpu(other, x86_mf_deliver, RUN_ON_CPU_HOST_PTR(&b));
         }
     }
