@@ -236,7 +236,8 @@ bool ghes_device_post_record(AcpiGhesDevice *s, unsigned source,
 {
     GhesQueued *q;
 
-    if (source != GHES_SOURCE_ASYNC || !ghes_device_ready(s, errp) ||
+    /* Anything but a record that must wait: write_record() says why */
+    if (source != GHES_SOURCE_ASYNC || !ghes_device_ready(s, NULL) ||
         len > HEST_GHES_BLOCK_LEN ||
         (g_queue_is_empty(&s->queue) && ghes_device_block_free(s, source))) {
         return ghes_device_write_record(s, source, cper, len, errp);

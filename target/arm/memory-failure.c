@@ -80,7 +80,7 @@ static MemoryFailureAction arm_mf_report(CPUState *cs, hwaddr gpa,
         }
         warn_report("memory error at guest address 0x%" HWADDR_PRIx
                     " not reported to the guest: %s", gpa,
-                    busy ? "it has not acknowledged the previous record"
+                    busy ? "the queue of records waiting for it is full"
                          : "no GHES error source is ready");
         return MEMORY_FAILURE_ACTION_IGNORE;
     }
