@@ -13,6 +13,7 @@
 #include "system/memory-failure.h"
 #include "hw/core/cpu.h"
 #include "system/memory-poison.h"
+#include "hw/acpi/ghes-device.h"
 
 /* Host memory of guest physical address @gpa */
 static MemoryRegion *ram_of_gpa(uint64_t gpa, void **host, Error **errp)
@@ -148,6 +149,21 @@ MemoryFailureInfoList *qmp_query_memory_failures(Error **errp)
         info->first_seen = p->first_us;
         info->hits = p->hits;
         QAPI_LIST_APPEND(tail, info);
+    }
+    return head;
+}
+
+RasQueueInfoList *qmp_query_ras_queues(Error **errp)
+{
+    RasQueueInfoList *head = NULL;
+    AcpiGhesDevice *ghes = ghes_device_find();
+    RasQueueInfo *info = memory_failure_arch_queue_info();
+
+    if (info) {
+        QAPI_LIST_PREPEND(head, info);
+    }
+    if (ghes) {
+        QAPI_LIST_PREPEND(head, ghes_device_queue_info(ghes));
     }
     return head;
 }

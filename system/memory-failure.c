@@ -63,6 +63,11 @@ void memory_failure_register_arch(const MemoryFailureArchOps *ops)
     arch_ops = ops;
 }
 
+RasQueueInfo *memory_failure_arch_queue_info(void)
+{
+    return arch_ops && arch_ops->queue_info ? arch_ops->queue_info() : NULL;
+}
+
 /* --- signal context ----------------------------------------------------- */
 
 static bool slot_push(int code, uintptr_t addr, int lsb, int cpu_index)
@@ -252,11 +257,26 @@ static void block_migration(void)
     }
 }
 
-static void consumed(CPUState *cpu, hwaddr gpa, uint64_t size)
+static bool consumed(CPUState *cpu, hwaddr gpa, uint64_t size)
 {
-    if (arch_ops && arch_ops->consumed) {
-        arch_ops->consumed(cpu, gpa, size);
-    }
+    return arch_ops && arch_ops->consumed &&
+           arch_ops->consumed(cpu, gpa, size);
+}
+
+/*
+ * The trap of an action-required error went before the guest touched the
+ * page (too many trapped at once): the guest hears of it now, as an
+ * action-optional error, rather than never.
+ */
+static void untold(hwaddr gpa, uint64_t size)
+{
+    bool recursive = false;
+    MemoryFailureAction action = arch_ops ?
+        arch_ops->report(NULL, gpa, size, false, &recursive) :
+        MEMORY_FAILURE_ACTION_IGNORE;
+
+    trace_memory_failure_untrapped(gpa, size,
+                                   MemoryFailureAction_str(action));
 }
 
 static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
@@ -325,7 +345,8 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
          */
         memory_region_transaction_begin();
         for (i = 0; i < nr_aliases; i++) {
-            memory_poison_trap(aliases[i], size, consumed);
+            memory_poison_trap(aliases[i], size, consumed,
+                               ar && i == 0 ? untold : NULL);
         }
         memory_region_transaction_commit();
     }

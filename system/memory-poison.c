@@ -12,7 +12,7 @@
 #include "qemu/osdep.h"
 #include "qemu/host-utils.h"
 #include "qemu/timer.h"
-#include "qemu/rcu.h"
+#include "qom/object.h"
 #include "exec/cpu-common.h"
 #include "hw/core/cpu.h"
 #include "system/memory.h"
@@ -23,18 +23,50 @@
 static GHashTable *poison;          /* ram_addr -> MemoryPoison */
 static uint64_t poison_sizes;       /* bit n set: some entry has size 2^n */
 
-typedef struct PoisonTrap {
-    struct rcu_head rcu;
+/*
+ * A trap is the owner of its memory region: memory maps that vCPUs or
+ * RCU readers still hold keep it alive after it is removed.
+ */
+#define TYPE_POISON_TRAP "memory-poison-trap"
+OBJECT_DECLARE_SIMPLE_TYPE(PoisonTrap, POISON_TRAP)
+
+struct PoisonTrap {
+    Object parent_obj;
     MemoryRegion mr;
     hwaddr gpa;
     uint64_t size;
     MemoryPoisonConsumed consumed;
+    MemoryPoisonUntold untold;
+    bool told;                  /* an access told the guest */
     MemoryRegion *ram;          /* the guest RAM the trap hides */
     hwaddr ram_offset;
-    QLIST_ENTRY(PoisonTrap) next;
-} PoisonTrap;
+    QTAILQ_ENTRY(PoisonTrap) next;
+};
 
-static QLIST_HEAD(, PoisonTrap) traps = QLIST_HEAD_INITIALIZER(traps);
+static const TypeInfo poison_trap_info = {
+    .name = TYPE_POISON_TRAP,
+    .parent = TYPE_OBJECT,
+    .instance_size = sizeof(PoisonTrap),
+};
+
+static void poison_trap_register_types(void)
+{
+    type_register_static(&poison_trap_info);
+}
+
+type_init(poison_trap_register_types)
+
+/*
+ * Each trap splits guest RAM in the memory map: a few thousand of them
+ * exhaust TCG's section table (QEMU aborts) and every one makes memory
+ * map updates slower.  Only the most recent traps are kept; an older
+ * poisoned range has long been reported, the guest has taken it offline,
+ * and stops being trapped (it stays poisoned and in the reports).
+ */
+#define POISON_MAX_TRAPS    512
+
+static QTAILQ_HEAD(, PoisonTrap) traps = QTAILQ_HEAD_INITIALIZER(traps);
+static unsigned nr_traps;
 
 MemoryPoison *memory_poison_find(uint64_t ram_addr)
 {
@@ -115,8 +147,8 @@ static MemTxResult poison_trap_access(void *opaque, hwaddr addr,
 
     trace_memory_poison_consumed(current_cpu ? current_cpu->cpu_index : -1,
                                  t->gpa + addr);
-    if (t->consumed) {
-        t->consumed(current_cpu, t->gpa, t->size);
+    if (t->consumed && t->consumed(current_cpu, t->gpa, t->size)) {
+        t->told = true;
     }
     return MEMTX_ERROR;
 }
@@ -144,21 +176,32 @@ static const MemoryRegionOps poison_trap_ops = {
     .impl.max_access_size = 8,
 };
 
+static void poison_untrap(PoisonTrap *t)
+{
+    trace_memory_poison_untrap(t->gpa, t->size);
+    QTAILQ_REMOVE(&traps, t, next);
+    nr_traps--;
+    memory_region_del_subregion(get_system_memory(), &t->mr);
+    object_unref(OBJECT(t));
+}
+
 void memory_poison_trap(hwaddr gpa, uint64_t size,
-                        MemoryPoisonConsumed consumed)
+                        MemoryPoisonConsumed consumed,
+                        MemoryPoisonUntold untold)
 {
     MemoryRegionSection sec;
-    PoisonTrap *t;
+    PoisonTrap *t, *old = NULL;
 
-    QLIST_FOREACH(t, &traps, next) {
+    QTAILQ_FOREACH(t, &traps, next) {
         if (gpa >= t->gpa && gpa + size <= t->gpa + t->size) {
             return;
         }
     }
-    t = g_new0(PoisonTrap, 1);
+    t = POISON_TRAP(object_new(TYPE_POISON_TRAP));
     t->gpa = gpa;
     t->size = size;
     t->consumed = consumed;
+    t->untold = untold;
     sec = memory_region_find(get_system_memory(), gpa, size);
     t->ram = sec.mr;
     t->ram_offset = sec.offset_within_region;
@@ -166,13 +209,28 @@ void memory_poison_trap(hwaddr gpa, uint64_t size,
         /* Guest RAM lives as long as the machine: no reference kept */
         memory_region_unref(sec.mr);
     }
-    memory_region_init_io(&t->mr, NULL, &poison_trap_ops, t,
+    memory_region_init_io(&t->mr, OBJECT(t), &poison_trap_ops, t,
                           "poisoned-memory", size);
+    memory_region_transaction_begin();
+    if (nr_traps == POISON_MAX_TRAPS) {
+        old = QTAILQ_FIRST(&traps);
+        object_ref(OBJECT(old));
+        poison_untrap(old);
+    }
     /* Above RAM and its aliases, so every access to the range traps */
     memory_region_add_subregion_overlap(get_system_memory(), gpa, &t->mr,
                                         INT_MAX);
-    QLIST_INSERT_HEAD(&traps, t, next);
-    trace_memory_poison_trap(gpa, size);
+    memory_region_transaction_commit();
+    QTAILQ_INSERT_TAIL(&traps, t, next);
+    nr_traps++;
+    trace_memory_poison_trap(gpa, size, nr_traps);
+    if (old) {
+        /* The error of a trap nothing touched must still reach the guest */
+        if (!old->told && old->untold) {
+            old->untold(old->gpa, old->size);
+        }
+        object_unref(OBJECT(old));
+    }
 }
 
 MemoryRegion *memory_poison_trapped_ram(MemoryRegion *mr, hwaddr offset,
@@ -214,12 +272,8 @@ void memory_poison_reset(void)
     PoisonTrap *t, *next;
 
     memory_region_transaction_begin();
-    QLIST_FOREACH_SAFE(t, &traps, next, next) {
-        QLIST_REMOVE(t, next);
-        memory_region_del_subregion(get_system_memory(), &t->mr);
-        object_unparent(OBJECT(&t->mr));
-        /* vCPUs may still be using the old memory map */
-        g_free_rcu(t, rcu);
+    QTAILQ_FOREACH_SAFE(t, &traps, next, next) {
+        poison_untrap(t);
     }
     memory_region_transaction_commit();
     if (poison) {

@@ -21,6 +21,7 @@
 #include "hw/boards.h"
 #include "hw/qdev-properties.h"
 #include "migration/vmstate.h"
+#include "qapi/qapi-events-ras.h"
 #include "system/address-spaces.h"
 #include "system/memory.h"
 #include "system/reset.h"
@@ -162,6 +163,12 @@ bool ghes_device_ready(AcpiGhesDevice *s, Error **errp)
     return true;
 }
 
+uint64_t ghes_device_block_addr(AcpiGhesDevice *s, unsigned source)
+{
+    return source < s->nr_sources && !ghes_device_block_free(s, source) ?
+           s->block_addr[source] : GHES_ADDR_UNKNOWN;
+}
+
 bool ghes_device_block_free(AcpiGhesDevice *s, unsigned source)
 {
     return s->hw_errors_addr && source < s->nr_sources &&
@@ -171,6 +178,20 @@ bool ghes_device_block_free(AcpiGhesDevice *s, unsigned source)
 unsigned ghes_device_queued(AcpiGhesDevice *s, unsigned source)
 {
     return source == GHES_SOURCE_ASYNC ? g_queue_get_length(&s->queue) : 0;
+}
+
+RasQueueInfo *ghes_device_queue_info(AcpiGhesDevice *s)
+{
+    RasQueueInfo *info = g_new0(RasQueueInfo, 1);
+
+    info->queue = RAS_QUEUE_GHES;
+    info->has_source_id = true;
+    info->source_id = GHES_SOURCE_ASYNC;
+    info->size = s->queue_size;
+    info->waiting = g_queue_get_length(&s->queue);
+    info->delivered = s->stats[GHES_SOURCE_ASYNC].records;
+    info->dropped = s->stats[GHES_SOURCE_ASYNC].overflow;
+    return info;
 }
 
 uint64_t ghes_device_next_sequence(AcpiGhesDevice *s)
@@ -227,12 +248,14 @@ bool ghes_device_write_record(AcpiGhesDevice *s, unsigned source,
 }
 
 typedef struct GhesQueued {
+    int64_t queued_ns;          /* QEMU_CLOCK_REALTIME, for the trace */
+    uint64_t addr;              /* of a memory error, or GHES_ADDR_UNKNOWN */
     uint32_t len;
     uint8_t data[];
 } GhesQueued;
 
-bool ghes_device_post_record(AcpiGhesDevice *s, unsigned source,
-                             const void *cper, size_t len, Error **errp)
+static bool ghes_post(AcpiGhesDevice *s, unsigned source, const void *cper,
+                      size_t len, bool has_addr, uint64_t addr, Error **errp)
 {
     GhesQueued *q;
 
@@ -240,17 +263,29 @@ bool ghes_device_post_record(AcpiGhesDevice *s, unsigned source,
     if (source != GHES_SOURCE_ASYNC || !ghes_device_ready(s, NULL) ||
         len > HEST_GHES_BLOCK_LEN ||
         (g_queue_is_empty(&s->queue) && ghes_device_block_free(s, source))) {
-        return ghes_device_write_record(s, source, cper, len, errp);
+        if (!ghes_device_write_record(s, source, cper, len, errp)) {
+            return false;
+        }
+        s->block_addr[source] = has_addr ? addr : GHES_ADDR_UNKNOWN;
+        if (has_addr) {
+            trace_ghes_mem_error_delivered(source, addr, 0);
+        }
+        return true;
     }
     if (g_queue_get_length(&s->queue) >= s->queue_size) {
         s->stats[source].overflow++;
         trace_ghes_queue_overflow(source, s->queue_size);
+        qapi_event_send_ras_queue_overflow(RAS_QUEUE_GHES, true, source,
+                                           has_addr, addr, s->queue_size,
+                                           s->stats[source].overflow);
         error_setg(errp, "GHES source %u: %u records are already waiting "
                    "for the guest to acknowledge (queue-size)", source,
                    s->queue_size);
         return false;
     }
     q = g_malloc(sizeof(*q) + len);
+    q->queued_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    q->addr = has_addr ? addr : GHES_ADDR_UNKNOWN;
     q->len = len;
     memcpy(q->data, cper, len);
     g_queue_push_tail(&s->queue, q);
@@ -258,10 +293,17 @@ bool ghes_device_post_record(AcpiGhesDevice *s, unsigned source,
     return true;
 }
 
+bool ghes_device_post_record(AcpiGhesDevice *s, unsigned source,
+                             const void *cper, size_t len, Error **errp)
+{
+    return ghes_post(s, source, cper, len, false, 0, errp);
+}
+
 /* The guest acknowledged @source: the next record waiting goes in */
 static void ghes_source_acked(AcpiGhesDevice *s, unsigned source)
 {
     g_autofree GhesQueued *q = NULL;
+    uint64_t waited_us;
 
     trace_ghes_acked(source, ghes_device_queued(s, source));
     if (source != GHES_SOURCE_ASYNC || g_queue_is_empty(&s->queue)) {
@@ -270,6 +312,14 @@ static void ghes_source_acked(AcpiGhesDevice *s, unsigned source)
     q = g_queue_pop_head(&s->queue);
     /* The block is free: this cannot fail */
     ghes_device_write_record(s, source, q->data, q->len, &error_abort);
+    s->block_addr[source] = q->addr;
+    waited_us = (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - q->queued_ns) /
+                SCALE_US;
+    if (q->addr != GHES_ADDR_UNKNOWN) {
+        trace_ghes_mem_error_delivered(source, q->addr, waited_us);
+    } else {
+        trace_ghes_dequeued(source, waited_us);
+    }
 }
 
 static void ghes_queue_clear(AcpiGhesDevice *s)
@@ -284,7 +334,8 @@ bool ghes_device_write_mem_error(AcpiGhesDevice *s, unsigned source,
 
     cper_encode_mem_error(rec, err, s->sequence + 1,
                           qemu_clock_get_ms(QEMU_CLOCK_HOST) / 1000);
-    if (!ghes_device_post_record(s, source, rec->data, rec->len, errp)) {
+    if (!ghes_post(s, source, rec->data, rec->len, true,
+                   err->physical_address, errp)) {
         return false;
     }
     ghes_device_next_sequence(s);
@@ -361,6 +412,10 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
     }
     s->nr_stats = s->nr_sources;
     s->stats = g_new0(GhesSourceStats, s->nr_stats);
+    s->block_addr = g_new(uint64_t, s->nr_sources);
+    for (i = 0; i < s->nr_sources; i++) {
+        s->block_addr[i] = GHES_ADDR_UNKNOWN;
+    }
     s->regs_len = hest_blob_regs_len(s->nr_sources);
     s->regs = g_malloc0(s->regs_len);
     memory_region_init_io(&s->regs_mr, OBJECT(s), &ghes_regs_ops, s,
@@ -379,6 +434,7 @@ static void ghes_device_unrealize(DeviceState *dev)
     g_free(s->regs);
     g_free(s->sources);
     g_free(s->stats);
+    g_free(s->block_addr);
 }
 
 static void ghes_device_reset_hold(Object *obj, ResetType type)
@@ -438,6 +494,8 @@ static int ghes_device_post_load(void *opaque, int version_id)
             return -EINVAL;
         }
         q = g_malloc(sizeof(*q) + len);
+        q->queued_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+        q->addr = GHES_ADDR_UNKNOWN;
         q->len = len;
         memcpy(q->data, s->queue_buf + off + 4, len);
         g_queue_push_tail(&s->queue, q);
@@ -487,7 +545,7 @@ static const VMStateDescription vmstate_ghes_device = {
 
 static const Property ghes_device_properties[] = {
     DEFINE_PROP_UINT32("sea-sources", AcpiGhesDevice, sea_sources, 1),
-    DEFINE_PROP_UINT32("queue-size", AcpiGhesDevice, queue_size, 4096),
+    DEFINE_PROP_UINT32("queue-size", AcpiGhesDevice, queue_size, 65536),
     DEFINE_PROP_LINK("acpi-dev", AcpiGhesDevice, acpi_dev, TYPE_DEVICE,
                      DeviceState *),
 };

@@ -46,6 +46,7 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
     AcpiGhesDevice *s = ghes_get(errp);
     bool ar = has_action_required && action_required;
     CPUState *cpu = NULL;
+    unsigned source;
     CperMemError err = {
         .physical_address = address,
         .size = has_size ? size : 4096,
@@ -76,9 +77,11 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
         return;
     }
     trace_ghes_inject_memory_error(address, err.size, err.severity);
-    if (!ghes_device_write_mem_error(s, ar ? ghes_sea_source(s,
-                                                             cpu->cpu_index)
-                                           : GHES_SOURCE_ASYNC, &err, errp)) {
+    source = ar ? ghes_sea_source(s, cpu->cpu_index) : GHES_SOURCE_ASYNC;
+    if (ar && ghes_device_block_addr(s, source) == address) {
+        /* The vCPU has not taken this very error yet: the same SEA */
+        trace_ghes_inject_coalesced(source, address);
+    } else if (!ghes_device_write_mem_error(s, source, &err, errp)) {
         return;
     }
     if (ar) {

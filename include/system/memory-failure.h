@@ -15,6 +15,7 @@
 #define SYSTEM_MEMORY_FAILURE_H
 
 #include "exec/hwaddr.h"
+#include "qapi/qapi-types-ras.h"
 #include "qapi/qapi-types-run-state.h"
 
 typedef struct MemoryFailureArchOps {
@@ -30,18 +31,24 @@ typedef struct MemoryFailureArchOps {
     /*
      * Under TCG, @cpu (NULL for a device or the monitor) accessed the
      * poisoned range [@gpa, @gpa + @size).  Prepare the synchronous error;
-     * the access itself then fails with MEMTX_ERROR.
+     * the access itself then fails with MEMTX_ERROR.  Returns whether the
+     * guest has been told (or will be, by a queued report) of this range.
      */
-    void (*consumed)(CPUState *cpu, hwaddr gpa, uint64_t size);
+    bool (*consumed)(CPUState *cpu, hwaddr gpa, uint64_t size);
     /*
      * Raise the synchronous error of a consumed memory error on @cpu now
      * (arm: SEA), for firmware-first injection.  Runs on @cpu's thread.
      */
     void (*raise_sync)(CPUState *cpu);
+    /* The target's own queue of reports waiting for the guest, if any */
+    RasQueueInfo *(*queue_info)(void);
 } MemoryFailureArchOps;
 
 /* Targets register how they report errors (once, at type_init) */
 void memory_failure_register_arch(const MemoryFailureArchOps *ops);
+
+/* The target's queue of reports for the guest, or NULL if it has none */
+RasQueueInfo *memory_failure_arch_queue_info(void);
 
 /*
  * The SIGBUS handler of system emulation.  Async-signal-safe: it only

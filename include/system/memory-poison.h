@@ -33,10 +33,17 @@ MemoryPoison *memory_poison_add(uint64_t ram_addr, uint64_t size,
 /* The entry covering @ram_addr, or NULL */
 MemoryPoison *memory_poison_find(uint64_t ram_addr);
 
-/* Under TCG, make guest accesses to [@gpa, @gpa + @size) fail */
-typedef void (*MemoryPoisonConsumed)(CPUState *cpu, hwaddr gpa, uint64_t size);
+/*
+ * Under TCG, make guest accesses to [@gpa, @gpa + @size) fail.  Each
+ * access calls @consumed, which returns whether the guest has now been
+ * told of the error.  Only the most recent traps are kept; if one goes
+ * before any access told the guest, @untold (if not NULL) is called.
+ */
+typedef bool (*MemoryPoisonConsumed)(CPUState *cpu, hwaddr gpa, uint64_t size);
+typedef void (*MemoryPoisonUntold)(hwaddr gpa, uint64_t size);
 void memory_poison_trap(hwaddr gpa, uint64_t size,
-                        MemoryPoisonConsumed consumed);
+                        MemoryPoisonConsumed consumed,
+                        MemoryPoisonUntold untold);
 
 /*
  * If @mr is the trap over a poisoned range, the guest RAM beneath it,

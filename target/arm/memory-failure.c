@@ -68,47 +68,73 @@ static bool arm_mf_record(CPUState *cs, hwaddr gpa, uint64_t size,
     return true;
 }
 
+/*
+ * vCPU @cs takes an SEA for the poison at @gpa: its source gets a record
+ * for it, unless the guest has not taken the one there yet.  That one is
+ * what this SEA finds: the same page (one error, coalesced), or another
+ * page the guest handles first; an access to this page that is retried
+ * then traps (TCG) or faults (KVM) again and gets its own record.
+ * Returns whether a record was pending; *@told whether the guest has a
+ * record for @gpa.
+ */
+static bool arm_mf_sea_record(CPUState *cs, hwaddr gpa, uint64_t size,
+                              bool *told)
+{
+    AcpiGhesDevice *ghes = ghes_device_find();
+    bool busy;
+
+    if (cs && ghes && ghes_device_ready(ghes, NULL)) {
+        unsigned source = ghes_sea_source(ghes, cs->cpu_index);
+
+        if (!ghes_device_block_free(ghes, source)) {
+            uint64_t pending = ghes_device_block_addr(ghes, source);
+
+            trace_arm_mf_sea_pending(cs->cpu_index, gpa, source, pending);
+            *told = pending == gpa;
+            return true;
+        }
+    }
+    *told = arm_mf_record(cs, gpa, size, &busy);
+    if (*told && cs) {
+        trace_arm_mf_sea(cs->cpu_index, gpa);
+    }
+    return false;
+}
+
+static bool arm_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size)
+{
+    bool told;
+
+    arm_mf_sea_record(cs, gpa, size, &told);
+    return told;
+}
+
 static MemoryFailureAction arm_mf_report(CPUState *cs, hwaddr gpa,
                                          uint64_t size, bool ar,
                                          bool *recursive)
 {
-    bool busy;
+    bool busy, told;
 
     if (!ar) {
         if (arm_mf_record(NULL, gpa, size, &busy)) {
             return MEMORY_FAILURE_ACTION_INJECT;
         }
-        warn_report("memory error at guest address 0x%" HWADDR_PRIx
-                    " not reported to the guest: %s", gpa,
-                    busy ? "the queue of records waiting for it is full"
-                         : "no GHES error source is ready");
+        /* A full queue is reported by RAS_QUEUE_OVERFLOW, every time */
+        warn_report_once("memory error at guest address 0x%" HWADDR_PRIx
+                         " not reported to the guest: %s", gpa,
+                         busy ? "the queue of records waiting for it is full"
+                              : "no GHES error source is ready");
         return MEMORY_FAILURE_ACTION_IGNORE;
     }
 
-    /* A pending record on the vCPU's source: the guest is still in it */
-    arm_mf_record(cs, gpa, size, &busy);
-    *recursive = busy;
-    if (kvm_enabled()) {
-        arm_mf_take_sea(cs);
+    if (!kvm_enabled()) {
+        /* Under TCG the access traps on the poisoned page and takes the SEA */
+        return MEMORY_FAILURE_ACTION_INJECT;
     }
-    /* Under TCG the access traps on the poisoned page and takes the SEA */
+    /* KVM could not complete the vCPU's access: the SEA is taken now */
+    *recursive = arm_mf_sea_record(cs, gpa, size, &told);
+    arm_mf_take_sea(cs);
     return MEMORY_FAILURE_ACTION_INJECT;
-}
-
-static void arm_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size)
-{
-    AcpiGhesDevice *ghes = ghes_device_find();
-    bool busy;
-
-    /*
-     * The access fails next (MEMTX_ERROR): a precise SEA for a vCPU.  A
-     * record the guest has not taken yet is what that SEA will find.
-     */
-    if (cs && ghes && ghes_device_ready(ghes, NULL) &&
-        !ghes_device_block_free(ghes, ghes_sea_source(ghes, cs->cpu_index))) {
-        return;
-    }
-    arm_mf_record(cs, gpa, size, &busy);
 }
 
 static const MemoryFailureArchOps arm_mf_ops = {

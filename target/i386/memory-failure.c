@@ -21,6 +21,13 @@
 #include "system/reset.h"
 #include "system/runstate.h"
 #include "qemu/timer.h"
+#include "qapi/error.h"
+#include "qapi/qapi-events-ras.h"
+#include "hw/boards.h"
+#include "system/system.h"
+#include "hw/qdev-core.h"
+#include "hw/qdev-properties.h"
+#include "migration/vmstate.h"
 #include "trace.h"
 
 /* The bank QEMU reports memory errors in; the others are left alone */
@@ -36,23 +43,72 @@ typedef struct X86MceParams {
 } X86MceParams;
 
 /*
- * Machine checks wait here while the guest is still handling one on
- * that CPU (MCG_STATUS.MCIP): delivering then would shut the CPU down.
- * Nothing tells QEMU when the guest clears MCIP (a plain MSR write, not
- * even an exit under KVM), so a timer looks every millisecond, and only
- * while something waits.
+ * Machine checks wait in the x86-mce-queue device while the guest is
+ * still handling one (MCG_STATUS.MCIP): delivering then would shut the
+ * CPU down.  Nothing tells QEMU when the guest clears MCIP (a plain MSR
+ * write, not even an exit under KVM), so a timer looks every millisecond,
+ * and only while something waits.
+ *
+ * Action-optional machine checks are also paced by the guest.  Linux
+ * logs each one in a small pool (32 records) that a worker drains later;
+ * delivered back to back, they overflow it (lost errors) and keep a CPU
+ * in its machine check handler.  The next one goes in once every CPU is
+ * idle (halted: the guest has run every pending worker), or, for a guest
+ * that does not idle, after a wait that doubles while it stays busy.
+ * Action-required ones are never paced: the vCPU is at the access.
  */
-#define X86_MF_HOLD_MAX     1024
-#define X86_MF_RETRY_NS     (1 * SCALE_MS)
+#define X86_MF_RETRY_NS         (1 * SCALE_MS)
+#define X86_MF_AO_MIN_GAP_NS    (1 * SCALE_MS)
+#define X86_MF_AO_BUSY_GAP_NS   (20 * SCALE_MS)
+#define X86_MF_AO_BUSY_GAP_MAX  (320 * SCALE_MS)
+
+#define TYPE_X86_MCE_QUEUE "x86-mce-queue"
+OBJECT_DECLARE_SIMPLE_TYPE(X86MceQueue, X86_MCE_QUEUE)
 
 typedef struct X86HeldMce {
-    int cpu_index;
-    hwaddr gpa;
+    int32_t cpu_index;
+    uint64_t gpa;
     bool ar;
 } X86HeldMce;
 
-static GQueue held = G_QUEUE_INIT;
-static QEMUTimer *retry_timer;
+struct X86MceQueue {
+    DeviceState parent_obj;
+
+    uint32_t size;              /* property: bound of @held */
+    GQueue held;                /* X86HeldMce, oldest first */
+    QEMUTimer *timer;
+    int64_t last_ao_ns;         /* QEMU_CLOCK_VIRTUAL */
+    int64_t busy_gap_ns;
+    uint64_t delivered;
+    uint64_t dropped;
+
+    /* @held, flattened for migration */
+    X86HeldMce *mig;
+    int32_t nr_mig;
+};
+
+static X86MceQueue *x86_mce_queue(void)
+{
+    static X86MceQueue *q;
+
+    if (!q) {
+        q = X86_MCE_QUEUE(object_resolve_path_type("", TYPE_X86_MCE_QUEUE,
+                                                   NULL));
+    }
+    return q;
+}
+
+/*
+ * Linux clears MCIP at the end of its handler but returns from it later,
+ * on the same exception stack, with interrupts off: a machine check
+ * taken in between overwrites that stack.  An action-optional one waits
+ * until the CPU has interrupts enabled (or sleeps); the vCPU that touched
+ * poison cannot wait.
+ */
+static bool x86_mf_in_handler(CPUX86State *env)
+{
+    return !(env->eflags & IF_MASK) && !env_cpu(env)->halted;
+}
 
 static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
 {
@@ -111,6 +167,13 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
         /* The architecture turns a machine check into a shutdown here */
         p->action = MEMORY_FAILURE_ACTION_RESET;
         why = "MCE not enabled by the guest (CR4.MCE clear)";
+    } else if ((p->recursive || x86_mf_in_handler(env)) &&
+               !p->broadcast_target && !p->ar) {
+        /* Delivered once the guest is done with the one in progress */
+        p->held = true;
+        p->action = MEMORY_FAILURE_ACTION_INJECT;
+        trace_x86_mf_held(cs->cpu_index, p->gpa);
+        return;
     } else if (p->recursive && !p->broadcast_target) {
         /* Delivered once the guest is done with the one in progress */
         p->held = true;
@@ -137,13 +200,15 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
         return;
     }
 
-    if (b[1] & MCI_STATUS_VAL) {
-        status |= MCI_STATUS_OVER;
+    if (!p->broadcast_target) {
+        if (b[1] & MCI_STATUS_VAL) {
+            status |= MCI_STATUS_OVER;
+        }
+        b[2] = p->gpa;
+        b[3] = (MCM_ADDR_PHYS << 6) | 0xc;
+        b[1] = status;
     }
-    b[2] = p->broadcast_target ? 0 : p->gpa;
-    b[3] = p->broadcast_target ? 0 : (MCM_ADDR_PHYS << 6) | 0xc;
     env->mcg_status = mcg_status;
-    b[1] = status;
     cpu_interrupt(cs, CPU_INTERRUPT_MCE);
     p->action = MEMORY_FAILURE_ACTION_INJECT;
     trace_x86_mf_delivered(cs->cpu_index, p->gpa, status, mcg_status);
@@ -157,10 +222,13 @@ static void x86_mf_deliver_broadcast(CPUState *cs, run_on_cpu_data data)
     x86_mf_deliver(cs, RUN_ON_CPU_HOST_PTR(&b));
 }
 
-static void x86_mf_read_mcg_status(CPUState *cs, run_on_cpu_data data)
+static void x86_mf_read_in_mce(CPUState *cs, run_on_cpu_data data)
 {
+    CPUX86State *env = cpu_env(cs);
+
     cpu_synchronize_state(cs);
-    *(uint64_t *)data.host_ptr = cpu_env(cs)->mcg_status;
+    *(bool *)data.host_ptr = (env->mcg_status & MCG_STATUS_MCIP) ||
+                             x86_mf_in_handler(env);
 }
 
 /*
@@ -181,11 +249,10 @@ static bool x86_mf_any_in_mce(void)
     CPUState *cs;
 
     CPU_FOREACH(cs) {
-        uint64_t mcg_status;
+        bool in_mce;
 
-        run_on_cpu(cs, x86_mf_read_mcg_status,
-                   RUN_ON_CPU_HOST_PTR(&mcg_status));
-        if (mcg_status & MCG_STATUS_MCIP) {
+        run_on_cpu(cs, x86_mf_read_in_mce, RUN_ON_CPU_HOST_PTR(&in_mce));
+        if (in_mce) {
             return true;
         }
     }
@@ -210,6 +277,9 @@ static MemoryFailureAction x86_mf_try(CPUState *cs, hwaddr gpa, bool ar,
     run_on_cpu(cs, x86_mf_deliver, RUN_ON_CPU_HOST_PTR(&p));
     *recursive = p.recursive;
     *held = p.held;
+    if (!ar && !p.held && p.action == MEMORY_FAILURE_ACTION_INJECT) {
+        x86_mce_queue()->last_ao_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    }
     if (p.held || p.action != MEMORY_FAILURE_ACTION_INJECT || !broadcast) {
         return p.action;
     }
@@ -234,83 +304,127 @@ static MemoryFailureAction x86_mf_try(CPUState *cs, hwaddr gpa, bool ar,
     return p.action;
 }
 
+/*
+ * The CPU to take an action-optional machine check, if it is time: the
+ * guest is idle (the worker that drains the log may run on any CPU), or
+ * it has been busy for long enough.
+ */
+static CPUState *x86_mf_ao_target(X86MceQueue *q)
+{
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    CPUState *cs;
+
+    if (now < q->last_ao_ns + X86_MF_AO_MIN_GAP_NS) {
+        return NULL;
+    }
+    CPU_FOREACH(cs) {
+        if (!qatomic_read(&cs->halted)) {
+            break;
+        }
+    }
+    if (!cs) {
+        q->busy_gap_ns = X86_MF_AO_BUSY_GAP_NS;
+        return first_cpu;
+    }
+    if (now < q->last_ao_ns + q->busy_gap_ns) {
+        return NULL;
+    }
+    /* Still busy: maybe with the last ones; give it longer next time */
+    q->busy_gap_ns = MIN(q->busy_gap_ns * 2, X86_MF_AO_BUSY_GAP_MAX);
+    return first_cpu;
+}
+
+static void x86_mf_retry_later(X86MceQueue *q)
+{
+    if (!timer_pending(q->timer)) {
+        timer_mod(q->timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                            X86_MF_RETRY_NS);
+    }
+}
+
 static void x86_mf_retry(void *opaque)
 {
-    while (!g_queue_is_empty(&held)) {
-        X86HeldMce *h = g_queue_peek_head(&held);
-        CPUState *cs = qemu_get_cpu(h->cpu_index);
-        bool recursive, still_held = false;
+    X86MceQueue *q = opaque;
+
+    while (!g_queue_is_empty(&q->held)) {
+        X86HeldMce *h = g_queue_peek_head(&q->held);
+        CPUState *cs = h->ar ? qemu_get_cpu(h->cpu_index)
+                             : x86_mf_ao_target(q);
+        bool recursive, still_held = !cs;
 
         if (cs) {
             x86_mf_try(cs, h->gpa, h->ar, &recursive, &still_held);
         }
         if (still_held) {
-            timer_mod(retry_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
-                                   X86_MF_RETRY_NS);
+            x86_mf_retry_later(q);
             return;
         }
+        q->delivered++;
         trace_x86_mf_released(h->cpu_index, h->gpa,
-                              g_queue_get_length(&held) - 1);
-        g_free(g_queue_pop_head(&held));
-    }
-}
-
-static void x86_mf_reset(void *opaque)
-{
-    /* The memory they were about was replaced at reset */
-    g_queue_clear_full(&held, g_free);
-    if (retry_timer) {
-        timer_del(retry_timer);
+                              g_queue_get_length(&q->held) - 1);
+        g_free(g_queue_pop_head(&q->held));
     }
 }
 
 static MemoryFailureAction x86_mf_mce(CPUState *cs, hwaddr gpa, bool ar,
                                       bool *recursive)
 {
-    MemoryFailureAction action;
+    X86MceQueue *q = x86_mce_queue();
+    MemoryFailureAction action = MEMORY_FAILURE_ACTION_INJECT;
     X86HeldMce *h;
-    bool is_held;
+    bool is_held = true;
 
-    /* Behind others already waiting: keep the order */
-    if (!g_queue_is_empty(&held)) {
+    if (!ar && !current_cpu && !(cs = x86_mf_ao_target(q))) {
+        cs = first_cpu;
+        *recursive = false;
+        trace_x86_mf_paced(gpa);
+    } else if (!g_queue_is_empty(&q->held)) {
+        /* Behind others already waiting: keep the order */
         *recursive = true;
-        is_held = true;
-        action = MEMORY_FAILURE_ACTION_INJECT;
     } else {
         action = x86_mf_try(cs, gpa, ar, recursive, &is_held);
     }
     if (!is_held) {
+        q->delivered += action == MEMORY_FAILURE_ACTION_INJECT;
         return action;
     }
-    for (GList *l = held.head; l; l = l->next) {
+    for (GList *l = q->held.head; l; l = l->next) {
         h = l->data;
         if (h->cpu_index == cs->cpu_index && h->gpa == gpa && h->ar == ar) {
             /* The same poison touched again while it waits: once is it */
             return action;
         }
     }
-    if (g_queue_get_length(&held) >= X86_MF_HOLD_MAX) {
-        warn_report("memory error at guest address 0x%" HWADDR_PRIx
-                    " not reported to the guest: %u machine checks are "
-                    "already waiting", gpa, X86_MF_HOLD_MAX);
+    if (g_queue_get_length(&q->held) >= q->size) {
+        q->dropped++;
+        qapi_event_send_ras_queue_overflow(RAS_QUEUE_X86_MCE, false, 0,
+                                           true, gpa, q->size, q->dropped);
+        warn_report_once("memory error at guest address 0x%" HWADDR_PRIx
+                         " not reported to the guest: %u machine checks "
+                         "are already waiting", gpa, q->size);
         return MEMORY_FAILURE_ACTION_IGNORE;
     }
     h = g_new(X86HeldMce, 1);
     h->cpu_index = cs->cpu_index;
     h->gpa = gpa;
     h->ar = ar;
-    g_queue_push_tail(&held, h);
-    if (!retry_timer) {
-        retry_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, x86_mf_retry, NULL);
-        qemu_register_reset(x86_mf_reset, NULL);
-    }
-    if (!timer_pending(retry_timer)) {
-        timer_mod(retry_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
-                               X86_MF_RETRY_NS);
-    }
+    g_queue_push_tail(&q->held, h);
+    x86_mf_retry_later(q);
     return action;
 }
 
+static RasQueueInfo *x86_mf_queue_info(void)
+{
+    X86MceQueue *q = x86_mce_queue();
+    RasQueueInfo *info = g_new0(RasQueueInfo, 1);
+
+    info->queue = RAS_QUEUE_X86_MCE;
+    info->size = q->size;
+    info->waiting = g_queue_get_length(&q->held);
+    info->delivered = q->delivered;
+    info->dropped = q->dropped;
+    return info;
+}
 
 static MemoryFailureAction x86_mf_report(CPUState *cs, hwaddr gpa,
                                          uint64_t size, bool ar,
@@ -326,20 +440,183 @@ static MemoryFailureAction x86_mf_report(CPUState *cs, hwaddr gpa,
     return MEMORY_FAILURE_ACTION_INJECT;
 }
 
-static void x86_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size)
+static bool x86_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size)
 {
     bool recursive;
 
-    x86_mf_mce(cs ? cs : first_cpu, gpa, cs != NULL, &recursive);
+    return x86_mf_mce(cs ? cs : first_cpu, gpa, cs != NULL, &recursive) ==
+           MEMORY_FAILURE_ACTION_INJECT;
 }
 
 static const MemoryFailureArchOps x86_mf_ops = {
     .report = x86_mf_report,
     .consumed = x86_mf_consumed,
+    .queue_info = x86_mf_queue_info,
+};
+
+/* --- the x86-mce-queue device ---------------------------------------- */
+
+static void x86_mce_queue_realize(DeviceState *dev, Error **errp)
+{
+    X86MceQueue *q = X86_MCE_QUEUE(dev);
+
+    if (!q->size) {
+        error_setg(errp, "%s: size must be at least 1", TYPE_X86_MCE_QUEUE);
+        return;
+    }
+    g_queue_init(&q->held);
+    q->timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, x86_mf_retry, q);
+    q->last_ao_ns = INT64_MIN / 2;
+    q->busy_gap_ns = X86_MF_AO_BUSY_GAP_NS;
+    qemu_register_resettable(OBJECT(dev));
+}
+
+static void x86_mce_queue_reset_hold(Object *obj, ResetType type)
+{
+    X86MceQueue *q = X86_MCE_QUEUE(obj);
+
+    /* The memory they were about was replaced at reset */
+    g_queue_clear_full(&q->held, g_free);
+    timer_del(q->timer);
+    q->last_ao_ns = INT64_MIN / 2;
+    q->busy_gap_ns = X86_MF_AO_BUSY_GAP_NS;
+}
+
+static int x86_mce_queue_pre_save(void *opaque)
+{
+    X86MceQueue *q = opaque;
+    GList *l;
+    uint32_t i = 0;
+
+    q->nr_mig = g_queue_get_length(&q->held);
+    q->mig = g_new(X86HeldMce, q->nr_mig);
+    for (l = q->held.head; l; l = l->next) {
+        q->mig[i++] = *(X86HeldMce *)l->data;
+    }
+    return 0;
+}
+
+static int x86_mce_queue_post_save(void *opaque)
+{
+    X86MceQueue *q = opaque;
+
+    g_clear_pointer(&q->mig, g_free);
+    q->nr_mig = 0;
+    return 0;
+}
+
+static int x86_mce_queue_post_load(void *opaque, int version_id)
+{
+    X86MceQueue *q = opaque;
+    int32_t i;
+
+    g_queue_clear_full(&q->held, g_free);
+    for (i = 0; i < q->nr_mig; i++) {
+        g_queue_push_tail(&q->held, g_memdup2(&q->mig[i], sizeof(*q->mig)));
+    }
+    x86_mce_queue_post_save(q);
+    if (!g_queue_is_empty(&q->held)) {
+        x86_mf_retry_later(q);
+    }
+    return 0;
+}
+
+static bool x86_mce_queue_needed(void *opaque)
+{
+    X86MceQueue *q = opaque;
+
+    return !g_queue_is_empty(&q->held) || q->delivered || q->dropped;
+}
+
+static const VMStateDescription vmstate_x86_held_mce = {
+    .name = "x86-mce-queue/held",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_INT32(cpu_index, X86HeldMce),
+        VMSTATE_UINT64(gpa, X86HeldMce),
+        VMSTATE_BOOL(ar, X86HeldMce),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const VMStateDescription vmstate_x86_mce_queue_state = {
+    .name = TYPE_X86_MCE_QUEUE "/state",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = x86_mce_queue_needed,
+    .pre_save = x86_mce_queue_pre_save,
+    .post_save = x86_mce_queue_post_save,
+    .post_load = x86_mce_queue_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT64(delivered, X86MceQueue),
+        VMSTATE_UINT64(dropped, X86MceQueue),
+        VMSTATE_INT32(nr_mig, X86MceQueue),
+        VMSTATE_STRUCT_VARRAY_ALLOC(mig, X86MceQueue, nr_mig, 0,
+                                    vmstate_x86_held_mce, X86HeldMce),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+/* Nothing but a subsection: a machine that never held one sends nothing */
+static const VMStateDescription vmstate_x86_mce_queue = {
+    .name = TYPE_X86_MCE_QUEUE,
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_END_OF_LIST()
+    },
+    .subsections = (const VMStateDescription * const []) {
+        &vmstate_x86_mce_queue_state,
+        NULL
+    },
+};
+
+static const Property x86_mce_queue_properties[] = {
+    DEFINE_PROP_UINT32("size", X86MceQueue, size, 65536),
+};
+
+static void x86_mce_queue_class_init(ObjectClass *klass, const void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    ResettableClass *rc = RESETTABLE_CLASS(klass);
+
+    dc->desc = "machine checks waiting for the guest";
+    dc->realize = x86_mce_queue_realize;
+    dc->vmsd = &vmstate_x86_mce_queue;
+    dc->user_creatable = false;
+    /* Created once the machine is ready (x86_mce_queue_create) */
+    dc->hotpluggable = true;
+    rc->phases.hold = x86_mce_queue_reset_hold;
+    device_class_set_props(dc, x86_mce_queue_properties);
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+}
+
+static const TypeInfo x86_mce_queue_info = {
+    .name          = TYPE_X86_MCE_QUEUE,
+    .parent        = TYPE_DEVICE,
+    .instance_size = sizeof(X86MceQueue),
+    .class_init    = x86_mce_queue_class_init,
+};
+
+/* Every x86 machine gets one, the same way on both ends of a migration */
+static void x86_mce_queue_create(Notifier *n, void *opaque)
+{
+    DeviceState *dev = qdev_new(TYPE_X86_MCE_QUEUE);
+
+    object_property_add_child(qdev_get_machine(), TYPE_X86_MCE_QUEUE,
+                              OBJECT(dev));
+    qdev_realize_and_unref(dev, NULL, &error_fatal);
+}
+
+static Notifier x86_mce_queue_notifier = {
+    .notify = x86_mce_queue_create,
 };
 
 static void x86_mf_register(void)
 {
+    type_register_static(&x86_mce_queue_info);
+    qemu_add_machine_init_done_notifier(&x86_mce_queue_notifier);
     memory_failure_register_arch(&x86_mf_ops);
 }
 

@@ -327,6 +327,16 @@ static void test_inject_and_ack(void)
     qtest_quit(qts);
 }
 
+static int64_t source_stat(QTestState *qts, int i, const char *key)
+{
+    QDict *s = source_info(qts, i);
+    int64_t v = qdict_get_int(s, key);
+
+    qobject_unref(s);
+    return v;
+}
+
+
 /* Inject a typed memory error, take the record and acknowledge it */
 static void typed_record(RasFw *fw, uint8_t rec[RECORD_LEN])
 {
@@ -346,7 +356,8 @@ static void test_queue(void)
 {
     RasFw fw;
     QTestState *qts = start(&fw, "-global acpi-ghes.queue-size=3");
-    QDict *rsp, *s;
+    QDict *rsp, *s, *ev, *d;
+    QList *q;
     int i;
 
     ras_fw_run_loader(&fw);
@@ -361,10 +372,29 @@ static void test_queue(void)
     g_assert(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
                     "queue-size"));
     qobject_unref(rsp);
+    /* The drop is announced, with the address the guest will not hear of */
+    ev = qtest_qmp_eventwait_ref(qts, "RAS_QUEUE_OVERFLOW");
+    d = qdict_get_qdict(ev, "data");
+    g_assert_cmpstr(qdict_get_str(d, "queue"), ==, "ghes");
+    g_assert_cmpint(qdict_get_int(d, "source-id"), ==, 0);
+    g_assert_cmphex(qdict_get_int(d, "address"), ==, ERROR_PAGE + 4 * 4096);
+    g_assert_cmpint(qdict_get_int(d, "size"), ==, 3);
+    g_assert_cmpint(qdict_get_int(d, "dropped"), ==, 1);
+    qobject_unref(ev);
     s = source_info(qts, 0);
     g_assert_cmpint(qdict_get_int(s, "queued"), ==, 3);
     g_assert_cmpint(qdict_get_int(s, "overflow"), ==, 1);
     qobject_unref(s);
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-ras-queues' }");
+    q = qdict_get_qlist(rsp, "return");
+    g_assert_cmpint(qlist_size(q), ==, 1);
+    d = qobject_to(QDict, qlist_peek(q));
+    g_assert_cmpstr(qdict_get_str(d, "queue"), ==, "ghes");
+    g_assert_cmpint(qdict_get_int(d, "size"), ==, 3);
+    g_assert_cmpint(qdict_get_int(d, "waiting"), ==, 3);
+    g_assert_cmpint(qdict_get_int(d, "delivered"), ==, 1);
+    g_assert_cmpint(qdict_get_int(d, "dropped"), ==, 1);
+    qobject_unref(rsp);
     for (i = 0; i < 4; i++) {
         check_mem_record(&fw, 0, ERROR_PAGE + i * 4096, 4096, 0, 3, i + 1);
         guest_ack(&fw, 0);
@@ -420,6 +450,37 @@ static void assert_error(QTestState *qts, const char *needle,
         g_error("expected '%s' in '%s'", needle, qdict_get_str(err, "desc"));
     }
     qobject_unref(rsp);
+}
+
+/*
+ * The vCPU touches the same poisoned page again before it has taken the
+ * record: one error, one record.  Another page must wait for the guest.
+ */
+static void test_sea_coalesce(void)
+{
+    RasFw fw;
+    QTestState *qts = start(&fw, NULL);
+    const char *ar = "{ 'execute': 'inject-memory-error', 'arguments': { "
+                     "'address': %" PRIu64 ", 'action-required': true, "
+                     "'cpu-index': 1 } }";
+
+    ras_fw_run_loader(&fw);
+    qtest_qmp_assert_success(qts, ar, (uint64_t)ERROR_PAGE);
+    qtest_qmp_assert_success(qts, ar, (uint64_t)ERROR_PAGE);
+    check_mem_record(&fw, 2, ERROR_PAGE, 4096, 0, 3, 1);
+    g_assert_cmpint(source_stat(qts, 2, "records"), ==, 1);
+    g_assert_cmpint(source_stat(qts, 2, "busy"), ==, 0);
+
+    assert_error(qts, "not acknowledged", ar, (uint64_t)ERROR_PAGE + 4096);
+    g_assert_cmpint(source_stat(qts, 2, "busy"), ==, 1);
+    check_mem_record(&fw, 2, ERROR_PAGE, 4096, 0, 3, 1);
+
+    /* Once taken, the same page is a new error: a new record */
+    guest_ack(&fw, 2);
+    qtest_qmp_assert_success(qts, ar, (uint64_t)ERROR_PAGE);
+    check_mem_record(&fw, 2, ERROR_PAGE, 4096, 0, 3, 2);
+    g_assert_cmpint(source_stat(qts, 2, "records"), ==, 2);
+    qtest_quit(qts);
 }
 
 static void test_bad_input(void)
@@ -754,6 +815,7 @@ int main(int argc, char **argv)
     qtest_add_func("/ghes/inject-and-ack", test_inject_and_ack);
     qtest_add_func("/ghes/raw-cper", test_raw_cper);
     qtest_add_func("/ghes/queue", test_queue);
+    qtest_add_func("/ghes/sea-coalesce", test_sea_coalesce);
     qtest_add_func("/ghes/bad-input", test_bad_input);
     qtest_add_func("/ghes/ras-off", test_ras_off);
     qtest_add_func("/ghes/guest-scribbles", test_guest_scribbles);

@@ -12,6 +12,7 @@
 #include "hw/acpi/cper.h"
 #include "hw/acpi/hest.h"
 #include "hw/nvram/fw_cfg.h"
+#include "qapi/qapi-types-ras.h"
 #include "qom/object.h"
 
 #define TYPE_ACPI_GHES "acpi-ghes"
@@ -64,6 +65,9 @@ struct AcpiGhesDevice {
     GQueue queue;
     uint8_t *queue_buf;         /* the queue, flattened for migration */
     uint32_t queue_buf_len;
+
+    /* Address of the memory error each block holds, for coalescing */
+    uint64_t *block_addr;
 
     uint64_t sequence;          /* last record sequence number used */
     GhesSourceStats *stats;
@@ -147,6 +151,9 @@ bool ghes_device_post_record(AcpiGhesDevice *s, unsigned source,
 /* Records waiting for @source */
 unsigned ghes_device_queued(AcpiGhesDevice *s, unsigned source);
 
+/* The asynchronous source's queue, for query-ras-queues */
+RasQueueInfo *ghes_device_queue_info(AcpiGhesDevice *s);
+
 /**
  * ghes_device_write_mem_error: post an encoded memory error to @source
  */
@@ -158,6 +165,15 @@ bool ghes_device_write_mem_error(AcpiGhesDevice *s, unsigned source,
  * by firmware, and the guest acknowledged the previous record)
  */
 bool ghes_device_block_free(AcpiGhesDevice *s, unsigned source);
+
+#define GHES_ADDR_UNKNOWN   UINT64_MAX
+
+/**
+ * ghes_device_block_addr: the physical address of the memory error
+ * record @source holds and the guest has not taken yet, or
+ * GHES_ADDR_UNKNOWN (block free, or not a memory error QEMU encoded)
+ */
+uint64_t ghes_device_block_addr(AcpiGhesDevice *s, unsigned source);
 
 /**
  * ghes_device_next_sequence: a fresh record sequence number

@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Boot a Linux guest under TCG with a QMP socket, for the guest tests and
+the storm benchmark: guest images, initramfs, QEMU command line, QMP."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BOOT_TIMEOUT = 300
+
+
+def cache_dir():
+    base = os.environ.get('XDG_CACHE_HOME',
+                          os.path.join(os.path.expanduser('~'), '.cache'))
+    return os.path.join(base, 'qemu-guest-ras')
+
+
+def fetch_images(arch):
+    """Kernel, busybox and firmware for @arch ('arm64' or 'x86')."""
+    return subprocess.run([os.path.join(HERE, 'fetch-images'), cache_dir(),
+                           {'x86': 'amd64'}.get(arch, arch)], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+class QMP:
+    def __init__(self, path):
+        deadline = time.time() + 60
+        while True:
+            # a socket whose connect() failed cannot be used again
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.time() > deadline:
+                    raise RuntimeError('QEMU did not open its QMP socket')
+                time.sleep(0.05)
+        self.file = self.sock.makefile('rw')
+        self.events = []
+        self._read()                       # greeting
+        self.cmd('qmp_capabilities')
+
+    def _read(self):
+        line = self.file.readline()
+        if not line:
+            raise RuntimeError('QMP connection closed')
+        return json.loads(line)
+
+    def wait_event(self, name, timeout):
+        deadline = time.time() + timeout
+        while True:
+            for ev in self.events:
+                if ev['event'] == name:
+                    self.events.remove(ev)
+                    return ev
+            left = deadline - time.time()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                msg = self._read()
+            except (socket.timeout, TimeoutError):
+                return None
+            finally:
+                self.sock.settimeout(None)
+            if 'event' in msg:
+                self.events.append(msg)
+
+    def cmd(self, name, **args):
+        msg = {'execute': name}
+        if args:
+            msg['arguments'] = args
+        self.file.write(json.dumps(msg) + '\n')
+        self.file.flush()
+        while True:
+            rsp = self._read()
+            if 'event' in rsp:
+                self.events.append(rsp)
+                continue
+            return rsp
+
+
+INIT = """#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+echo "GUEST READY $(uname -r)"
+%s
+echo "GUEST DONE"
+poweroff -f
+"""
+
+
+def build_initramfs(images, work, arch, programs, script):
+    """An initramfs with busybox, the C @programs (name -> source file in
+    this directory, built static) and an init that runs @script."""
+    cc = {'arm64': 'aarch64-linux-gnu-gcc', 'x86': 'gcc'}[arch]
+    root = os.path.join(work, 'root')
+    for d in ('bin', 'dev', 'proc', 'sys', 'tmp'):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    for name, src in programs.items():
+        subprocess.run([cc, '-static', '-O2', '-o', os.path.join(root, name),
+                        os.path.join(HERE, src)], check=True)
+    shutil.copy(os.path.join(images, 'busybox'),
+                os.path.join(root, 'bin', 'busybox'))
+    with open(os.path.join(root, 'init'), 'w') as f:
+        f.write(INIT % script)
+    os.chmod(os.path.join(root, 'init'), 0o755)
+    out = os.path.join(work, 'initramfs.cpio')
+    files = subprocess.run('cd %s && find . | LC_ALL=C sort' % root,
+                           shell=True, check=True, capture_output=True,
+                           text=True).stdout
+    with open(out, 'wb') as f:
+        subprocess.run(['cpio', '-o', '-H', 'newc', '--quiet'], cwd=root,
+                       input=files.encode(), stdout=f, check=True)
+    return out
+
+
+def qemu_cmd(binary_dir, arch, images, initrd, work, ras=True, smp=2,
+             mem='1G'):
+    """The command line of a TCG guest whose console goes to
+    work/console.log and whose QMP socket is work/qmp.sock."""
+    common = ['-smp', str(smp), '-m', mem, '-nic', 'none',
+              '-display', 'none',
+              '-kernel', os.path.join(images, 'vmlinuz'), '-initrd', initrd,
+              '-serial', 'file:' + os.path.join(work, 'console.log'),
+              '-no-reboot', '-no-shutdown',
+              '-qmp', 'unix:%s,server=on,wait=off'
+              % os.path.join(work, 'qmp.sock'),
+              '-name', 'ras-guest,debug-threads=on']
+    if arch == 'arm64':
+        return [os.path.join(binary_dir, 'qemu-system-aarch64'),
+                '-machine', 'virt,gic-version=3' + (',ras=on' if ras else ''),
+                '-cpu', 'max',
+                '-bios', os.path.join(images, 'QEMU_EFI.fd'),
+                '-append', 'console=ttyAMA0 panic=-1'] + common
+    # TCG's max CPU is AMD-like without SUCCOR, so a Linux guest cannot
+    # recover from its machine checks; Intel's software error recovery
+    # (MCG_SER_P) it can.
+    return [os.path.join(binary_dir, 'qemu-system-x86_64'),
+            '-machine', 'q35', '-cpu', 'max,vendor=GenuineIntel',
+            '-vga', 'none', '-L', os.path.join(images, 'bios'),
+            '-append', 'console=ttyS0 panic=-1'] + common
+
+
+class Guest:
+    """A running guest: console log, QMP, and its work directory."""
+
+    def __init__(self, cmd, work, env=None):
+        self.work = work
+        self.log = os.path.join(work, 'console.log')
+        open(self.log, 'w').close()
+        # RAS_QEMU_WRAPPER: e.g. "gdb -batch -ex run -ex bt --args"
+        cmd = os.environ.get('RAS_QEMU_WRAPPER', '').split() + cmd
+        self.proc = subprocess.Popen(
+            cmd, stdout=open(os.path.join(work, 'qemu.out'), 'w'), env=env,
+            stderr=open(os.path.join(work, 'qemu.err'), 'w'))
+        self.qmp = QMP(os.path.join(work, 'qmp.sock'))
+
+    def console(self):
+        with open(self.log, errors='replace') as f:
+            return f.read()
+
+    def wait_for(self, pattern, timeout):
+        """The first match of @pattern in the console log, or None on
+        timeout, guest panic or QEMU exit."""
+        deadline = time.time() + timeout
+        rx = re.compile(pattern + r'|Kernel panic', re.M)
+        while time.time() < deadline:
+            m = rx.search(self.console())
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        return None
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def workdir():
+    return tempfile.mkdtemp(prefix='ras-guest-')

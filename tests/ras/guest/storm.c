@@ -1,0 +1,166 @@
+/*
+ * Guest side of an error storm: owns N pages, tells the host their
+ * physical addresses, and reports how many memory errors the guest
+ * kernel has handled, counted by the kernel itself (HardwareCorrupted in
+ * /proc/meminfo grows by one page for every page memory_failure() took,
+ * whatever the outcome, and is not rate limited).
+ *
+ *   storm ao N   frees the N pages after reporting them: action-optional
+ *                errors then hit free pages
+ *   storm ar N   keeps touching the N pages: an action-required error
+ *                reaches the guest when the page is touched, and this
+ *                process gets SIGBUS BUS_MCEERR_AR, counts it and moves on
+ *
+ * Output (guest console):
+ *   P <pa hex> <n>                 n pages from pa up, in page order
+ *   STORM READY n=<N> hwc=<kB>
+ *   HWC <kB> SIGBUS <n> T <ms>     whenever a figure changes
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint8_t *pages;
+static uint8_t *dead;
+static long npages, psz;
+static volatile long sigbus_count, sigbus_other;
+static sigjmp_buf touch_env;
+
+static long hardware_corrupted_kb(void)
+{
+    static char buf[8192];
+    int fd = open("/proc/meminfo", O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+    char *p;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (n <= 0) {
+        return -1;
+    }
+    buf[n] = 0;
+    p = strstr(buf, "HardwareCorrupted:");
+    return p ? strtol(p + strlen("HardwareCorrupted:"), NULL, 10) : -1;
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t phys_addr(const void *va, int pagemap)
+{
+    uint64_t entry = 0;
+
+    if (pread(pagemap, &entry, 8, ((uintptr_t)va / psz) * 8) != 8 ||
+        !(entry & (1ull << 63))) {
+        fprintf(stderr, "storm: page %p not present\n", va);
+        exit(3);
+    }
+    return (entry & ((1ull << 55) - 1)) * psz;
+}
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    uintptr_t a = (uintptr_t)si->si_addr;
+
+    if (si->si_code == BUS_MCEERR_AR && a >= (uintptr_t)pages &&
+        a < (uintptr_t)pages + npages * psz) {
+        dead[(a - (uintptr_t)pages) / psz] = 1;
+        sigbus_count++;
+    } else {
+        sigbus_other++;
+    }
+    siglongjmp(touch_env, 1);
+}
+
+static void report(long *last_hwc, long *last_sig, long t0)
+{
+    long hwc = hardware_corrupted_kb();
+
+    if (hwc != *last_hwc || sigbus_count != *last_sig) {
+        printf("HWC %ld SIGBUS %ld T %ld\n", hwc, sigbus_count,
+               now_ms() - t0);
+        fflush(stdout);
+        *last_hwc = hwc;
+        *last_sig = sigbus_count;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct sigaction sa = { .sa_sigaction = on_sigbus,
+                            .sa_flags = SA_SIGINFO | SA_NODEFER };
+    int ar, pagemap;
+    long i, run, last_hwc = -2, last_sig = -1, t0;
+
+    if (argc != 3 || (strcmp(argv[1], "ao") && strcmp(argv[1], "ar"))) {
+        fprintf(stderr, "usage: storm ao|ar N\n");
+        return 2;
+    }
+    ar = !strcmp(argv[1], "ar");
+    npages = atol(argv[2]);
+    psz = getauxval(AT_PAGESZ);
+    pages = mmap(NULL, npages * psz, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    dead = calloc(npages, 1);
+    pagemap = open("/proc/self/pagemap", O_RDONLY);
+    if (pages == MAP_FAILED || !dead || pagemap < 0) {
+        perror("storm");
+        return 3;
+    }
+    /* The console is slow: physically contiguous runs go on one line */
+    for (i = 0; i < npages; i += run) {
+        uint64_t pa = phys_addr(pages + i * psz, pagemap);
+
+        for (run = 1; i + run < npages &&
+             phys_addr(pages + (i + run) * psz, pagemap) == pa + run * psz;
+             run++) {
+        }
+        printf("P %llx %ld\n", (unsigned long long)pa, run);
+    }
+    close(pagemap);
+    if (!ar) {
+        munmap(pages, npages * psz);
+    }
+    sigaction(SIGBUS, &sa, NULL);
+    printf("STORM READY n=%ld hwc=%ld\n", npages, hardware_corrupted_kb());
+    fflush(stdout);
+    t0 = now_ms();
+
+    for (;;) {
+        if (!ar) {
+            usleep(20000);
+            report(&last_hwc, &last_sig, t0);
+            continue;
+        }
+        /* Touch every live page; a poisoned one ends up in dead[] */
+        for (i = 0; i < npages; i++) {
+            if (dead[i]) {
+                continue;
+            }
+            if (sigsetjmp(touch_env, 1)) {
+                continue;
+            }
+            (void)*(volatile uint8_t *)(pages + i * psz);
+        }
+        report(&last_hwc, &last_sig, t0);
+        usleep(1000);
+    }
+}

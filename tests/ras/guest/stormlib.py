@@ -1,0 +1,251 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Error storms against a running Linux guest: N distinct-page memory
+errors injected as fast as QMP takes them, counted by the guest kernel.
+
+Used by the storm benchmark (tests/ras/bench/storm) and by the burst
+guest tests.  The guest runs storm.c, which reports its pages' physical
+addresses and the kernel's own count of pages it took offline
+(HardwareCorrupted), so "handled" never depends on log lines."""
+
+import base64
+import datetime
+import os
+import re
+import struct
+import time
+
+import rasguest
+
+# Trace events that mark the moment QEMU notified the guest
+TRACES = ['ghes_record_written', 'ghes_mem_error_delivered',
+          'x86_mf_delivered', 'arm_mf_sea']
+
+CPER_SEC_PLATFORM_MEM = bytes.fromhex('1411bca5646fde4eb8633e83ed7c83b1')
+
+
+def ghes_mem_error_block(pa):
+    """A Generic Error Status Block holding one recoverable memory error
+    section at @pa (ACPI 18.3.2.7, UEFI N.2.5), for inject-ghes-v2-error."""
+    section = struct.pack('<QQQQ', 1 << 1, 0, pa, 0) + bytes(48)
+    entry = (CPER_SEC_PLATFORM_MEM +
+             struct.pack('<IHBBI', 0, 0x300, 0, 0, len(section)) +
+             bytes(16 + 20 + 8))
+    data = entry + section
+    head = struct.pack('<IIIII', 1 | (1 << 4), 0, 0, len(data), 0)
+    return head + data
+
+
+def parse_trace_time(stamp):
+    stamp = stamp.rstrip('Z')
+    fmt = '%Y-%m-%dT%H:%M:%S.%f' if '.' in stamp else '%Y-%m-%dT%H:%M:%S'
+    return datetime.datetime.strptime(stamp, fmt).replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def notifications(trace_file):
+    """(time, kind, gpa or None) for every guest notification traced."""
+    out = []
+    if not os.path.exists(trace_file):
+        return out
+    rx = re.compile(r'^(\S+) (ghes_record_written source (\d+)|'
+                    r'(?:x86_mf_delivered cpu|arm_mf_sea cpu|'
+                    r'ghes_mem_error_delivered source) \d+ gpa '
+                    r'0x([0-9a-f]+))')
+    with open(trace_file, errors='replace') as f:
+        for line in f:
+            m = rx.match(line)
+            if not m:
+                continue
+            t = parse_trace_time(m.group(1))
+            if m.group(3) is not None:
+                out.append((t, 'ghes%s' % m.group(3), None))
+            elif int(m.group(4), 16):     # 0: an x86 broadcast target
+                out.append((t, 'gpa', int(m.group(4), 16)))
+    return out
+
+
+def percentile(values, p):
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
+
+
+class Console:
+    """Reads the console log incrementally."""
+
+    def __init__(self, path):
+        self.path = path
+        self.pos = 0
+        self.buf = ''
+
+    def read_new(self):
+        with open(self.path, 'rb') as f:
+            f.seek(self.pos)
+            data = f.read()
+        self.pos += len(data)
+        text = (self.buf + data.decode(errors='replace'))
+        lines = text.split('\n')
+        self.buf = lines.pop()
+        return lines
+
+
+def storm_pages(console, guest, timeout):
+    """The page list storm.c prints, and the HardwareCorrupted figure
+    before the storm."""
+    pages = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for line in console.read_new():
+            m = re.match(r'P ([0-9a-f]+) (\d+)', line)
+            if m:
+                pa = int(m.group(1), 16)
+                pages += [pa + i * 4096 for i in range(int(m.group(2)))]
+                continue
+            m = re.match(r'STORM READY n=(\d+) hwc=(-?\d+)', line)
+            if m:
+                return pages, int(m.group(2))
+            if 'Kernel panic' in line:
+                raise RuntimeError('guest panic: ' + line)
+        if guest.proc.poll() is not None:
+            raise RuntimeError('QEMU exited')
+        time.sleep(0.05)
+    raise RuntimeError('the guest did not start the storm program')
+
+
+def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
+        keep=False, cpu=None):
+    """One storm.  @style: 'ao' (free pages, action optional) or 'ar'
+    (pages a process touches, action required); @path: 'host' (simulated
+    host memory failures, inject-host-memory-failure), 'raw' (complete
+    GHES records, inject-ghes-v2-error, arm64 AO only) or 'mce' (HMP mce,
+    x86 AO only: upstream's only machine check injection).  Returns a
+    dict of figures; guest_handled counts pages the guest kernel took
+    offline."""
+    say = log or (lambda *a: None)
+    images = rasguest.fetch_images(arch)
+    work = rasguest.workdir()
+    initrd = rasguest.build_initramfs(
+        images, work, arch, {'storm': 'storm.c'},
+        '/storm %s %d\necho "STORM EXIT $?"' % (style, n))
+    trace_file = os.path.join(work, 'trace.log')
+    cmd = rasguest.qemu_cmd(binary_dir, arch, images, initrd, work,
+                            mem='2G')
+    cmd += ['-msg', 'timestamp=on', '-D', trace_file]
+    for t in TRACES:
+        cmd += ['-trace', 'enable=' + t]
+    if cpu:
+        cmd += ['-cpu', cpu]
+    cmd += os.environ.get('RAS_QEMU_ARGS', '').split()
+    say('$ ' + ' '.join(cmd))
+    guest = rasguest.Guest(cmd, work)
+    res = {'arch': arch, 'style': style, 'path': path, 'errors': n,
+           'cpu': cpu, 'work': work}
+    try:
+        console = Console(guest.log)
+        pages, hwc0 = storm_pages(console, guest, rasguest.BOOT_TIMEOUT)
+        if len(pages) != n:
+            raise RuntimeError('storm program reported %d pages, not %d'
+                               % (len(pages), n))
+        qmp = guest.qmp
+        sent = []
+        refused = 0
+        errors = {}
+        start = time.time()
+        for pa in pages:
+            t = time.time()
+            if path == 'raw':
+                blob = base64.b64encode(ghes_mem_error_block(pa)).decode()
+                rsp = qmp.cmd('inject-ghes-v2-error', cper=blob)
+            elif path == 'mce':
+                # bank 9: VAL UC EN MISCV ADDRV S, MCACOD 0xc0 (SRAO);
+                # MCG_STATUS MCIP RIPV; broadcast, as hardware does
+                rsp = qmp.cmd('human-monitor-command', **{
+                    'command-line': 'mce -b 0 9 0xbd000000000000c0 0x5 '
+                                    '0x%x 0x8c' % pa})
+                if rsp.get('return'):
+                    rsp = {'error': {'desc': rsp['return'].strip()}}
+            else:
+                args = {'address': pa}
+                if style == 'ar':
+                    args.update({'action-required': True, 'cpu-index': 0})
+                rsp = qmp.cmd('inject-host-memory-failure', **args)
+            if 'error' in rsp:
+                refused += 1
+                desc = rsp['error']['desc']
+                errors[desc] = errors.get(desc, 0) + 1
+            else:
+                sent.append((t, time.time(), pa))
+        injected_s = time.time() - start
+        # Wait for the guest to count them; stop after @settle seconds
+        # without progress.
+        handled, last_change = 0, time.time()
+        hwc_last = hwc0
+        while handled < len(sent) and time.time() - last_change < settle:
+            for line in console.read_new():
+                m = re.match(r'HWC (-?\d+) SIGBUS (\d+)', line)
+                if m and int(m.group(1)) != hwc_last:
+                    hwc_last = int(m.group(1))
+                    handled = min((hwc_last - hwc0) // 4, n)
+                    last_change = time.time()
+                if 'Kernel panic' in line:
+                    res['panic'] = line.strip()
+            if guest.proc.poll() is not None or 'panic' in res:
+                break
+            time.sleep(0.05)
+        wall = (last_change if handled else time.time()) - start
+        res.update({'injected': n, 'refused': refused,
+                    'handled': handled, 'lost': n - handled,
+                    'inject_s': injected_s, 'wall_s': wall,
+                    'rate': handled / wall if wall > 0 else 0,
+                    'refusals': errors})
+        res['latency_ms'] = latencies(path, sent, trace_file)
+        if path != 'mce' and path != 'raw' or arch == 'arm64':
+            q = qmp.cmd('query-ghes') if arch == 'arm64' else {}
+            res['query_ghes'] = q.get('return')
+        res['alive'] = guest.proc.poll() is None
+        if res['alive'] and os.environ.get('RAS_STORM_DEBUG'):
+            with open(os.path.join(work, 'registers.txt'), 'w') as f:
+                f.write(qmp.cmd('human-monitor-command', **{
+                    'command-line': 'info registers -a'})['return'])
+        if res['alive']:
+            res['vm_status'] = qmp.cmd('query-status')['return']['status']
+        res['console_tail'] = guest.console()[-2000:]
+    finally:
+        guest.stop()
+        if not keep:
+            import shutil
+            shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+def latencies(path, sent, trace_file):
+    """QEMU-side latency (ms) from the injection command to the guest
+    notification, for each error whose notification was traced.  A
+    notification QEMU raises inside the command itself (upstream) is not
+    traced there: the command's round trip bounds it instead."""
+    notes = notifications(trace_file)
+    lat = []
+    if notes:
+        by_gpa = {}
+        async_notes = []
+        for t, kind, gpa in notes:
+            if kind == 'gpa':
+                by_gpa.setdefault(gpa, t)
+            elif kind == 'ghes0':
+                async_notes.append(t)
+        if by_gpa:
+            for t0, _, pa in sent:
+                if pa in by_gpa:
+                    lat.append(by_gpa[pa] - t0)
+        else:
+            # the asynchronous source delivers in order: k-th with k-th
+            for (t0, _, _), t in zip(sent, async_notes):
+                lat.append(t - t0)
+        kind = 'traced'
+    else:
+        lat = [t1 - t0 for t0, t1, _ in sent]
+        kind = 'round trip'
+    lat = [x * 1000 for x in lat]
+    return {'how': kind, 'count': len(lat), 'p50': percentile(lat, 50),
+            'p99': percentile(lat, 99), 'max': max(lat) if lat else None}
