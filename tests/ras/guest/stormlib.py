@@ -200,9 +200,8 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
                     'rate': handled / wall if wall > 0 else 0,
                     'refusals': errors})
         res['latency_ms'] = latencies(path, sent, trace_file)
-        if path != 'mce' and path != 'raw' or arch == 'arm64':
-            q = qmp.cmd('query-ghes') if arch == 'arm64' else {}
-            res['query_ghes'] = q.get('return')
+        q = qmp.cmd('query-ras-queues')
+        res['queues'] = q.get('return')        # absent from upstream
         res['alive'] = guest.proc.poll() is None
         if res['alive'] and os.environ.get('RAS_STORM_DEBUG'):
             with open(os.path.join(work, 'registers.txt'), 'w') as f:

@@ -98,7 +98,6 @@ int main(int argc, char **argv)
     long psz = page_size();
     int early = argc > 1 && !strcmp(argv[1], "early");
     int free_mode = argc > 1 && !strcmp(argv[1], "free");
-    int burst = argc > 2 && !strcmp(argv[1], "burst") ? atoi(argv[2]) : 0;
     unsigned long i;
 
     sigaction(SIGBUS, &sa, NULL);
@@ -112,36 +111,6 @@ int main(int argc, char **argv)
         return 3;
     }
     memset((void *)page, 0x5a, psz);
-    if (burst > 0) {
-        /*
-         * Own @burst pages, report them all, then leave them alone: an
-         * action-optional error on each must be handled without killing
-         * us (we never touch them again).
-         */
-        uint8_t *many = mmap(NULL, (size_t)burst * psz,
-                             PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                             -1, 0);
-        int k;
-
-        if (many == MAP_FAILED) {
-            perror("mmap");
-            return 3;
-        }
-        memset(many, 0x5a, (size_t)burst * psz);
-        for (k = 0; k < burst; k++) {
-            printf("BURST pa=0x%llx\n",
-                   (unsigned long long)phys_addr(many + (size_t)k * psz));
-        }
-        printf("VICTIM pid=%d va=%p pa=0x%llx (burst %d)\n", getpid(),
-               (void *)many, (unsigned long long)phys_addr(many), burst);
-        fflush(stdout);
-        for (k = 0; k < 3000; k++) {
-            usleep(10000);
-        }
-        printf("VICTIM ALIVE\n");
-        return 0;
-    }
     if (free_mode) {
         /*
          * Free a large region, so that its pages go back to the buddy
