@@ -8,7 +8,7 @@ NINJA ?= ninja
 BINARIES = qemu-system-aarch64 qemu-system-x86_64
 QTESTS = tests/qtest/ghes-test tests/qtest/memory-failure-test
 
-.PHONY: all check check-qtest check-build check-guest demo clean
+.PHONY: all check check-qtest check-build check-guest demo bench clean
 
 all: build/config.mk
 	./configure --no-deps >/dev/null
@@ -25,6 +25,13 @@ check-qtest check-build check-guest: all
 
 demo: all
 	tests/ras/guest/run-demo $(OBJDIR)
+
+# Storm benchmark, ours and upstream side by side (BENCH_ARGS: e.g.
+# "--sizes 100,1000 --only arm64-ao,upstream-arm64-ao-raw")
+bench: all
+	tests/ras/bench/storm $(OBJDIR) \
+	    --upstream $$(tests/ras/bench/build-upstream $(BUILD)) \
+	    --json $(BUILD)/storm.jsonl $(BENCH_ARGS)
 
 clean:
 	rm -rf build

@@ -40,6 +40,8 @@ typedef struct X86MceParams {
     MemoryFailureAction action;
     bool recursive;
     bool held;                  /* MCIP was set: not delivered yet */
+    bool preempted;             /* an action-optional one was not taken */
+    hwaddr preempted_gpa;       /* yet: it goes back to the queue */
 } X86MceParams;
 
 /*
@@ -96,6 +98,14 @@ static X86MceQueue *x86_mce_queue(void)
                                                    NULL));
     }
     return q;
+}
+
+static void x86_mf_retry_later(X86MceQueue *q)
+{
+    if (!timer_pending(q->timer)) {
+        timer_mod(q->timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                            X86_MF_RETRY_NS);
+    }
 }
 
 /*
@@ -167,6 +177,20 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
         /* The architecture turns a machine check into a shutdown here */
         p->action = MEMORY_FAILURE_ACTION_RESET;
         why = "MCE not enabled by the guest (CR4.MCE clear)";
+    } else if (p->ar && p->recursive &&
+               (cs->interrupt_request & CPU_INTERRUPT_MCE) &&
+               !(b[1] & MCI_STATUS_AR)) {
+        /*
+         * The vCPU touched poison before taking a pending action-optional
+         * machine check (or the broadcast of another CPU's): this one,
+         * which cannot wait, takes its place; the other is queued again.
+         */
+        if (b[1] & MCI_STATUS_VAL) {
+            p->preempted = true;
+            p->preempted_gpa = b[2];
+            b[1] = 0;
+        }
+        p->recursive = false;
     } else if ((p->recursive || x86_mf_in_handler(env)) &&
                !p->broadcast_target && !p->ar) {
         /* Delivered once the guest is done with the one in progress */
@@ -277,6 +301,18 @@ static MemoryFailureAction x86_mf_try(CPUState *cs, hwaddr gpa, bool ar,
     run_on_cpu(cs, x86_mf_deliver, RUN_ON_CPU_HOST_PTR(&p));
     *recursive = p.recursive;
     *held = p.held;
+    if (p.preempted) {
+        X86MceQueue *q = x86_mce_queue();
+        X86HeldMce *h = g_new(X86HeldMce, 1);
+
+        h->cpu_index = cs->cpu_index;
+        h->gpa = p.preempted_gpa;
+        h->ar = false;
+        g_queue_push_head(&q->held, h);
+        q->delivered--;
+        trace_x86_mf_requeued(cs->cpu_index, p.preempted_gpa);
+        x86_mf_retry_later(q);
+    }
     if (!ar && !p.held && p.action == MEMORY_FAILURE_ACTION_INJECT) {
         x86_mce_queue()->last_ao_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
     }
@@ -334,14 +370,6 @@ static CPUState *x86_mf_ao_target(X86MceQueue *q)
     return first_cpu;
 }
 
-static void x86_mf_retry_later(X86MceQueue *q)
-{
-    if (!timer_pending(q->timer)) {
-        timer_mod(q->timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
-                            X86_MF_RETRY_NS);
-    }
-}
-
 static void x86_mf_retry(void *opaque)
 {
     X86MceQueue *q = opaque;
@@ -371,15 +399,24 @@ static MemoryFailureAction x86_mf_mce(CPUState *cs, hwaddr gpa, bool ar,
 {
     X86MceQueue *q = x86_mce_queue();
     MemoryFailureAction action = MEMORY_FAILURE_ACTION_INJECT;
+    CPUState *target = NULL;
     X86HeldMce *h;
     bool is_held = true;
 
-    if (!ar && !current_cpu && !(cs = x86_mf_ao_target(q))) {
-        cs = first_cpu;
+    if (!ar && !current_cpu) {
+        target = x86_mf_ao_target(q);
+        cs = target ? target : first_cpu;
+    }
+    if (!ar && !current_cpu && !target) {
         *recursive = false;
         trace_x86_mf_paced(gpa);
-    } else if (!g_queue_is_empty(&q->held)) {
-        /* Behind others already waiting: keep the order */
+    } else if (!g_queue_is_empty(&q->held) && !(ar && current_cpu == cs)) {
+        /*
+         * Behind others already waiting: keep the order.  Not the vCPU
+         * that touched poison: it is at the access, and delivered later
+         * its machine check could land anywhere (Linux panics in the
+         * kernel).
+         */
         *recursive = true;
     } else {
         action = x86_mf_try(cs, gpa, ar, recursive, &is_held);

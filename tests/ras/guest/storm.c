@@ -35,7 +35,8 @@
 static uint8_t *pages;
 static uint8_t *dead;
 static long npages, psz;
-static volatile long sigbus_count, sigbus_other;
+/* volatile: written by the signal handler */
+static volatile long sigbus_count;
 static sigjmp_buf touch_env;
 
 static long hardware_corrupted_kb(void)
@@ -44,6 +45,7 @@ static long hardware_corrupted_kb(void)
     int fd = open("/proc/meminfo", O_RDONLY);
     ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
     char *p;
+    long kb = -1;
 
     if (fd >= 0) {
         close(fd);
@@ -53,7 +55,10 @@ static long hardware_corrupted_kb(void)
     }
     buf[n] = 0;
     p = strstr(buf, "HardwareCorrupted:");
-    return p ? strtol(p + strlen("HardwareCorrupted:"), NULL, 10) : -1;
+    if (p) {
+        sscanf(p, "HardwareCorrupted: %ld", &kb);
+    }
+    return kb;
 }
 
 static long now_ms(void)
@@ -84,8 +89,6 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
         a < (uintptr_t)pages + npages * psz) {
         dead[(a - (uintptr_t)pages) / psz] = 1;
         sigbus_count++;
-    } else {
-        sigbus_other++;
     }
     siglongjmp(touch_env, 1);
 }
@@ -129,9 +132,10 @@ int main(int argc, char **argv)
     for (i = 0; i < npages; i += run) {
         uint64_t pa = phys_addr(pages + i * psz, pagemap);
 
-        for (run = 1; i + run < npages &&
-             phys_addr(pages + (i + run) * psz, pagemap) == pa + run * psz;
-             run++) {
+        run = 1;
+        while (i + run < npages &&
+               phys_addr(pages + (i + run) * psz, pagemap) == pa + run * psz) {
+            run++;
         }
         printf("P %llx %ld\n", (unsigned long long)pa, run);
     }
@@ -158,6 +162,7 @@ int main(int argc, char **argv)
             if (sigsetjmp(touch_env, 1)) {
                 continue;
             }
+            /* volatile: the load must really happen */
             (void)*(volatile uint8_t *)(pages + i * psz);
         }
         report(&last_hwc, &last_sig, t0);
