@@ -14,7 +14,8 @@
  * Output (guest console):
  *   P <pa hex> <n>                 n pages from pa up, in page order
  *   STORM READY n=<N> hwc=<kB>
- *   HWC <kB> SIGBUS <n> T <ms>     whenever a figure changes
+ *   HWC <kB> SIGBUS <n> T <ms>     whenever a figure changes, and
+ *                                  every second
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -93,11 +94,18 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
     siglongjmp(touch_env, 1);
 }
 
+/*
+ * Kernel messages on the console can cut into a line: say it again every
+ * second even when nothing changed, so the host always gets a whole one.
+ */
 static void report(long *last_hwc, long *last_sig, long t0)
 {
+    static long last_ms;
     long hwc = hardware_corrupted_kb();
 
-    if (hwc != *last_hwc || sigbus_count != *last_sig) {
+    if (hwc != *last_hwc || sigbus_count != *last_sig ||
+        now_ms() - last_ms >= 1000) {
+        last_ms = now_ms();
         printf("HWC %ld SIGBUS %ld T %ld\n", hwc, sigbus_count,
                now_ms() - t0);
         fflush(stdout);

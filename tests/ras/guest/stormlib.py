@@ -183,7 +183,8 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
         hwc_last = hwc0
         while handled < len(sent) and time.time() - last_change < settle:
             for line in console.read_new():
-                m = re.match(r'HWC (-?\d+) SIGBUS (\d+)', line)
+                # a kernel message may cut the line short after the count
+                m = re.match(r'HWC (-?\d+)\b', line)
                 if m and int(m.group(1)) != hwc_last:
                     hwc_last = int(m.group(1))
                     handled = min((hwc_last - hwc0) // 4, n)
