@@ -28,11 +28,12 @@ void hmp_inject_host_memory_failure(Monitor *mon, const QDict *qdict)
 void hmp_info_memory_failures(Monitor *mon, const QDict *qdict)
 {
     g_autoptr(MemoryFailureInfoList) list = qmp_query_memory_failures(NULL);
+    g_autoptr(RasQueueInfoList) queues = qmp_query_ras_queues(NULL);
     MemoryFailureInfoList *l;
+    RasQueueInfoList *q;
 
     if (!list) {
         monitor_printf(mon, "no memory lost to hardware errors\n");
-        return;
     }
     for (l = list; l; l = l->next) {
         MemoryFailureInfo *i = l->value;
@@ -45,5 +46,16 @@ void hmp_info_memory_failures(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, " size 0x%" PRIx64 " %s hits %" PRIu64 "\n",
                        i->size, MemoryFailureRecipient_str(i->recipient),
                        i->hits);
+    }
+    for (q = queues; q; q = q->next) {
+        RasQueueInfo *i = q->value;
+
+        monitor_printf(mon, "queue %s", RasQueue_str(i->queue));
+        if (i->has_source_id) {
+            monitor_printf(mon, " (source %u)", i->source_id);
+        }
+        monitor_printf(mon, ": %u waiting of %u, %" PRIu64 " delivered, %"
+                       PRIu64 " dropped\n", i->waiting, i->size, i->delivered,
+                       i->dropped);
     }
 }

@@ -506,6 +506,10 @@ static void test_hmp(void)
 
     out = qtest_hmp(qts, "info memory-failures");
     g_assert(strstr(out, "no memory lost"));
+    g_assert(strstr(out, is_arm() ? "queue ghes (source 0): 0 waiting of "
+                                    "65536, 0 delivered, 0 dropped"
+                                  : "queue x86-mce: 0 waiting of 65536, "
+                                    "0 delivered, 0 dropped"));
     g_free(out);
     out = qtest_hmp(qts, "%s", cmd);
     g_assert_cmpstr(out, ==, "");
