@@ -206,8 +206,11 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
         res['alive'] = guest.proc.poll() is None
         if res['alive'] and os.environ.get('RAS_STORM_DEBUG'):
             with open(os.path.join(work, 'registers.txt'), 'w') as f:
-                f.write(qmp.cmd('human-monitor-command', **{
-                    'command-line': 'info registers -a'})['return'])
+                for c in ['info registers -a'] + \
+                        (['cpu 0', 'info lapic', 'cpu 1', 'info lapic']
+                         if arch == 'x86' else []):
+                    f.write(qmp.cmd('human-monitor-command', **{
+                        'command-line': c})['return'])
         if res['alive']:
             res['vm_status'] = qmp.cmd('query-status')['return']['status']
         res['console_tail'] = guest.console()[-2000:]
