@@ -60,8 +60,8 @@ type_init(poison_trap_register_types)
  * Each trap splits guest RAM in the memory map: a few thousand of them
  * exhaust TCG's section table (QEMU aborts) and every one makes memory
  * map updates slower.  Only the most recent traps are kept; an older
- * poisoned range has long been reported, the guest has taken it offline,
- * and stops being trapped (it stays poisoned and in the reports).
+ * poisoned range stops being trapped (it stays poisoned and in the
+ * reports), and if no access told the guest of it yet, it is told now.
  */
 #define POISON_MAX_TRAPS    512
 

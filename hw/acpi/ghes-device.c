@@ -440,6 +440,7 @@ static void ghes_device_unrealize(DeviceState *dev)
 static void ghes_device_reset_hold(Object *obj, ResetType type)
 {
     AcpiGhesDevice *s = ACPI_GHES(obj);
+    unsigned i;
 
     /* Firmware places the blob again on every boot */
     memset(s->hw_errors_addr_le, 0, sizeof(s->hw_errors_addr_le));
@@ -447,6 +448,9 @@ static void ghes_device_reset_hold(Object *obj, ResetType type)
     /* Errors of the last boot: its memory was replaced by fresh memory */
     trace_ghes_reset(g_queue_get_length(&s->queue));
     ghes_queue_clear(s);
+    for (i = 0; i < s->nr_sources; i++) {
+        s->block_addr[i] = GHES_ADDR_UNKNOWN;
+    }
 }
 
 static int ghes_device_pre_save(void *opaque)

@@ -238,12 +238,12 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
     trace_x86_mf_delivered(cs->cpu_index, p->gpa, status, mcg_status);
 }
 
-/* Deliver on @cs now, or report in *@held that it must wait */
+/* Join another CPU's machine check (broadcast), from that CPU's thread */
 static void x86_mf_deliver_broadcast(CPUState *cs, run_on_cpu_data data)
 {
-    X86MceParams b = { .broadcast_target = true };
+    X86MceParams p = { .broadcast_target = true };
 
-    x86_mf_deliver(cs, RUN_ON_CPU_HOST_PTR(&b));
+    x86_mf_deliver(cs, RUN_ON_CPU_HOST_PTR(&p));
 }
 
 static void x86_mf_read_in_mce(CPUState *cs, run_on_cpu_data data)
@@ -378,19 +378,22 @@ static void x86_mf_retry(void *opaque)
         X86HeldMce *h = g_queue_peek_head(&q->held);
         CPUState *cs = h->ar ? qemu_get_cpu(h->cpu_index)
                              : x86_mf_ao_target(q);
+        MemoryFailureAction action = MEMORY_FAILURE_ACTION_IGNORE;
         bool recursive, still_held = !cs;
 
         if (cs) {
-            x86_mf_try(cs, h->gpa, h->ar, &recursive, &still_held);
+            action = x86_mf_try(cs, h->gpa, h->ar, &recursive, &still_held);
         }
         if (still_held) {
             x86_mf_retry_later(q);
             return;
         }
-        q->delivered++;
+        /* Not necessarily the head: a requeued one may stand before it */
+        g_queue_remove(&q->held, h);
+        q->delivered += action == MEMORY_FAILURE_ACTION_INJECT;
         trace_x86_mf_released(h->cpu_index, h->gpa,
-                              g_queue_get_length(&q->held) - 1);
-        g_free(g_queue_pop_head(&q->held));
+                              g_queue_get_length(&q->held));
+        g_free(h);
     }
 }
 

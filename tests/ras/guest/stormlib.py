@@ -11,6 +11,7 @@ import base64
 import datetime
 import os
 import re
+import shutil
 import struct
 import time
 
@@ -217,7 +218,6 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
     finally:
         guest.stop()
         if not keep:
-            import shutil
             shutil.rmtree(work, ignore_errors=True)
     return res
 
