@@ -411,17 +411,32 @@ static void wakeup_read(EventNotifier *n)
     memory_failure_process_pending();
 }
 
+typedef struct RaiseSync {
+    MemoryFailureSyncPrepare prepare;
+    void *opaque;
+} RaiseSync;
+
 static void raise_sync_on_vcpu(CPUState *cpu, run_on_cpu_data data)
 {
-    arch_ops->raise_sync(cpu);
+    RaiseSync *r = data.host_ptr;
+    bool user = arch_ops->in_user_mode(cpu);
+    bool raise = r->prepare(cpu, user, r->opaque);
+
+    trace_memory_failure_raise_sync(cpu->cpu_index, user, raise);
+    if (raise) {
+        arch_ops->raise_sync(cpu);
+    }
 }
 
-bool memory_failure_raise_sync(CPUState *cpu)
+bool memory_failure_raise_sync(CPUState *cpu, MemoryFailureSyncPrepare prepare,
+                               void *opaque)
 {
-    if (!arch_ops || !arch_ops->raise_sync) {
+    RaiseSync r = { .prepare = prepare, .opaque = opaque };
+
+    if (!arch_ops || !arch_ops->raise_sync || !arch_ops->in_user_mode) {
         return false;
     }
-    async_run_on_cpu(cpu, raise_sync_on_vcpu, RUN_ON_CPU_NULL);
+    run_on_cpu(cpu, raise_sync_on_vcpu, RUN_ON_CPU_HOST_PTR(&r));
     return true;
 }
 

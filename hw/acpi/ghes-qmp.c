@@ -35,6 +35,37 @@ static AcpiGhesDevice *ghes_get(Error **errp)
     return s;
 }
 
+typedef struct GhesInjectAR {
+    AcpiGhesDevice *ghes;
+    const CperMemError *err;
+    Error **errp;
+} GhesInjectAR;
+
+/*
+ * An injected action-required error, on the target vCPU's thread: to its
+ * SEA source, and the SEA taken, when the vCPU runs guest user code.  In
+ * the guest kernel (idle, say) nothing consumed the error and an SEA
+ * would be fatal there (Linux claims only user-mode SEAs): the record
+ * goes to the asynchronous source instead.
+ */
+static bool ghes_inject_ar_prepare(CPUState *cpu, bool user_mode,
+                                   void *opaque)
+{
+    GhesInjectAR *inj = opaque;
+    uint64_t addr = inj->err->physical_address;
+    unsigned source = user_mode ? ghes_sea_source(inj->ghes, cpu->cpu_index)
+                                : GHES_SOURCE_ASYNC;
+
+    trace_ghes_inject_ar(cpu->cpu_index, user_mode, source, addr);
+    if (user_mode && ghes_device_block_addr(inj->ghes, source) == addr) {
+        /* The vCPU has not taken this very error yet: the same SEA */
+        trace_ghes_inject_coalesced(source, addr);
+        return true;
+    }
+    return ghes_device_write_mem_error(inj->ghes, source, inj->err,
+                                       inj->errp) && user_mode;
+}
+
 void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
                              bool has_severity, CperSeverity severity,
                              bool has_error_type,
@@ -46,7 +77,6 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
     AcpiGhesDevice *s = ghes_get(errp);
     bool ar = has_action_required && action_required;
     CPUState *cpu = NULL;
-    unsigned source;
     CperMemError err = {
         .physical_address = address,
         .size = has_size ? size : 4096,
@@ -77,16 +107,14 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
         return;
     }
     trace_ghes_inject_memory_error(address, err.size, err.severity);
-    source = ar ? ghes_sea_source(s, cpu->cpu_index) : GHES_SOURCE_ASYNC;
-    if (ar && ghes_device_block_addr(s, source) == address) {
-        /* The vCPU has not taken this very error yet: the same SEA */
-        trace_ghes_inject_coalesced(source, address);
-    } else if (!ghes_device_write_mem_error(s, source, &err, errp)) {
+    if (ar) {
+        GhesInjectAR inj = { .ghes = s, .err = &err, .errp = errp };
+
+        /* Decided on the vCPU's thread, where its mode is known */
+        memory_failure_raise_sync(cpu, ghes_inject_ar_prepare, &inj);
         return;
     }
-    if (ar) {
-        memory_failure_raise_sync(cpu);
-    }
+    ghes_device_write_mem_error(s, GHES_SOURCE_ASYNC, &err, errp);
 }
 
 void qmp_inject_ghes_v2_error(const char *cper, Error **errp)

@@ -40,6 +40,8 @@ typedef struct MemoryFailureArchOps {
      * (arm: SEA), for firmware-first injection.  Runs on @cpu's thread.
      */
     void (*raise_sync)(CPUState *cpu);
+    /* Whether @cpu, on its own thread, is executing guest user code */
+    bool (*in_user_mode)(CPUState *cpu);
     /* The target's own queue of reports waiting for the guest, if any */
     RasQueueInfo *(*queue_info)(void);
 } MemoryFailureArchOps;
@@ -75,10 +77,18 @@ void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu);
 bool memory_failure_poison_host(MemoryRegion *mr, void *host, Error **errp);
 
 /*
- * Raise the synchronous error of a consumed memory error on @cpu, on its
- * own thread.  False if the target has no such error.
+ * On @cpu's own thread, and waiting for it: call @prepare with whether
+ * @cpu is executing guest user code, then raise the synchronous error of
+ * a consumed memory error there if @prepare returns true.  A synchronous
+ * error taken in the guest kernel is fatal to it (Linux on arm64 dies of
+ * a kernel-mode SEA), so @prepare reports the error another way when the
+ * vCPU is not in user mode.  False, calling nothing, if the target has no
+ * synchronous error.
  */
-bool memory_failure_raise_sync(CPUState *cpu);
+typedef bool (*MemoryFailureSyncPrepare)(CPUState *cpu, bool user_mode,
+                                         void *opaque);
+bool memory_failure_raise_sync(CPUState *cpu, MemoryFailureSyncPrepare prepare,
+                               void *opaque);
 
 /*
  * The vCPU of a QMP command's optional 'cpu-index', which only an

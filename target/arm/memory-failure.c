@@ -19,6 +19,7 @@
 #include "hw/acpi/ghes-device.h"
 #include "system/hw_accel.h"
 #include "system/kvm.h"
+#include "system/qtest.h"
 #include "system/memory-failure.h"
 #include "trace.h"
 
@@ -40,6 +41,22 @@ static void arm_mf_take_sea(CPUState *cs)
     env->exception.syndrome = syn_data_abort_no_iss(same_el, 1, 0, 0, 0, 0,
                                                     0x10);
     arm_cpu_do_interrupt(cs);
+    /*
+     * Taken: under TCG the CPU loop would otherwise take it a second
+     * time, at the exception vector.
+     */
+    cs->exception_index = -1;
+    cs->halted = 0;
+}
+
+static bool arm_mf_in_user_mode(CPUState *cs)
+{
+    if (qtest_enabled()) {
+        /* No guest code runs: take the vCPU to be at the access */
+        return true;
+    }
+    cpu_synchronize_state(cs);
+    return arm_current_el(cpu_env(cs)) == 0;
 }
 
 static bool arm_mf_record(CPUState *cs, hwaddr gpa, uint64_t size,
@@ -141,6 +158,7 @@ static const MemoryFailureArchOps arm_mf_ops = {
     .report = arm_mf_report,
     .consumed = arm_mf_consumed,
     .raise_sync = arm_mf_take_sea,
+    .in_user_mode = arm_mf_in_user_mode,
 };
 
 static void arm_mf_register(void)

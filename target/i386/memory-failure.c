@@ -30,8 +30,14 @@
 #include "migration/vmstate.h"
 #include "trace.h"
 
-/* The bank QEMU reports memory errors in; the others are left alone */
-#define X86_MF_BANK     9
+/*
+ * The banks QEMU reports memory errors in; the others are left alone.
+ * AMD's deferred errors have their own bank: the guest takes them when it
+ * polls, and an action-required error must not find one in its bank (it
+ * would overflow it).  Not bank 4, which AMD gives the northbridge.
+ */
+#define X86_MF_BANK             9
+#define X86_MF_DEFERRED_BANK    8
 
 typedef struct X86MceParams {
     hwaddr gpa;
@@ -120,6 +126,46 @@ static bool x86_mf_in_handler(CPUX86State *env)
     return !(env->eflags & IF_MASK) && !env_cpu(env)->halted;
 }
 
+/*
+ * AMD reports an error found but not consumed as a deferred error, which
+ * Linux takes from the bank when it polls (machine_check_poll, every
+ * check_interval: 5 minutes at first, more often while it finds errors);
+ * in a machine check Linux would ignore it.  One waits in the bank until
+ * the guest has taken the one before.
+ */
+static void x86_mf_deliver_deferred(CPUState *cs, X86MceParams *p)
+{
+    CPUX86State *env = cpu_env(cs);
+    uint64_t *b = env->mce_banks + 4 * X86_MF_DEFERRED_BANK;
+    uint64_t status = MCI_STATUS_VAL | MCI_STATUS_EN | MCI_STATUS_MISCV |
+                      MCI_STATUS_ADDRV | MCI_STATUS_POISON |
+                      MCI_STATUS_DEFERRED;
+
+    p->action = MEMORY_FAILURE_ACTION_INJECT;
+    if (b[0] != ~0ull) {
+        p->action = MEMORY_FAILURE_ACTION_IGNORE;
+        trace_x86_mf_not_delivered(cs->cpu_index, p->gpa, "the guest "
+                                   "disabled the deferred error bank");
+        warn_report("memory error at guest address 0x%" HWADDR_PRIx
+                    " not reported to the guest: it disabled the bank of "
+                    "deferred errors (MCi_CTL)", p->gpa);
+        return;
+    }
+    if (b[1] & MCI_STATUS_VAL) {
+        if (b[2] == p->gpa) {
+            trace_x86_mf_coalesced(cs->cpu_index, p->gpa);
+            return;
+        }
+        p->held = true;
+        trace_x86_mf_held(cs->cpu_index, p->gpa);
+        return;
+    }
+    b[2] = p->gpa;
+    b[3] = (MCM_ADDR_PHYS << 6) | 0xc;
+    b[1] = status;
+    trace_x86_mf_delivered(cs->cpu_index, p->gpa, status, env->mcg_status);
+}
+
 static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
 {
     X86MceParams *p = data.host_ptr;
@@ -131,16 +177,29 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
     const char *why = NULL;
 
     cpu_synchronize_state(cs);
+    if (IS_AMD_CPU(env) && !p->ar && !p->broadcast_target) {
+        x86_mf_deliver_deferred(cs, p);
+        return;
+    }
     p->recursive = env->mcg_status & MCG_STATUS_MCIP;
+    if (IS_AMD_CPU(env) &&
+        !(env->features[FEAT_8000_0007_EBX] & CPUID_8000_0007_EBX_SUCCOR)) {
+        /* Delivered all the same, as hardware would; but say it */
+        trace_x86_mf_unrecoverable(cs->cpu_index, p->gpa);
+        warn_report_once("CPU %d: the CPU model has no MCA recovery (CPUID "
+                         "SUCCOR): a guest cannot recover from its machine "
+                         "checks for memory errors (Linux panics); use "
+                         "succor=on", cs->cpu_index);
+    }
 
     if (!p->broadcast_target) {
         status |= MCI_STATUS_MISCV | MCI_STATUS_ADDRV;
         if (IS_AMD_CPU(env)) {
-            status |= MCI_STATUS_POISON |
-                      (p->ar ? 0 : MCI_STATUS_DEFERRED);
-            if (!p->ar) {
-                status &= ~MCI_STATUS_UC;
-            }
+            /*
+             * With MCG_SER_P Linux looks only at banks with S set; the
+             * poison bit is what makes the address usable (6.12).
+             */
+            status |= MCI_STATUS_S | MCI_STATUS_POISON;
         } else {
             status |= MCI_STATUS_S | (p->ar ? MCI_STATUS_AR | 0x134 : 0xc0);
         }
@@ -251,8 +310,10 @@ static void x86_mf_read_in_mce(CPUState *cs, run_on_cpu_data data)
     CPUX86State *env = cpu_env(cs);
 
     cpu_synchronize_state(cs);
-    *(bool *)data.host_ptr = (env->mcg_status & MCG_STATUS_MCIP) ||
-                             x86_mf_in_handler(env);
+    /* Without CR4.MCE there is no handler to be in: delivery decides */
+    *(bool *)data.host_ptr = (env->cr[4] & CR4_MCE_MASK) &&
+                             ((env->mcg_status & MCG_STATUS_MCIP) ||
+                              x86_mf_in_handler(env));
 }
 
 /*
@@ -350,6 +411,10 @@ static CPUState *x86_mf_ao_target(X86MceQueue *q)
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
     CPUState *cs;
 
+    if (IS_AMD_CPU(cpu_env(first_cpu))) {
+        /* A deferred error waits in its bank for the guest's poll */
+        return first_cpu;
+    }
     if (now < q->last_ao_ns + X86_MF_AO_MIN_GAP_NS) {
         return NULL;
     }

@@ -45,7 +45,9 @@ static QTestState *start_mem(const char *mem, const char *extra)
                            "-nic none -bios %s %s", NR_CPUS, mem,
                            ras_fw_dummy_bios(), extra ? extra : "");
     }
-    return qtest_initf("-machine q35 -smp %d -m %s -nic none -vga none %s",
+    /* Intel's machine checks unless @extra names another CPU */
+    return qtest_initf("-machine q35 -smp %d -m %s -nic none -vga none "
+                       "-cpu qemu64,vendor=GenuineIntel %s",
                        NR_CPUS, mem, extra ? extra : "");
 }
 
@@ -408,6 +410,38 @@ static void test_x86_queue(void)
     qtest_quit(qts);
 }
 
+static int64_t x86_queue_waiting(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-ras-queues' }");
+    QDict *q = qobject_to(QDict, qlist_peek(qdict_get_qlist(rsp, "return")));
+    int64_t waiting = qdict_get_int(q, "waiting");
+
+    qobject_unref(rsp);
+    return waiting;
+}
+
+/*
+ * x86, AMD (the default qemu64): an action-optional error is a deferred
+ * error in a bank the guest polls, needing no CR4.MCE; the next one waits
+ * until the guest has taken it from the bank.
+ */
+static void test_x86_amd_deferred(void)
+{
+    QTestState *qts = start("-cpu qemu64");
+
+    inject_gpa(qts, page(1), false, 0);
+    expect_event(qts, "guest", "inject", false, false, page(1), 4096);
+    g_assert_cmpint(x86_queue_waiting(qts), ==, 0);
+    inject_gpa(qts, page(2), false, 0);
+    expect_event(qts, "guest", "inject", false, false, page(2), 4096);
+    g_assert_cmpint(x86_queue_waiting(qts), ==, 1);
+    /* The memory they were about is replaced at reset */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
+    qtest_qmp_eventwait(qts, "RESET");
+    g_assert_cmpint(x86_queue_waiting(qts), ==, 0);
+    qtest_quit(qts);
+}
+
 static uint64_t free_huge_pages(void)
 {
     g_autofree char *info = NULL;
@@ -543,6 +577,8 @@ int main(int argc, char **argv)
     qtest_add_func("/memory-failure/many-traps", test_many_traps);
     if (!is_arm()) {
         qtest_add_func("/memory-failure/x86-queue", test_x86_queue);
+        qtest_add_func("/memory-failure/x86-amd-deferred",
+                       test_x86_amd_deferred);
     }
     qtest_add_func("/memory-failure/hmp", test_hmp);
     qtest_add_func("/memory-failure/huge-page", test_huge_page);

@@ -93,6 +93,10 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+# AMD guests take errors that were not consumed from the banks they
+# poll, every 5 minutes at first: poll every second
+mc=/sys/devices/system/machinecheck/machinecheck0/check_interval
+[ -w $mc ] && echo 1 >$mc
 echo "GUEST READY $(uname -r)"
 %s
 echo "GUEST DONE"

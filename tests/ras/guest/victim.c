@@ -8,6 +8,10 @@
  *   VICTIM SIGBUS code=<BUS_MCEERR_AR|BUS_MCEERR_AO|other> addr=0x<addr>
  *                 lsb=<n> page=0x<va>
  *
+ * With "spin CPU" it runs on that CPU only and touches its page without
+ * ever sleeping, so that the CPU is executing its user code whenever
+ * the host looks.
+ *
  * With "free" it instead gives a page back to the kernel and reports
  * that page's physical address, then keeps working on its own page for
  * a while and exits with "VICTIM ALIVE": an error in the free page must
@@ -18,6 +22,7 @@
 
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -98,9 +103,20 @@ int main(int argc, char **argv)
     long psz = page_size();
     int early = argc > 1 && !strcmp(argv[1], "early");
     int free_mode = argc > 1 && !strcmp(argv[1], "free");
+    int spin = argc > 2 && !strcmp(argv[1], "spin");
     unsigned long i;
 
     sigaction(SIGBUS, &sa, NULL);
+    if (spin) {
+        cpu_set_t set;
+
+        CPU_ZERO(&set);
+        CPU_SET(atoi(argv[2]), &set);
+        if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+            perror("sched_setaffinity");
+            return 3;
+        }
+    }
     if (early) {
         prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0);
     }
@@ -148,7 +164,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     for (i = 0;; i++) {
         page[i % psz]++;
-        if (!(i % 4096)) {
+        if (!spin && !(i % 4096)) {
             usleep(10000);
         }
     }
