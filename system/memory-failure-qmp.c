@@ -18,8 +18,16 @@
 /* Host memory of guest physical address @gpa */
 static MemoryRegion *ram_of_gpa(uint64_t gpa, void **host, Error **errp)
 {
-    MemoryRegionSection sec = memory_region_find(get_system_memory(), gpa, 1);
-    MemoryRegion *mr = sec.mr, *ram;
+    MemoryRegionSection sec;
+    MemoryRegion *mr, *ram;
+
+    /* RAM QEMU keeps for the guest, beneath its own registers maybe */
+    ram = memory_failure_owned_ram(gpa, host);
+    if (ram) {
+        return ram;
+    }
+    sec = memory_region_find(get_system_memory(), gpa, 1);
+    mr = sec.mr;
 
     /* Already poisoned: the RAM is still there, under the trap */
     ram = mr ? memory_poison_trapped_ram(mr, sec.offset_within_region, host)

@@ -57,6 +57,8 @@ static bool wakeup_ready;
 static const MemoryFailureArchOps *arch_ops;
 static Error *migration_blocker;
 static __thread bool simulating;
+/* Host pages of simulated errors not handled yet: their data is intact */
+static GHashTable *simulated_pages;
 
 void memory_failure_register_arch(const MemoryFailureArchOps *ops)
 {
@@ -205,40 +207,161 @@ static void send_event(MemoryFailureRecipient recipient,
                                    true, size);
 }
 
+/* --- memory QEMU keeps for the guest ------------------------------------ */
+
+typedef struct OwnedRam {
+    void *opaque;
+    hwaddr gpa;
+    uint64_t len;
+    RAMBlock *rb;
+    ram_addr_t offset;          /* of @gpa in @rb */
+    MemoryFailureMend mend;
+} OwnedRam;
+
+static GSList *owned_ram;
+
+void memory_failure_own_ram(void *opaque, hwaddr gpa, uint64_t len,
+                            MemoryFailureMend mend)
+{
+    MemoryRegionSection sec = memory_region_find(get_system_memory(), gpa,
+                                                 len);
+    OwnedRam *o;
+
+    memory_failure_disown_ram(opaque);
+    if (!sec.mr) {
+        return;
+    }
+    if (memory_region_is_ram(sec.mr) && sec.mr->ram_block) {
+        o = g_new(OwnedRam, 1);
+        o->opaque = opaque;
+        o->gpa = gpa;
+        o->len = len;
+        o->rb = sec.mr->ram_block;
+        o->offset = sec.offset_within_region;
+        o->mend = mend;
+        owned_ram = g_slist_prepend(owned_ram, o);
+        trace_memory_failure_own_ram(gpa, len);
+    }
+    memory_region_unref(sec.mr);
+}
+
+void memory_failure_disown_ram(void *opaque)
+{
+    GSList *l;
+
+    for (l = owned_ram; l; l = l->next) {
+        OwnedRam *o = l->data;
+
+        if (o->opaque == opaque) {
+            owned_ram = g_slist_delete_link(owned_ram, l);
+            g_free(o);
+            return;
+        }
+    }
+}
+
+MemoryRegion *memory_failure_owned_ram(hwaddr gpa, void **host)
+{
+    GSList *l;
+
+    for (l = owned_ram; l; l = l->next) {
+        OwnedRam *o = l->data;
+
+        if (gpa >= o->gpa && gpa - o->gpa < o->len) {
+            *host = o->rb->host + o->offset + (gpa - o->gpa);
+            return o->rb->mr;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The error at [@offset, @offset + @size) of @rb in memory QEMU keeps:
+ * mended, replaced if it is a plain page.  True if nothing of it is left
+ * for the guest.
+ */
+static bool mend_owned_ram(RAMBlock *rb, ram_addr_t offset, uint64_t size,
+                           bool ar)
+{
+    bool replace = size == qemu_real_host_page_size() &&
+                   qemu_ram_pagesize(rb) == size;
+    bool replaced = false;
+    GSList *l;
+
+    for (l = owned_ram; l; l = l->next) {
+        OwnedRam *o = l->data;
+        ram_addr_t start = MAX(offset, o->offset);
+        ram_addr_t end = MIN(offset + size, o->offset + o->len);
+        hwaddr gpa = o->gpa + (start - o->offset);
+
+        if (o->rb != rb || start >= end) {
+            continue;
+        }
+        if (replace && !replaced) {
+            qemu_ram_remap(rb->offset + offset);
+            replaced = true;
+        }
+        trace_memory_failure_mend(gpa, end - start, replaced);
+        o->mend(o->opaque, gpa, end - start, replaced);
+        if (replaced) {
+            /* Nothing of it is left: the failed page, QEMU's */
+            send_event(MEMORY_FAILURE_RECIPIENT_HYPERVISOR,
+                       MEMORY_FAILURE_ACTION_IGNORE, ar, false, true,
+                       gpa - (start - offset), size);
+        }
+    }
+    return replaced;
+}
+
 /* Aliases beyond this many are not trapped; none of our machines has one */
 #define MAX_ALIASES 8
 
 typedef struct GpaLookup {
     RAMBlock *rb;
     ram_addr_t offset;          /* in the block */
+    uint64_t size;
     int n;
     hwaddr gpa[MAX_ALIASES];
 } GpaLookup;
 
+/*
+ * A flat range that maps any byte of the range: something else (a device,
+ * the GHES register page) can be mapped over the rest of it, even over
+ * its first byte.  The range is then at the address its mapped part
+ * implies; each alias once, though it may show as several flat ranges.
+ */
 static bool find_gpa(Int128 start, Int128 len, const MemoryRegion *mr,
                      hwaddr offset_in_region, void *opaque)
 {
     GpaLookup *l = opaque;
+    hwaddr gpa;
+    int i;
 
     if (!memory_region_is_ram((MemoryRegion *)mr) ||
-        mr->ram_block != l->rb) {
+        mr->ram_block != l->rb ||
+        l->offset + l->size <= offset_in_region ||
+        l->offset >= offset_in_region + int128_get64(len)) {
         return false;
     }
-    if (l->offset >= offset_in_region &&
-        l->offset < offset_in_region + int128_get64(len)) {
-        l->gpa[l->n++] = int128_get64(start) + (l->offset - offset_in_region);
+    gpa = int128_get64(start) - offset_in_region + l->offset;
+    for (i = 0; i < l->n; i++) {
+        if (l->gpa[i] == gpa) {
+            return false;
+        }
     }
+    l->gpa[l->n++] = gpa;
     return l->n == MAX_ALIASES;
 }
 
 /*
- * Every guest physical address mapping @offset of @rb (a RAM block can
- * be mapped several times, or not at all), lowest first.
+ * Every guest physical address mapping [@offset, @offset + @size) of @rb
+ * (a RAM block can be mapped several times, or not at all), in memory
+ * map order.
  */
-static int gpas_of(RAMBlock *rb, ram_addr_t offset,
+static int gpas_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
                    hwaddr gpa[MAX_ALIASES])
 {
-    GpaLookup l = { .rb = rb, .offset = offset };
+    GpaLookup l = { .rb = rb, .offset = offset, .size = size };
 
     WITH_RCU_READ_LOCK_GUARD() {
         flatview_for_each_range(address_space_to_flatview(
@@ -257,10 +380,11 @@ static void block_migration(void)
     }
 }
 
-static bool consumed(CPUState *cpu, hwaddr gpa, uint64_t size)
+static unsigned consumed(CPUState *cpu, hwaddr gpa, uint64_t size,
+                         bool intact)
 {
-    return arch_ops && arch_ops->consumed &&
-           arch_ops->consumed(cpu, gpa, size);
+    return arch_ops && arch_ops->consumed ?
+           arch_ops->consumed(cpu, gpa, size, intact) : 0;
 }
 
 /*
@@ -290,11 +414,17 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
     RAMBlock *rb;
     MemoryPoison *p = NULL;
     bool is_new, has_gpa = false, recursive = false;
+    bool simulated = simulated_pages &&
+                     g_hash_table_remove(simulated_pages, host);
     hwaddr gpa = 0, aliases[MAX_ALIASES] = { 0 };
     int i, nr_aliases = 0;
 
     trace_memory_failure_handle(cpu ? cpu->cpu_index : -1, ar, addr, size);
     rb = qemu_ram_block_from_host(host, false, &offset);
+    if (rb && mend_owned_ram(rb, offset, size, ar)) {
+        /* A vCPU that consumed it reads the fresh memory when it retries */
+        return;
+    }
     if (rb) {
         p = memory_poison_find(rb->offset + offset);
         if (p && p->has_gpa && p->size >= size) {
@@ -302,7 +432,7 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
             gpa = p->gpa + (rb->offset + offset - p->ram_addr);
             has_gpa = true;
         } else {
-            nr_aliases = gpas_of(rb, offset, aliases);
+            nr_aliases = gpas_of(rb, offset, size, aliases);
             has_gpa = nr_aliases > 0;
             gpa = aliases[0];
         }
@@ -345,7 +475,7 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
          */
         memory_region_transaction_begin();
         for (i = 0; i < nr_aliases; i++) {
-            memory_poison_trap(aliases[i], size, consumed,
+            memory_poison_trap(aliases[i], size, simulated, consumed,
                                ar && i == 0 ? untold : NULL);
         }
         memory_region_transaction_commit();
@@ -508,6 +638,10 @@ void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu)
     host = (void *)((uintptr_t)host & ~((1ull << lsb) - 1));
     trace_memory_failure_simulate((uintptr_t)host, cpu != NULL,
                                   cpu ? cpu->cpu_index : -1);
+    if (!simulated_pages) {
+        simulated_pages = g_hash_table_new(NULL, NULL);
+    }
+    g_hash_table_add(simulated_pages, host);
     if (cpu) {
         SimulateAR *sim = g_new(SimulateAR, 1);
 
@@ -544,6 +678,9 @@ bool memory_failure_poison_host(MemoryRegion *mr, void *host, Error **errp)
 static void memory_failure_reset(void *opaque)
 {
     memory_poison_reset();
+    if (simulated_pages) {
+        g_hash_table_remove_all(simulated_pages);
+    }
     if (migration_blocker) {
         migrate_del_blocker(&migration_blocker);
     }

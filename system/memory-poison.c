@@ -37,6 +37,7 @@ struct PoisonTrap {
     uint64_t size;
     MemoryPoisonConsumed consumed;
     MemoryPoisonUntold untold;
+    bool intact;                /* simulated: the data is still there */
     bool told;                  /* an access told the guest */
     MemoryRegion *ram;          /* the guest RAM the trap hides */
     hwaddr ram_offset;
@@ -140,30 +141,47 @@ void memory_poison_foreach(void (*fn)(MemoryPoison *p, void *opaque),
     }
 }
 
-static MemTxResult poison_trap_access(void *opaque, hwaddr addr,
-                                      MemTxAttrs attrs)
+/* The host address of @addr in the trap, if the access may complete */
+static uint8_t *poison_trap_access(void *opaque, hwaddr addr,
+                                   MemTxAttrs attrs)
 {
     PoisonTrap *t = opaque;
+    unsigned outcome = 0;
 
+    if (t->consumed) {
+        outcome = t->consumed(current_cpu, t->gpa, t->size, t->intact);
+    }
     trace_memory_poison_consumed(current_cpu ? current_cpu->cpu_index : -1,
-                                 t->gpa + addr);
-    if (t->consumed && t->consumed(current_cpu, t->gpa, t->size)) {
+                                 t->gpa + addr, outcome);
+    if (outcome & MEMORY_POISON_TOLD) {
         t->told = true;
     }
-    return MEMTX_ERROR;
+    if ((outcome & MEMORY_POISON_PASS) && t->intact && t->ram &&
+        memory_region_is_ram(t->ram)) {
+        return (uint8_t *)memory_region_get_ram_ptr(t->ram) + t->ram_offset +
+               addr;
+    }
+    return NULL;
 }
 
 static MemTxResult poison_trap_read(void *opaque, hwaddr addr, uint64_t *data,
                                     unsigned size, MemTxAttrs attrs)
 {
-    *data = ~0ull;
-    return poison_trap_access(opaque, addr, attrs);
+    uint8_t *host = poison_trap_access(opaque, addr, attrs);
+
+    *data = host ? ldn_le_p(host, size) : ~0ull;
+    return host ? MEMTX_OK : MEMTX_ERROR;
 }
 
 static MemTxResult poison_trap_write(void *opaque, hwaddr addr, uint64_t data,
                                      unsigned size, MemTxAttrs attrs)
 {
-    return poison_trap_access(opaque, addr, attrs);
+    uint8_t *host = poison_trap_access(opaque, addr, attrs);
+
+    if (host) {
+        stn_le_p(host, size, data);
+    }
+    return host ? MEMTX_OK : MEMTX_ERROR;
 }
 
 static const MemoryRegionOps poison_trap_ops = {
@@ -185,7 +203,7 @@ static void poison_untrap(PoisonTrap *t)
     object_unref(OBJECT(t));
 }
 
-void memory_poison_trap(hwaddr gpa, uint64_t size,
+void memory_poison_trap(hwaddr gpa, uint64_t size, bool intact,
                         MemoryPoisonConsumed consumed,
                         MemoryPoisonUntold untold)
 {
@@ -201,6 +219,7 @@ void memory_poison_trap(hwaddr gpa, uint64_t size,
     t->gpa = gpa;
     t->size = size;
     t->consumed = consumed;
+    t->intact = intact;
     t->untold = untold;
     sec = memory_region_find(get_system_memory(), gpa, size);
     t->ram = sec.mr;
@@ -217,9 +236,13 @@ void memory_poison_trap(hwaddr gpa, uint64_t size,
         object_ref(OBJECT(old));
         poison_untrap(old);
     }
-    /* Above RAM and its aliases, so every access to the range traps */
+    /*
+     * Above RAM and its aliases, so every access to the range traps; below
+     * what QEMU keeps itself over RAM (the GHES registers), which the
+     * poison beneath does not touch.
+     */
     memory_region_add_subregion_overlap(get_system_memory(), gpa, &t->mr,
-                                        INT_MAX);
+                                        INT_MAX - 1);
     memory_region_transaction_commit();
     QTAILQ_INSERT_TAIL(&traps, t, next);
     nr_traps++;

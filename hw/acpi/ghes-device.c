@@ -24,6 +24,7 @@
 #include "qapi/qapi-events-ras.h"
 #include "system/address-spaces.h"
 #include "system/memory.h"
+#include "system/memory-failure.h"
 #include "system/reset.h"
 #include "trace.h"
 
@@ -110,9 +111,61 @@ static void ghes_regs_unmap(AcpiGhesDevice *s)
 
 static void ghes_regs_map(AcpiGhesDevice *s, uint64_t addr)
 {
+    /*
+     * Above everything, poison traps included: QEMU keeps the registers,
+     * so the page beneath failing costs the guest nothing.
+     */
     memory_region_add_subregion_overlap(get_system_memory(), addr,
-                                        &s->regs_mr, 1);
+                                        &s->regs_mr, INT_MAX);
     s->regs_mapped = true;
+}
+
+static void ghes_queue_clear(AcpiGhesDevice *s);
+
+/*
+ * A memory error in the blob, which QEMU keeps: the register pages are
+ * QEMU's own copy already.  A block in a replaced page gets back the
+ * record the guest has not taken yet; one in memory that could not be
+ * replaced is lost, its records go elsewhere.
+ */
+static void ghes_mend(void *opaque, hwaddr gpa, uint64_t size, bool replaced)
+{
+    AcpiGhesDevice *s = opaque;
+    unsigned i, n = s->nr_sources;
+
+    for (i = 0; i < n; i++) {
+        uint64_t block = s->hw_errors_addr + hest_blob_block(n, i);
+        GhesSourceCopy *c = &s->copies[i];
+
+        if (block + HEST_GHES_BLOCK_LEN <= gpa || block >= gpa + size) {
+            continue;
+        }
+        if (replaced) {
+            s->stats[i].mended++;
+            if (!ghes_device_block_free(s, i) && c->len) {
+                address_space_write(&address_space_memory, block,
+                                    MEMTXATTRS_UNSPECIFIED, c->record,
+                                    c->len);
+            }
+            trace_ghes_source_mended(i, block);
+        } else if (!c->lost) {
+            c->lost = true;
+            trace_ghes_source_lost(i, block);
+            qapi_event_send_ghes_source_lost(s->sources[i].source_id,
+                                             block);
+            warn_report("%s: a memory error took the error status block "
+                        "of source %u at 0x%" PRIx64, TYPE_ACPI_GHES, i,
+                        block);
+            if (i == GHES_SOURCE_ASYNC && !g_queue_is_empty(&s->queue)) {
+                /* Nowhere to go now: dropped, and counted */
+                s->stats[i].overflow += g_queue_get_length(&s->queue);
+                warn_report("%s: %u records waiting for source %u dropped",
+                            TYPE_ACPI_GHES, g_queue_get_length(&s->queue),
+                            i);
+                ghes_queue_clear(s);
+            }
+        }
+    }
 }
 
 /*
@@ -126,6 +179,7 @@ static void ghes_place(AcpiGhesDevice *s, bool from_ram)
     uint64_t blob_len = hest_blob_len(s->nr_sources);
 
     ghes_regs_unmap(s);
+    memory_failure_disown_ram(s);
     s->hw_errors_addr = 0;
     if (!addr) {
         return;
@@ -141,6 +195,7 @@ static void ghes_place(AcpiGhesDevice *s, bool from_ram)
         address_space_read(&address_space_memory, addr,
                            MEMTXATTRS_UNSPECIFIED, s->regs, s->regs_len);
     }
+    memory_failure_own_ram(s, addr, blob_len, ghes_mend);
     ghes_regs_map(s, addr);
     s->hw_errors_addr = addr;
     trace_ghes_blob_placed(addr, blob_len);
@@ -161,6 +216,20 @@ bool ghes_device_ready(AcpiGhesDevice *s, Error **errp)
         return false;
     }
     return true;
+}
+
+unsigned ghes_sea_source(AcpiGhesDevice *s, int cpu_index)
+{
+    unsigned own = 1 + cpu_index % s->sea_sources, i;
+
+    for (i = 0; i < s->sea_sources; i++) {
+        unsigned source = 1 + (own - 1 + i) % s->sea_sources;
+
+        if (!s->copies[source].lost) {
+            return source;
+        }
+    }
+    return own;
 }
 
 uint64_t ghes_device_block_addr(AcpiGhesDevice *s, unsigned source)
@@ -218,6 +287,11 @@ bool ghes_device_write_record(AcpiGhesDevice *s, unsigned source,
                    "error status block", len, HEST_GHES_BLOCK_LEN);
         return false;
     }
+    if (s->copies[source].lost) {
+        error_setg(errp, "GHES source %u was lost to a memory error in its "
+                   "error status block", source);
+        return false;
+    }
     block_addr = s->hw_errors_addr + hest_blob_block(n, source);
     ack = ghes_ack_get(s, source);
     if (!(ack & HEST_READ_ACK_WRITE)) {
@@ -235,6 +309,8 @@ bool ghes_device_write_record(AcpiGhesDevice *s, unsigned source,
                    "source %u at 0x%" PRIx64, source, block_addr);
         return false;
     }
+    memcpy(s->copies[source].record, cper, len);
+    s->copies[source].len = len;
     /* Claim the block: the guest sets the bit again once it has read it */
     ghes_ack_set(s, source, ack & HEST_READ_ACK_PRESERVE);
     s->stats[source].records++;
@@ -247,12 +323,28 @@ bool ghes_device_write_record(AcpiGhesDevice *s, unsigned source,
     return true;
 }
 
+/*
+ * Linux acknowledges a record of the asynchronous source once it has
+ * queued the memory_failure() work for it, in a per-CPU fifo of 16
+ * entries that a worker drains later (every GED notification runs on
+ * the same CPU), and it drops what does not fit: an acknowledgement is
+ * not consumption.  After GHES_ASYNC_WINDOW records the next one waits
+ * until the guest has shown progress (system/guest-progress.c).  A
+ * window of 4 leaves room in the fifo for three wrong guesses in a row.
+ */
+#define GHES_ASYNC_WINDOW       4
+#define GHES_ASYNC_POLL_NS      (1 * SCALE_MS)
+#define GHES_ASYNC_BUSY_NS      (50 * SCALE_MS)
+#define GHES_ASYNC_MAX_WAIT_NS  (500 * SCALE_MS)
+
 typedef struct GhesQueued {
     int64_t queued_ns;          /* QEMU_CLOCK_REALTIME, for the trace */
     uint64_t addr;              /* of a memory error, or GHES_ADDR_UNKNOWN */
     uint32_t len;
     uint8_t data[];
 } GhesQueued;
+
+static void ghes_async_next(AcpiGhesDevice *s);
 
 static bool ghes_post(AcpiGhesDevice *s, unsigned source, const void *cper,
                       size_t len, bool has_addr, uint64_t addr, Error **errp)
@@ -261,8 +353,9 @@ static bool ghes_post(AcpiGhesDevice *s, unsigned source, const void *cper,
 
     /* Anything but a record that must wait: write_record() says why */
     if (source != GHES_SOURCE_ASYNC || !ghes_device_ready(s, NULL) ||
-        len > HEST_GHES_BLOCK_LEN ||
-        (g_queue_is_empty(&s->queue) && ghes_device_block_free(s, source))) {
+        len > HEST_GHES_BLOCK_LEN || s->copies[source].lost ||
+        (g_queue_is_empty(&s->queue) && ghes_device_block_free(s, source) &&
+         s->async_unconfirmed < GHES_ASYNC_WINDOW)) {
         if (!ghes_device_write_record(s, source, cper, len, errp)) {
             return false;
         }
@@ -290,6 +383,7 @@ static bool ghes_post(AcpiGhesDevice *s, unsigned source, const void *cper,
     memcpy(q->data, cper, len);
     g_queue_push_tail(&s->queue, q);
     trace_ghes_queued(source, g_queue_get_length(&s->queue));
+    ghes_async_next(s);
     return true;
 }
 
@@ -299,19 +393,35 @@ bool ghes_device_post_record(AcpiGhesDevice *s, unsigned source,
     return ghes_post(s, source, cper, len, false, 0, errp);
 }
 
-/* The guest acknowledged @source: the next record waiting goes in */
-static void ghes_source_acked(AcpiGhesDevice *s, unsigned source)
+
+/* The next record waiting for the asynchronous source, if it may go in */
+static void ghes_async_next(AcpiGhesDevice *s)
 {
+    const unsigned source = GHES_SOURCE_ASYNC;
     g_autofree GhesQueued *q = NULL;
     uint64_t waited_us;
+    Error *err = NULL;
 
-    trace_ghes_acked(source, ghes_device_queued(s, source));
-    if (source != GHES_SOURCE_ASYNC || g_queue_is_empty(&s->queue)) {
+    if (g_queue_is_empty(&s->queue) || !ghes_device_block_free(s, source)) {
         return;
     }
+    if (s->async_unconfirmed >= GHES_ASYNC_WINDOW) {
+        if (!guest_progress_done(&s->async_progress, GHES_ASYNC_BUSY_NS,
+                                 GHES_ASYNC_MAX_WAIT_NS)) {
+            timer_mod(s->async_timer,
+                      qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                      GHES_ASYNC_POLL_NS);
+            return;
+        }
+        s->async_unconfirmed = 0;
+    }
     q = g_queue_pop_head(&s->queue);
-    /* The block is free: this cannot fail */
-    ghes_device_write_record(s, source, q->data, q->len, &error_abort);
+    if (!ghes_device_write_record(s, source, q->data, q->len, &err)) {
+        /* The blob stopped being RAM: the record waits for a new one */
+        warn_report_err(err);
+        g_queue_push_head(&s->queue, g_steal_pointer(&q));
+        return;
+    }
     s->block_addr[source] = q->addr;
     waited_us = (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - q->queued_ns) /
                 SCALE_US;
@@ -322,9 +432,29 @@ static void ghes_source_acked(AcpiGhesDevice *s, unsigned source)
     }
 }
 
+static void ghes_async_timer(void *opaque)
+{
+    ghes_async_next(opaque);
+}
+
+/* The guest acknowledged @source: the next record waiting may go in */
+static void ghes_source_acked(AcpiGhesDevice *s, unsigned source)
+{
+    trace_ghes_acked(source, ghes_device_queued(s, source));
+    if (source != GHES_SOURCE_ASYNC) {
+        return;
+    }
+    if (++s->async_unconfirmed == GHES_ASYNC_WINDOW) {
+        guest_progress_mark(&s->async_progress);
+    }
+    ghes_async_next(s);
+}
+
 static void ghes_queue_clear(AcpiGhesDevice *s)
 {
     g_queue_clear_full(&s->queue, g_free);
+    s->async_unconfirmed = 0;
+    timer_del(s->async_timer);
 }
 
 bool ghes_device_write_mem_error(AcpiGhesDevice *s, unsigned source,
@@ -413,6 +543,7 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
     s->nr_stats = s->nr_sources;
     s->stats = g_new0(GhesSourceStats, s->nr_stats);
     s->block_addr = g_new(uint64_t, s->nr_sources);
+    s->copies = g_new0(GhesSourceCopy, s->nr_sources);
     for (i = 0; i < s->nr_sources; i++) {
         s->block_addr[i] = GHES_ADDR_UNKNOWN;
     }
@@ -421,6 +552,7 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
     memory_region_init_io(&s->regs_mr, OBJECT(s), &ghes_regs_ops, s,
                           "ghes-registers", s->regs_len);
     g_queue_init(&s->queue);
+    s->async_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, ghes_async_timer, s);
     qemu_register_resettable(OBJECT(dev));
 }
 
@@ -431,10 +563,14 @@ static void ghes_device_unrealize(DeviceState *dev)
     qemu_unregister_resettable(OBJECT(dev));
     ghes_regs_unmap(s);
     ghes_queue_clear(s);
+    timer_free(s->async_timer);
+    guest_progress_destroy(&s->async_progress);
     g_free(s->regs);
     g_free(s->sources);
     g_free(s->stats);
     g_free(s->block_addr);
+    g_free(s->copies);
+    memory_failure_disown_ram(s);
 }
 
 static void ghes_device_reset_hold(Object *obj, ResetType type)
@@ -450,6 +586,9 @@ static void ghes_device_reset_hold(Object *obj, ResetType type)
     ghes_queue_clear(s);
     for (i = 0; i < s->nr_sources; i++) {
         s->block_addr[i] = GHES_ADDR_UNKNOWN;
+        /* The blob's memory was replaced at reset too */
+        s->copies[i].lost = false;
+        s->copies[i].len = 0;
     }
 }
 
@@ -508,6 +647,10 @@ static int ghes_device_post_load(void *opaque, int version_id)
     ghes_device_post_save(s);
     /* The register pages came in the stream: do not reread RAM */
     ghes_place(s, false);
+    /* What the guest had still to do is unknown: let it show progress */
+    s->async_unconfirmed = GHES_ASYNC_WINDOW;
+    guest_progress_mark(&s->async_progress);
+    ghes_async_next(s);
     return 0;
 }
 

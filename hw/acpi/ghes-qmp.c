@@ -178,6 +178,8 @@ GhesInfo *qmp_query_ghes(Error **errp)
         src->busy = s->stats[i].busy;
         src->queued = ghes_device_queued(s, i);
         src->overflow = s->stats[i].overflow;
+        src->mended = s->stats[i].mended;
+        src->lost = s->copies[i].lost;
         QAPI_LIST_APPEND(tail, src);
     }
     return g_steal_pointer(&info);

@@ -31,10 +31,14 @@ typedef struct MemoryFailureArchOps {
     /*
      * Under TCG, @cpu (NULL for a device or the monitor) accessed the
      * poisoned range [@gpa, @gpa + @size).  Prepare the synchronous error;
-     * the access itself then fails with MEMTX_ERROR.  Returns whether the
-     * guest has been told (or will be, by a queued report) of this range.
+     * the access itself then fails with MEMTX_ERROR.  Returns
+     * MEMORY_POISON_TOLD if the guest has been told (or will be, by a
+     * queued report) of this range, and MEMORY_POISON_PASS if, the data
+     * being @intact, the access is to complete instead (the guest kernel
+     * read it, which a synchronous error would kill).
      */
-    bool (*consumed)(CPUState *cpu, hwaddr gpa, uint64_t size);
+    unsigned (*consumed)(CPUState *cpu, hwaddr gpa, uint64_t size,
+                         bool intact);
     /*
      * Raise the synchronous error of a consumed memory error on @cpu now
      * (arm: SEA), for firmware-first injection.  Runs on @cpu's thread.
@@ -97,6 +101,27 @@ bool memory_failure_raise_sync(CPUState *cpu, MemoryFailureSyncPrepare prepare,
  */
 bool memory_failure_cpu_arg(bool action_required, bool has_cpu_index,
                             int64_t cpu_index, CPUState **cpu, Error **errp);
+
+/*
+ * Guest RAM whose contents QEMU keeps (it writes them; the guest only
+ * reads them): the GHES blob.  A memory error there is QEMU's to mend,
+ * not the guest's to handle.  When the failed memory is a plain host page
+ * it is replaced by a fresh one at once and @mend is called with
+ * @replaced true, to write back what QEMU keeps there; in a huge page
+ * (which holds guest data too) nothing is replaced, and @mend learns that
+ * what lies in [@gpa, @gpa + @size) is lost.
+ */
+typedef void (*MemoryFailureMend)(void *opaque, hwaddr gpa, uint64_t size,
+                                  bool replaced);
+void memory_failure_own_ram(void *opaque, hwaddr gpa, uint64_t len,
+                            MemoryFailureMend mend);
+void memory_failure_disown_ram(void *opaque);
+
+/*
+ * If @gpa is in memory QEMU keeps (whatever is mapped over it), its RAM,
+ * and in *@host the host address of @gpa
+ */
+MemoryRegion *memory_failure_owned_ram(hwaddr gpa, void **host);
 
 /* Process every recorded error now (main loop, BQL held) */
 void memory_failure_process_pending(void);

@@ -34,14 +34,23 @@ MemoryPoison *memory_poison_add(uint64_t ram_addr, uint64_t size,
 MemoryPoison *memory_poison_find(uint64_t ram_addr);
 
 /*
- * Under TCG, make guest accesses to [@gpa, @gpa + @size) fail.  Each
- * access calls @consumed, which returns whether the guest has now been
- * told of the error.  Only the most recent traps are kept; if one goes
- * before any access told the guest, @untold (if not NULL) is called.
+ * What an access to a trapped range did, as @consumed decides: whether
+ * the guest has been told of the error (now or by a queued report), and
+ * whether the access completes with the memory's data instead of failing
+ * (only when the data is @intact: the error was simulated).
  */
-typedef bool (*MemoryPoisonConsumed)(CPUState *cpu, hwaddr gpa, uint64_t size);
+#define MEMORY_POISON_TOLD      1
+#define MEMORY_POISON_PASS      2
+
+/*
+ * Under TCG, make guest accesses to [@gpa, @gpa + @size) fail.  Each
+ * access calls @consumed.  Only the most recent traps are kept; if one
+ * goes before any access told the guest, @untold (if not NULL) is called.
+ */
+typedef unsigned (*MemoryPoisonConsumed)(CPUState *cpu, hwaddr gpa,
+                                         uint64_t size, bool intact);
 typedef void (*MemoryPoisonUntold)(hwaddr gpa, uint64_t size);
-void memory_poison_trap(hwaddr gpa, uint64_t size,
+void memory_poison_trap(hwaddr gpa, uint64_t size, bool intact,
                         MemoryPoisonConsumed consumed,
                         MemoryPoisonUntold untold);
 

@@ -21,6 +21,7 @@
 #include "system/kvm.h"
 #include "system/qtest.h"
 #include "system/memory-failure.h"
+#include "system/memory-poison.h"
 #include "trace.h"
 
 /*
@@ -59,27 +60,25 @@ static bool arm_mf_in_user_mode(CPUState *cs)
     return arm_current_el(cpu_env(cs)) == 0;
 }
 
+/* A record for @gpa: to @cs's SEA source, or the asynchronous one */
 static bool arm_mf_record(CPUState *cs, hwaddr gpa, uint64_t size,
-                          bool *busy)
+                          Error **errp)
 {
     AcpiGhesDevice *ghes = ghes_device_find();
     unsigned source = GHES_SOURCE_ASYNC;
     Error *err = NULL;
 
-    *busy = false;
     if (ghes && cs) {
         source = ghes_sea_source(ghes, cs->cpu_index);
     }
-    if (!ghes || !ghes_device_ready(ghes, &err)) {
-        trace_arm_mf_record_failed(source, gpa, err ? error_get_pretty(err)
-                                                    : "ras=off");
-        error_free(err);
-        return false;
+    if (!ghes) {
+        error_setg(&err, "the machine has no GHES error sources (ras=off)");
+    } else if (ghes_device_ready(ghes, &err)) {
+        ghes_record_mem_error(ghes, source, gpa, size, &err);
     }
-    if (!ghes_record_mem_error(ghes, source, gpa, size, &err)) {
+    if (err) {
         trace_arm_mf_record_failed(source, gpa, error_get_pretty(err));
-        error_free(err);
-        *busy = true;
+        error_propagate(errp, err);
         return false;
     }
     return true;
@@ -98,8 +97,6 @@ static bool arm_mf_sea_record(CPUState *cs, hwaddr gpa, uint64_t size,
                               bool *told)
 {
     AcpiGhesDevice *ghes = ghes_device_find();
-    bool busy;
-
     if (cs && ghes && ghes_device_ready(ghes, NULL)) {
         unsigned source = ghes_sea_source(ghes, cs->cpu_index);
 
@@ -111,36 +108,51 @@ static bool arm_mf_sea_record(CPUState *cs, hwaddr gpa, uint64_t size,
             return true;
         }
     }
-    *told = arm_mf_record(cs, gpa, size, &busy);
+    *told = arm_mf_record(cs, gpa, size, NULL);
     if (*told && cs) {
         trace_arm_mf_sea(cs->cpu_index, gpa);
     }
     return false;
 }
 
-static bool arm_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size)
+static unsigned arm_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
+                                bool intact)
 {
     bool told;
 
+    if (cs && intact && arm_current_el(cpu_env(cs)) > 0) {
+        /*
+         * The guest kernel read it (a page it freed, say, whose record it
+         * lost): a kernel-mode SEA is fatal to Linux.  The data is there,
+         * so the access completes and the error goes the asynchronous way.
+         */
+        told = arm_mf_record(NULL, gpa, size, NULL);
+        trace_arm_mf_kernel_consumed(cs->cpu_index, gpa, told);
+        return MEMORY_POISON_PASS | (told ? MEMORY_POISON_TOLD : 0);
+    }
     arm_mf_sea_record(cs, gpa, size, &told);
-    return told;
+    return told ? MEMORY_POISON_TOLD : 0;
 }
 
 static MemoryFailureAction arm_mf_report(CPUState *cs, hwaddr gpa,
                                          uint64_t size, bool ar,
                                          bool *recursive)
 {
-    bool busy, told;
+    Error *err = NULL;
+    bool told;
 
     if (!ar) {
-        if (arm_mf_record(NULL, gpa, size, &busy)) {
+        if (arm_mf_record(NULL, gpa, size, &err)) {
             return MEMORY_FAILURE_ACTION_INJECT;
         }
-        /* A full queue is reported by RAS_QUEUE_OVERFLOW, every time */
+        /*
+         * Each one is in the MEMORY_FAILURE event (and a full queue's in
+         * RAS_QUEUE_OVERFLOW): one warning is enough
+         */
         warn_report_once("memory error at guest address 0x%" HWADDR_PRIx
                          " not reported to the guest: %s", gpa,
-                         busy ? "the queue of records waiting for it is full"
-                              : "no GHES error source is ready");
+                         error_get_pretty(err));
+        error_free(err);
         return MEMORY_FAILURE_ACTION_IGNORE;
     }
 

@@ -18,6 +18,7 @@
 #include "system/hw_accel.h"
 #include "system/kvm.h"
 #include "system/memory-failure.h"
+#include "system/memory-poison.h"
 #include "system/reset.h"
 #include "system/runstate.h"
 #include "qemu/timer.h"
@@ -31,13 +32,14 @@
 #include "trace.h"
 
 /*
- * The banks QEMU reports memory errors in; the others are left alone.
- * AMD's deferred errors have their own bank: the guest takes them when it
- * polls, and an action-required error must not find one in its bank (it
- * would overflow it).  Not bank 4, which AMD gives the northbridge.
+ * The bank QEMU reports memory errors in.  AMD's deferred errors wait in
+ * the other banks (but 4, which Linux treats as the northbridge's) until
+ * the guest polls them, once a second at best: every bank of every CPU
+ * may hold one, and an action-required error must not find one in its
+ * bank (it would overflow it).
  */
 #define X86_MF_BANK             9
-#define X86_MF_DEFERRED_BANK    8
+static const int x86_mf_deferred_banks[] = { 8, 7, 6, 5, 3, 2, 1, 0 };
 
 typedef struct X86MceParams {
     hwaddr gpa;
@@ -136,33 +138,46 @@ static bool x86_mf_in_handler(CPUX86State *env)
 static void x86_mf_deliver_deferred(CPUState *cs, X86MceParams *p)
 {
     CPUX86State *env = cpu_env(cs);
-    uint64_t *b = env->mce_banks + 4 * X86_MF_DEFERRED_BANK;
+    unsigned nr_banks = env->mcg_cap & 0xff;
     uint64_t status = MCI_STATUS_VAL | MCI_STATUS_EN | MCI_STATUS_MISCV |
                       MCI_STATUS_ADDRV | MCI_STATUS_POISON |
                       MCI_STATUS_DEFERRED;
+    uint64_t *free_bank = NULL;
+    bool enabled = false;
+    int i;
 
     p->action = MEMORY_FAILURE_ACTION_INJECT;
-    if (b[0] != ~0ull) {
-        p->action = MEMORY_FAILURE_ACTION_IGNORE;
-        trace_x86_mf_not_delivered(cs->cpu_index, p->gpa, "the guest "
-                                   "disabled the deferred error bank");
-        warn_report("memory error at guest address 0x%" HWADDR_PRIx
-                    " not reported to the guest: it disabled the bank of "
-                    "deferred errors (MCi_CTL)", p->gpa);
-        return;
-    }
-    if (b[1] & MCI_STATUS_VAL) {
-        if (b[2] == p->gpa) {
+    for (i = 0; i < ARRAY_SIZE(x86_mf_deferred_banks); i++) {
+        uint64_t *b = env->mce_banks + 4 * x86_mf_deferred_banks[i];
+
+        if (x86_mf_deferred_banks[i] >= nr_banks || b[0] != ~0ull) {
+            continue;
+        }
+        enabled = true;
+        if (!(b[1] & MCI_STATUS_VAL)) {
+            free_bank = free_bank ? free_bank : b;
+        } else if (b[2] == p->gpa) {
             trace_x86_mf_coalesced(cs->cpu_index, p->gpa);
             return;
         }
+    }
+    if (!enabled) {
+        p->action = MEMORY_FAILURE_ACTION_IGNORE;
+        trace_x86_mf_not_delivered(cs->cpu_index, p->gpa, "the guest "
+                                   "disabled the banks");
+        warn_report("memory error at guest address 0x%" HWADDR_PRIx
+                    " not reported to the guest: it disabled the banks of "
+                    "deferred errors (MCi_CTL)", p->gpa);
+        return;
+    }
+    if (!free_bank) {
         p->held = true;
         trace_x86_mf_held(cs->cpu_index, p->gpa);
         return;
     }
-    b[2] = p->gpa;
-    b[3] = (MCM_ADDR_PHYS << 6) | 0xc;
-    b[1] = status;
+    free_bank[2] = p->gpa;
+    free_bank[3] = (MCM_ADDR_PHYS << 6) | 0xc;
+    free_bank[1] = status;
     trace_x86_mf_delivered(cs->cpu_index, p->gpa, status, env->mcg_status);
 }
 
@@ -412,7 +427,11 @@ static CPUState *x86_mf_ao_target(X86MceQueue *q)
     CPUState *cs;
 
     if (IS_AMD_CPU(cpu_env(first_cpu))) {
-        /* A deferred error waits in its bank for the guest's poll */
+        /*
+         * A deferred error waits in a bank for the guest's poll.  Only the
+         * first CPU's banks: seen here, a 6.1 guest never drained those of
+         * its second CPU.
+         */
         return first_cpu;
     }
     if (now < q->last_ao_ns + X86_MF_AO_MIN_GAP_NS) {
@@ -462,13 +481,41 @@ static void x86_mf_retry(void *opaque)
     }
 }
 
+/* Queue a machine check for @cs; false if the queue is full (dropped) */
+static bool x86_mf_hold(X86MceQueue *q, CPUState *cs, hwaddr gpa, bool ar)
+{
+    X86HeldMce *h;
+
+    for (GList *l = q->held.head; l; l = l->next) {
+        h = l->data;
+        if (h->cpu_index == cs->cpu_index && h->gpa == gpa && h->ar == ar) {
+            /* The same poison touched again while it waits: once is it */
+            return true;
+        }
+    }
+    if (g_queue_get_length(&q->held) >= q->size) {
+        q->dropped++;
+        qapi_event_send_ras_queue_overflow(RAS_QUEUE_X86_MCE, false, 0,
+                                           true, gpa, q->size, q->dropped);
+        warn_report_once("memory error at guest address 0x%" HWADDR_PRIx
+                         " not reported to the guest: %u machine checks "
+                         "are already waiting", gpa, q->size);
+        return false;
+    }
+    h = g_new(X86HeldMce, 1);
+    h->cpu_index = cs->cpu_index;
+    h->gpa = gpa;
+    h->ar = ar;
+    g_queue_push_tail(&q->held, h);
+    return true;
+}
+
 static MemoryFailureAction x86_mf_mce(CPUState *cs, hwaddr gpa, bool ar,
                                       bool *recursive)
 {
     X86MceQueue *q = x86_mce_queue();
     MemoryFailureAction action = MEMORY_FAILURE_ACTION_INJECT;
     CPUState *target = NULL;
-    X86HeldMce *h;
     bool is_held = true;
 
     if (!ar && !current_cpu) {
@@ -493,27 +540,9 @@ static MemoryFailureAction x86_mf_mce(CPUState *cs, hwaddr gpa, bool ar,
         q->delivered += action == MEMORY_FAILURE_ACTION_INJECT;
         return action;
     }
-    for (GList *l = q->held.head; l; l = l->next) {
-        h = l->data;
-        if (h->cpu_index == cs->cpu_index && h->gpa == gpa && h->ar == ar) {
-            /* The same poison touched again while it waits: once is it */
-            return action;
-        }
-    }
-    if (g_queue_get_length(&q->held) >= q->size) {
-        q->dropped++;
-        qapi_event_send_ras_queue_overflow(RAS_QUEUE_X86_MCE, false, 0,
-                                           true, gpa, q->size, q->dropped);
-        warn_report_once("memory error at guest address 0x%" HWADDR_PRIx
-                         " not reported to the guest: %u machine checks "
-                         "are already waiting", gpa, q->size);
+    if (!x86_mf_hold(q, cs, gpa, ar)) {
         return MEMORY_FAILURE_ACTION_IGNORE;
     }
-    h = g_new(X86HeldMce, 1);
-    h->cpu_index = cs->cpu_index;
-    h->gpa = gpa;
-    h->ar = ar;
-    g_queue_push_tail(&q->held, h);
     x86_mf_retry_later(q);
     return action;
 }
@@ -545,12 +574,26 @@ static MemoryFailureAction x86_mf_report(CPUState *cs, hwaddr gpa,
     return MEMORY_FAILURE_ACTION_INJECT;
 }
 
-static bool x86_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size)
+static unsigned x86_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
+                                bool intact)
 {
     bool recursive;
 
+    if (cs && intact && !(cpu_env(cs)->hflags & HF_CPL_MASK)) {
+        /*
+         * The guest kernel read it: unless that access had a fixup, an
+         * action-required machine check in the kernel is fatal to Linux.
+         * The data is there, so the access completes and the error waits
+         * as an action-optional one.
+         */
+        bool told = x86_mf_hold(x86_mce_queue(), first_cpu, gpa, false);
+
+        trace_x86_mf_kernel_consumed(cs->cpu_index, gpa, told);
+        x86_mf_retry_later(x86_mce_queue());
+        return MEMORY_POISON_PASS | (told ? MEMORY_POISON_TOLD : 0);
+    }
     return x86_mf_mce(cs ? cs : first_cpu, gpa, cs != NULL, &recursive) ==
-           MEMORY_FAILURE_ACTION_INJECT;
+           MEMORY_FAILURE_ACTION_INJECT ? MEMORY_POISON_TOLD : 0;
 }
 
 static const MemoryFailureArchOps x86_mf_ops = {

@@ -67,6 +67,10 @@ static void guest_ack(RasFw *fw, int i)
     qtest_writel(fw->qts, block_addr(fw, i), 0);
     ack = qtest_readq(fw->qts, ack_addr(fw, i));
     qtest_writeq(fw->qts, ack_addr(fw, i), (ack & ~1ull) | 1);
+    if (i == 0) {
+        /* Time for the guest to have done what it acknowledged */
+        qtest_clock_step(fw->qts, RAS_FW_ASYNC_MAX_WAIT_NS);
+    }
 }
 
 static void check_gas(QTestState *qts, uint64_t gas, uint64_t addr)
@@ -306,6 +310,7 @@ static void test_inject_and_ack(void)
     /* the ack register keeps the bits the guest must preserve */
     guest_ack(&fw, 0);
     qtest_writeq(qts, ack_addr(&fw, 0), 0xf0f0000000000001ull);
+    qtest_clock_step(qts, RAS_FW_ASYNC_MAX_WAIT_NS);
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 " } }",
                              (uint64_t)ERROR_PAGE);
@@ -785,7 +790,11 @@ static void test_migration(void)
     g_assert_cmpint(qdict_get_int(s, "queued"), ==, 1);
     g_assert(!qdict_get_bool(s, "acknowledged"));
     qobject_unref(s);
-    /* The guest acknowledges on the destination: the waiting one comes */
+    /*
+     * The guest acknowledges on the destination: the waiting one comes,
+     * once the running guest has had time for what it had to do
+     */
+    qtest_qmp_assert_success(dst, "{ 'execute': 'cont' }");
     fw = saved;
     fw.qts = dst;
     g_assert_cmpint(qtest_readq(dst, base + REGS_LEN + 172), ==, 1);

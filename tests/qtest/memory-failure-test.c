@@ -9,6 +9,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 #include "qemu/units.h"
 #include "libqtest.h"
 #include "qapi/error.h"
@@ -123,6 +124,9 @@ static void arm_ack(RasFw *fw, int i)
 
     qtest_writel(fw->qts, arm_block(fw, i), 0);
     qtest_writeq(fw->qts, ack, 1);
+    if (i == 0) {
+        qtest_clock_step(fw->qts, RAS_FW_ASYNC_MAX_WAIT_NS);
+    }
 }
 
 /* Action-optional and action-required errors in guest memory */
@@ -410,6 +414,138 @@ static void test_x86_queue(void)
     qtest_quit(qts);
 }
 
+static uint64_t free_huge_pages(void);
+
+static QDict *ghes_source(QTestState *qts, int i)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
+    QList *l = qdict_get_qlist(qdict_get_qdict(rsp, "return"), "sources");
+    QDict *s = NULL;
+
+    while (i-- >= 0) {
+        qobject_unref(s);
+        s = qobject_to(QDict, qlist_pop(l));
+    }
+    qobject_unref(rsp);
+    return s;
+}
+
+static int64_t ghes_source_int(QTestState *qts, int i, const char *key)
+{
+    QDict *s = ghes_source(qts, i);
+    int64_t v = qdict_get_int(s, key);
+
+    qobject_unref(s);
+    return v;
+}
+
+/*
+ * arm: a memory error in the memory of the GHES blob, which QEMU keeps:
+ * the page is replaced and what the guest had not taken yet written
+ * back; QEMU's own writes never trap; nothing is left poisoned.
+ */
+static void test_ras_memory(void)
+{
+    QTestState *qts = start(NULL);
+    uint64_t blob, block0;
+    RasFw fw;
+    QList *l;
+    QDict *e;
+    int i;
+
+    ras_fw_init(&fw, qts);
+    ras_fw_run_loader(&fw);
+    blob = ras_fw_file(&fw, "etc/hardware_errors")->addr;
+    block0 = arm_block(&fw, 0);
+    /* A record the guest has not taken yet */
+    inject_gpa(qts, page(1), false, 0);
+    expect_event(qts, "guest", "inject", false, false, page(1), 4096);
+
+    /* In the page of the error status blocks */
+    inject_gpa(qts, block0, false, 0);
+    expect_event(qts, "hypervisor", "ignore", false, false, block0, 4096);
+    g_assert_cmphex(arm_record_pa(&fw, 0), ==, page(1));
+    for (i = 0; i < NR_SOURCES; i++) {
+        g_assert_cmpint(ghes_source_int(qts, i, "mended"), ==, 1);
+    }
+    /* In the register page, taken by a vCPU */
+    inject_gpa(qts, blob, true, 0);
+    expect_event(qts, "hypervisor", "ignore", true, false, blob, 4096);
+    /* Poisoned: only the guest's page, not QEMU's mended ones */
+    l = query(qts);
+    g_assert_cmpint(qlist_size(l), ==, 1);
+    e = qobject_to(QDict, qlist_peek(l));
+    g_assert_cmphex(qdict_get_int(e, "address"), ==, page(1));
+    qobject_unref(l);
+
+    /* Both still work: the next record goes in once this one is taken */
+    inject_gpa(qts, page(2), false, 0);
+    expect_event(qts, "guest", "inject", false, false, page(2), 4096);
+    g_assert_cmphex(arm_record_pa(&fw, 0), ==, page(1));
+    arm_ack(&fw, 0);
+    g_assert_cmphex(arm_record_pa(&fw, 0), ==, page(2));
+    qtest_quit(qts);
+}
+
+/*
+ * arm: the blob in a huge page, which QEMU cannot replace without the
+ * guest data it holds: its sources are lost, visibly; the rest of the
+ * huge page is the guest's, at the address of its first byte though the
+ * GHES registers are mapped over that byte.
+ */
+static void test_ras_memory_huge(void)
+{
+    QTestState *qts;
+    QDict *rsp, *dimm, *ev;
+    RasFw fw;
+    uint64_t base, blob;
+    uint8_t le[8], copy[REGS_LEN + NR_SOURCES * BLOCK_LEN];
+    int i;
+
+    if (free_huge_pages() < 2) {
+        g_test_skip("needs two free 2 MiB huge pages "
+                    "(/proc/sys/vm/nr_hugepages)");
+        return;
+    }
+    qts = start_mem("1G,slots=2,maxmem=2G",
+                    "-object memory-backend-memfd,id=h,size=4M,hugetlb=on,"
+                    "hugetlbsize=2M -device pc-dimm,memdev=h");
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-memory-devices' }");
+    dimm = qdict_get_qdict(qobject_to(QDict,
+                           qlist_peek(qdict_get_qlist(rsp, "return"))),
+                           "data");
+    base = qdict_get_int(dimm, "addr");
+    qobject_unref(rsp);
+    ras_fw_init(&fw, qts);
+    ras_fw_run_loader(&fw);
+    /* Firmware placed the blob at the start of the DIMM's huge page */
+    blob = ras_fw_file(&fw, "etc/hardware_errors")->addr;
+    qtest_memread(qts, blob, copy, sizeof(copy));
+    qtest_memwrite(qts, base, copy, sizeof(copy));
+    stq_le_p(le, base);
+    ras_fw_cfg_write(qts, ras_fw_file(&fw, "etc/hardware_errors_addr")->select,
+                     le, sizeof(le));
+    g_assert_cmpint(ghes_source_int(qts, 0, "block-address"), ==,
+                    base + REGS_LEN);
+
+    inject_gpa(qts, base + MiB, false, 0);
+    for (i = 0; i < NR_SOURCES; i++) {
+        ev = qtest_qmp_eventwait_ref(qts, "GHES_SOURCE_LOST");
+        g_assert_cmpint(qdict_get_int(qdict_get_qdict(ev, "data"),
+                                      "source-id"), ==, i);
+        qobject_unref(ev);
+        rsp = ghes_source(qts, i);
+        g_assert(qdict_get_bool(rsp, "lost"));
+        qobject_unref(rsp);
+    }
+    /* No source left to tell the guest through */
+    expect_event(qts, "guest", "ignore", false, false, base, 2 * MiB);
+    /* QEMU's registers stay above the poison trap */
+    qtest_writeq(qts, base + 8 * NR_SOURCES, 1);
+    g_assert_cmphex(qtest_readq(qts, base + 8 * NR_SOURCES), ==, 1);
+    qtest_quit(qts);
+}
+
 static int64_t x86_queue_waiting(QTestState *qts)
 {
     QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-ras-queues' }");
@@ -428,12 +564,22 @@ static int64_t x86_queue_waiting(QTestState *qts)
 static void test_x86_amd_deferred(void)
 {
     QTestState *qts = start("-cpu qemu64");
+    int i;
 
+    /* One in each of eight banks */
+    for (i = 0; i < 8; i++) {
+        inject_gpa(qts, page(1 + i), false, 0);
+        expect_event(qts, "guest", "inject", false, false, page(1 + i),
+                     4096);
+        g_assert_cmpint(x86_queue_waiting(qts), ==, 0);
+    }
+    /* The same page again, while it waits in its bank: nothing more */
     inject_gpa(qts, page(1), false, 0);
     expect_event(qts, "guest", "inject", false, false, page(1), 4096);
     g_assert_cmpint(x86_queue_waiting(qts), ==, 0);
-    inject_gpa(qts, page(2), false, 0);
-    expect_event(qts, "guest", "inject", false, false, page(2), 4096);
+    /* No bank left: the next one waits for the guest */
+    inject_gpa(qts, page(9), false, 0);
+    expect_event(qts, "guest", "inject", false, false, page(9), 4096);
     g_assert_cmpint(x86_queue_waiting(qts), ==, 1);
     /* The memory they were about is replaced at reset */
     qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
@@ -579,6 +725,11 @@ int main(int argc, char **argv)
         qtest_add_func("/memory-failure/x86-queue", test_x86_queue);
         qtest_add_func("/memory-failure/x86-amd-deferred",
                        test_x86_amd_deferred);
+    }
+    if (is_arm()) {
+        qtest_add_func("/memory-failure/ras-memory", test_ras_memory);
+        qtest_add_func("/memory-failure/ras-memory-huge",
+                       test_ras_memory_huge);
     }
     qtest_add_func("/memory-failure/hmp", test_hmp);
     qtest_add_func("/memory-failure/huge-page", test_huge_page);

@@ -36,6 +36,13 @@ void ras_fw_cfg_write(QTestState *qts, uint16_t select, const void *buf,
                       uint32_t len);
 /* Guest address of ACPI table @sig in the placed etc/acpi/tables */
 uint64_t ras_fw_find_table(RasFw *fw, const char *sig, uint32_t *len);
+/*
+ * Records for the asynchronous source go in a few at a time, then wait
+ * for the guest to show progress; a qtest guest never idles or runs, so
+ * it shows none until this much virtual time has passed.
+ */
+#define RAS_FW_ASYNC_MAX_WAIT_NS    500000000ll
+
 /* A file to pass as -bios: the qtest accelerator runs no guest code */
 const char *ras_fw_dummy_bios(void);
 

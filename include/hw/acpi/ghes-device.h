@@ -14,6 +14,7 @@
 #include "hw/nvram/fw_cfg.h"
 #include "qapi/qapi-types-ras.h"
 #include "qom/object.h"
+#include "system/guest-progress.h"
 
 #define TYPE_ACPI_GHES "acpi-ghes"
 OBJECT_DECLARE_SIMPLE_TYPE(AcpiGhesDevice, ACPI_GHES)
@@ -33,7 +34,15 @@ typedef struct GhesSourceStats {
     uint64_t records;           /* records written into the block */
     uint64_t busy;              /* records refused: block not acknowledged */
     uint64_t overflow;          /* records refused: queue full */
+    uint64_t mended;            /* memory errors in the block mended */
 } GhesSourceStats;
+
+/* What QEMU keeps of a source, to mend its block after a memory error */
+typedef struct GhesSourceCopy {
+    uint8_t record[HEST_GHES_BLOCK_LEN];  /* the last record written */
+    uint32_t len;
+    bool lost;                  /* its block went in an unmendable error */
+} GhesSourceCopy;
 
 struct AcpiGhesDevice {
     DeviceState parent_obj;
@@ -63,6 +72,10 @@ struct AcpiGhesDevice {
 
     /* Records for the async source, delivered as the guest acknowledges */
     GQueue queue;
+    /* ... and as it works: records acknowledged since it last idled */
+    uint32_t async_unconfirmed;
+    GuestProgress async_progress;
+    QEMUTimer *async_timer;
     uint8_t *queue_buf;         /* the queue, flattened for migration */
     uint32_t queue_buf_len;
 
@@ -70,17 +83,17 @@ struct AcpiGhesDevice {
     uint64_t *block_addr;
 
     uint64_t sequence;          /* last record sequence number used */
+    GhesSourceCopy *copies;
     GhesSourceStats *stats;
     uint32_t nr_stats;          /* == nr_sources, for migration */
 };
 
 /**
- * ghes_sea_source: the SEA source of vCPU @cpu_index
+ * ghes_sea_source: the SEA source of vCPU @cpu_index, or another one if
+ * a memory error took its block (the guest reads every SEA source on
+ * every SEA)
  */
-static inline unsigned ghes_sea_source(AcpiGhesDevice *s, int cpu_index)
-{
-    return 1 + cpu_index % s->sea_sources;
-}
+unsigned ghes_sea_source(AcpiGhesDevice *s, int cpu_index);
 
 /**
  * ghes_device_find: the machine's GHES sources, or NULL without ras=on

@@ -21,11 +21,18 @@ def cache_dir():
     return os.path.join(base, 'qemu-guest-ras')
 
 
+def guest_kernel():
+    """The guest kernel series: RAS_GUEST_KERNEL, 6.1 (Debian 12's) or
+    6.12 (bookworm-backports)."""
+    return os.environ.get('RAS_GUEST_KERNEL', '6.1')
+
+
 def fetch_images(arch):
     """Kernel, busybox and firmware for @arch ('arm64' or 'x86')."""
     return subprocess.run([os.path.join(HERE, 'fetch-images'), cache_dir(),
-                           {'x86': 'amd64'}.get(arch, arch)], check=True,
-                          capture_output=True, text=True).stdout.strip()
+                           {'x86': 'amd64'}.get(arch, arch), guest_kernel()],
+                          check=True, capture_output=True,
+                          text=True).stdout.strip()
 
 
 class QMP:
@@ -173,6 +180,11 @@ class Guest:
     def console(self):
         with open(self.log, errors='replace') as f:
             return f.read()
+
+    def kernel(self):
+        """The guest kernel's release, once it has booted"""
+        m = re.search(r'^GUEST READY (\S+)', self.console(), re.M)
+        return m.group(1) if m else None
 
     def wait_for(self, pattern, timeout):
         """The first match of @pattern in the console log, or None on

@@ -145,6 +145,7 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
     try:
         console = Console(guest.log)
         pages, hwc0 = storm_pages(console, guest, rasguest.BOOT_TIMEOUT)
+        res['kernel'] = guest.kernel()
         if len(pages) != n:
             raise RuntimeError('storm program reported %d pages, not %d'
                                % (len(pages), n))

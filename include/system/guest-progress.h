@@ -1,0 +1,35 @@
+/*
+ * Has the guest done the work it had pending?
+ *
+ * A guest acknowledges an error report before it has acted on it (Linux
+ * queues memory_failure() for a worker, in a small fifo, and drops what
+ * does not fit).  Whoever reports errors faster than the guest works
+ * loses them inside the guest.  QEMU cannot see the guest's queues, but
+ * it can see the guest make progress: a CPU idles only once it has run
+ * its runnable work.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef SYSTEM_GUEST_PROGRESS_H
+#define SYSTEM_GUEST_PROGRESS_H
+
+typedef struct GuestProgress {
+    int64_t mark_ns;            /* QEMU_CLOCK_VIRTUAL */
+    unsigned nr_cpus;
+    int64_t *cpu_ns;            /* each vCPU thread's CPU time at the mark */
+} GuestProgress;
+
+/* The guest has work pending from now on */
+void guest_progress_mark(GuestProgress *gp);
+
+/*
+ * Whether the guest has run since the mark: every vCPU is idle now or
+ * has run for @busy_ns of CPU time since; or, whatever it did, @max_ns of
+ * virtual time went by (a guest that neither idles nor runs visibly).
+ */
+bool guest_progress_done(GuestProgress *gp, int64_t busy_ns, int64_t max_ns);
+
+void guest_progress_destroy(GuestProgress *gp);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * Has the guest done the work it had pending?
+ *
+ * Two signs, per vCPU: it is idle (halted: under TCG a vCPU halts only
+ * when the guest has nothing runnable on it), or its thread has run for
+ * long enough that any worker the guest had queued on it has run too
+ * (the guest's scheduler gives a woken worker the CPU within a few
+ * milliseconds of its own time).  Thread CPU time counts the guest's own
+ * time, whatever else the host runs: a busy host slows the guest down
+ * and this with it.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/timer.h"
+#include "hw/core/cpu.h"
+#include "system/guest-progress.h"
+#include "trace.h"
+
+static int64_t vcpu_thread_ns(CPUState *cs)
+{
+#ifdef CONFIG_POSIX
+    clockid_t clock;
+    struct timespec ts;
+
+    if (cs->thread &&
+        !pthread_getcpuclockid(cs->thread->thread, &clock) &&
+        !clock_gettime(clock, &ts)) {
+        return ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
+    }
+#endif
+    return 0;
+}
+
+void guest_progress_mark(GuestProgress *gp)
+{
+    CPUState *cs;
+    unsigned n = 0;
+
+    CPU_FOREACH(cs) {
+        n++;
+    }
+    if (n != gp->nr_cpus) {
+        g_free(gp->cpu_ns);
+        gp->cpu_ns = g_new0(int64_t, n);
+        gp->nr_cpus = n;
+    }
+    n = 0;
+    CPU_FOREACH(cs) {
+        gp->cpu_ns[n++] = vcpu_thread_ns(cs);
+    }
+    gp->mark_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+}
+
+bool guest_progress_done(GuestProgress *gp, int64_t busy_ns, int64_t max_ns)
+{
+    int64_t waited = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) - gp->mark_ns;
+    CPUState *cs;
+    unsigned n = 0;
+
+    if (waited >= max_ns) {
+        trace_guest_progress_timeout(waited);
+        return true;
+    }
+    CPU_FOREACH(cs) {
+        int64_t ran = n < gp->nr_cpus ? vcpu_thread_ns(cs) - gp->cpu_ns[n] : 0;
+
+        n++;
+        if (!qatomic_read(&cs->halted) && ran < busy_ns) {
+            return false;
+        }
+    }
+    trace_guest_progress_done(waited);
+    return true;
+}
+
+void guest_progress_destroy(GuestProgress *gp)
+{
+    g_clear_pointer(&gp->cpu_ns, g_free);
+    gp->nr_cpus = 0;
+}
