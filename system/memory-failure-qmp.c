@@ -13,6 +13,7 @@
 #include "system/memory-failure.h"
 #include "hw/core/cpu.h"
 #include "system/memory-poison.h"
+#include "system/ramblock.h"
 #include "hw/acpi/ghes-device.h"
 
 /* Host memory of guest physical address @gpa */
@@ -85,6 +86,7 @@ void qmp_inject_host_memory_failure(bool has_address, uint64_t address,
                                     bool action_required,
                                     bool has_cpu_index, int64_t cpu_index,
                                     bool has_real, bool real,
+                                    bool has_page_size, uint64_t page_size,
                                     Error **errp)
 {
     bool ar = has_action_required && action_required;
@@ -113,10 +115,24 @@ void qmp_inject_host_memory_failure(bool has_address, uint64_t address,
     if (!mr) {
         return;
     }
+    if (!has_page_size) {
+        page_size = qemu_ram_pagesize(mr->ram_block);
+    } else if (!is_power_of_2(page_size) ||
+               page_size < qemu_real_host_page_size() ||
+               page_size > qemu_ram_pagesize(mr->ram_block)) {
+        error_setg(errp, "page-size must be a power of two from 0x%zx to "
+                   "0x%zx", qemu_real_host_page_size(),
+                   qemu_ram_pagesize(mr->ram_block));
+        return;
+    } else if (has_real && real) {
+        error_setg(errp, "with real poison the host kernel decides what "
+                   "it reports");
+        return;
+    }
     if (has_real && real) {
         memory_failure_poison_host(mr, host, errp);
     } else {
-        memory_failure_simulate(mr, host, cpu);
+        memory_failure_simulate(mr, host, cpu, page_size);
     }
 }
 
@@ -124,8 +140,8 @@ static gint by_address(gconstpointer a, gconstpointer b)
 {
     const MemoryPoison *pa = *(MemoryPoison * const *)a;
     const MemoryPoison *pb = *(MemoryPoison * const *)b;
-    uint64_t ka = pa->has_gpa ? pa->gpa : pa->ram_addr;
-    uint64_t kb = pb->has_gpa ? pb->gpa : pb->ram_addr;
+    uint64_t ka = pa->has_gpa ? pa->gpa : pa->rb->offset + pa->offset;
+    uint64_t kb = pb->has_gpa ? pb->gpa : pb->rb->offset + pb->offset;
 
     if (pa->has_gpa != pb->has_gpa) {
         return pa->has_gpa ? -1 : 1;

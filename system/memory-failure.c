@@ -426,10 +426,10 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
         return;
     }
     if (rb) {
-        p = memory_poison_find(rb->offset + offset);
+        p = memory_poison_find(rb, offset);
         if (p && p->has_gpa && p->size >= size) {
             /* Already trapped, so no longer RAM in the memory map */
-            gpa = p->gpa + (rb->offset + offset - p->ram_addr);
+            gpa = p->gpa + (offset - p->offset);
             has_gpa = true;
         } else {
             nr_aliases = gpas_of(rb, offset, size, aliases);
@@ -440,7 +440,7 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
     if (!has_gpa) {
         /* Memory QEMU uses for itself */
         if (rb) {
-            memory_poison_add(rb->offset + offset, size, false, 0,
+            memory_poison_add(rb, offset, size, false, 0,
                               MEMORY_FAILURE_RECIPIENT_HYPERVISOR, &is_new);
         }
         if (ar) {
@@ -465,7 +465,7 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
         return;
     }
 
-    memory_poison_add(rb->offset + offset, size, true, gpa,
+    memory_poison_add(rb, offset, size, true, gpa,
                       MEMORY_FAILURE_RECIPIENT_GUEST, &is_new);
     block_migration();
     if (!kvm_enabled()) {
@@ -630,10 +630,10 @@ static void simulate_ar_on_vcpu(CPUState *cpu, run_on_cpu_data data)
     memory_failure_process_pending();
 }
 
-void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu)
+void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu,
+                             uint64_t page_size)
 {
-    /* The kernel reports the whole page of the mapping: a huge page */
-    int lsb = ctz64(qemu_ram_pagesize(mr->ram_block));
+    int lsb = ctz64(page_size);
 
     host = (void *)((uintptr_t)host & ~((1ull << lsb) - 1));
     trace_memory_failure_simulate((uintptr_t)host, cpu != NULL,

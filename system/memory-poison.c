@@ -1,10 +1,12 @@
 /*
  * Poisoned guest memory
  *
- * Entries are keyed by their base in ram_addr_t space, which is the same
- * for every guest address that maps the memory (aliases).  A range is a
- * power of two (a 4 KiB page, a 2 MiB huge page, ...); lookups try each
- * size in use, so both insert and lookup take constant time.
+ * Entries are keyed by RAM block and offset in it, which is the same for
+ * every guest address that maps the memory (aliases).  A range is a
+ * power of two (a 4 KiB page, a 2 MiB huge page, ...) aligned in its
+ * block: blocks are aligned to their own page size in the host's address
+ * space, not in ram_addr_t space.  Lookups try each size in use, so both
+ * insert and lookup take constant time.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -18,9 +20,11 @@
 #include "system/memory.h"
 #include "system/address-spaces.h"
 #include "system/memory-poison.h"
+#include "system/ramblock.h"
+#include "exec/ramlist.h"
 #include "trace.h"
 
-static GHashTable *poison;          /* ram_addr -> MemoryPoison */
+static GHashTable *poison;          /* of MemoryPoison, keyed by itself */
 static uint64_t poison_sizes;       /* bit n set: some entry has size 2^n */
 
 /*
@@ -69,16 +73,39 @@ type_init(poison_trap_register_types)
 static QTAILQ_HEAD(, PoisonTrap) traps = QTAILQ_HEAD_INITIALIZER(traps);
 static unsigned nr_traps;
 
-MemoryPoison *memory_poison_find(uint64_t ram_addr)
+static guint poison_hash(gconstpointer key)
+{
+    const MemoryPoison *p = key;
+
+    return g_direct_hash(p->rb) ^ g_int64_hash(&p->offset);
+}
+
+static gboolean poison_equal(gconstpointer a, gconstpointer b)
+{
+    const MemoryPoison *pa = a, *pb = b;
+
+    return pa->rb == pb->rb && pa->offset == pb->offset;
+}
+
+/* The entry of exactly [@offset, @offset + @size) of @rb */
+static MemoryPoison *poison_lookup(RAMBlock *rb, uint64_t offset,
+                                   uint64_t size)
+{
+    MemoryPoison key = { .rb = rb, .offset = offset };
+    MemoryPoison *p = poison ? g_hash_table_lookup(poison, &key) : NULL;
+
+    return p && p->size == size ? p : NULL;
+}
+
+MemoryPoison *memory_poison_find(RAMBlock *rb, uint64_t offset)
 {
     uint64_t sizes = poison_sizes;
 
     while (poison && sizes) {
-        int n = ctz64(sizes);
-        uint64_t key = ram_addr & ~((1ull << n) - 1);
-        MemoryPoison *p = g_hash_table_lookup(poison, &key);
+        uint64_t size = 1ull << ctz64(sizes);
+        MemoryPoison *p = poison_lookup(rb, offset & ~(size - 1), size);
 
-        if (p && p->size == 1ull << n) {
+        if (p) {
             return p;
         }
         sizes &= sizes - 1;
@@ -86,7 +113,31 @@ MemoryPoison *memory_poison_find(uint64_t ram_addr)
     return NULL;
 }
 
-MemoryPoison *memory_poison_add(uint64_t ram_addr, uint64_t size,
+/*
+ * Smaller ranges inside [@offset, @offset + @size) of @rb: taken into @p
+ * (hits, first seen) and dropped.
+ */
+static void poison_absorb(MemoryPoison *p, RAMBlock *rb, uint64_t offset,
+                          uint64_t size)
+{
+    uint64_t sizes = poison_sizes & (size - 1), step, off;
+
+    while (sizes) {
+        step = 1ull << ctz64(sizes);
+        for (off = offset; off < offset + size; off += step) {
+            MemoryPoison *q = poison_lookup(rb, off, step);
+
+            if (q) {
+                p->hits += q->hits;
+                p->first_us = MIN(p->first_us, q->first_us);
+                g_hash_table_remove(poison, q);
+            }
+        }
+        sizes &= sizes - 1;
+    }
+}
+
+MemoryPoison *memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
                                 bool has_gpa, hwaddr gpa,
                                 MemoryFailureRecipient recipient,
                                 bool *is_new)
@@ -94,30 +145,32 @@ MemoryPoison *memory_poison_add(uint64_t ram_addr, uint64_t size,
     MemoryPoison *p;
 
     assert(is_power_of_2(size));
-    ram_addr &= ~(size - 1);
-    p = memory_poison_find(ram_addr);
+    offset &= ~(size - 1);
+    p = memory_poison_find(rb, offset);
     if (p && p->size >= size) {
         p->hits++;
         *is_new = false;
-        trace_memory_poison_hit(p->ram_addr, p->size, p->hits);
+        trace_memory_poison_hit(p->offset, p->size, p->hits);
         return p;
     }
     if (!poison) {
-        poison = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
-                                       g_free);
+        poison = g_hash_table_new_full(poison_hash, poison_equal, g_free,
+                                       NULL);
     }
     p = g_new0(MemoryPoison, 1);
-    p->ram_addr = ram_addr;
+    p->rb = rb;
+    p->offset = offset;
     p->size = size;
     p->has_gpa = has_gpa;
     p->gpa = gpa & ~(size - 1);
     p->recipient = recipient;
     p->first_us = g_get_real_time();
     p->hits = 1;
-    g_hash_table_insert(poison, &p->ram_addr, p);
+    poison_absorb(p, rb, offset, size);
+    g_hash_table_add(poison, p);
     poison_sizes |= size;
     *is_new = true;
-    trace_memory_poison_add(ram_addr, size, has_gpa ? gpa : -1);
+    trace_memory_poison_add(offset, size, has_gpa ? gpa : -1);
     return p;
 }
 
@@ -285,10 +338,40 @@ static void remap_one(gpointer key, gpointer value, gpointer opaque)
     if (p->recipient != MEMORY_FAILURE_RECIPIENT_GUEST) {
         return;
     }
-    for (off = 0; off < p->size; off += qemu_real_host_page_size()) {
-        qemu_ram_remap(p->ram_addr + off);
+    for (off = 0; off < p->size; off += qemu_ram_pagesize(p->rb)) {
+        qemu_ram_remap(p->rb->offset + p->offset + off);
     }
 }
+
+/* A RAM block going away (an unplugged DIMM) takes its ranges along */
+static void poison_ram_block_removed(RAMBlockNotifier *n, void *host,
+                                     size_t size, size_t max_size)
+{
+    GHashTableIter it;
+    MemoryPoison *p;
+
+    if (!poison) {
+        return;
+    }
+    g_hash_table_iter_init(&it, poison);
+    while (g_hash_table_iter_next(&it, (gpointer *)&p, NULL)) {
+        if (p->rb->host == host) {
+            trace_memory_poison_forget(p->offset, p->size);
+            g_hash_table_iter_remove(&it);
+        }
+    }
+}
+
+static RAMBlockNotifier poison_ram_notifier = {
+    .ram_block_removed = poison_ram_block_removed,
+};
+
+static void poison_init(void)
+{
+    ram_block_notifier_add(&poison_ram_notifier);
+}
+
+type_init(poison_init)
 
 void memory_poison_reset(void)
 {

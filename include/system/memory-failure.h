@@ -67,12 +67,13 @@ bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx);
 void memory_failure_init_vcpu_thread(void);
 
 /*
- * Simulate a host memory failure at host address @host, inside the RAM
- * of @mr: raise the SIGBUS the host kernel would, on @cpu's thread for
- * an action-required error, on the main thread for an action-optional
- * one (@cpu NULL).
+ * Simulate a host memory failure of the @page_size bytes at host address
+ * @host, inside the RAM of @mr: raise the SIGBUS the host kernel would,
+ * on @cpu's thread for an action-required error, on the main thread for
+ * an action-optional one (@cpu NULL).
  */
-void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu);
+void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu,
+                             uint64_t page_size);
 
 /*
  * Poison the host page of @host (in @mr) for real, with MADV_HWPOISON;

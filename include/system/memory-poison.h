@@ -11,8 +11,9 @@
 #include "qapi/qapi-types-run-state.h"
 
 typedef struct MemoryPoison {
-    uint64_t ram_addr;          /* key: base in ram_addr_t space */
-    uint64_t size;              /* power of two */
+    RAMBlock *rb;               /* key: the RAM block, */
+    uint64_t offset;            /* and the range's offset in it */
+    uint64_t size;              /* power of two, @offset aligned to it */
     bool has_gpa;
     hwaddr gpa;                 /* first guest address mapping it */
     MemoryFailureRecipient recipient;
@@ -21,17 +22,19 @@ typedef struct MemoryPoison {
 } MemoryPoison;
 
 /*
- * Record that [@ram_addr, @ram_addr + @size) is poisoned.  Returns the
- * entry, and *@is_new false when the range was already known (by itself
- * or as part of a larger range), in which case only its hit count grows.
+ * Record that [@offset, @offset + @size) of @rb is poisoned (@offset is
+ * aligned down to @size).  Returns the entry, and *@is_new false when
+ * the range was already known (by itself or as part of a larger range),
+ * in which case only its hit count grows.  A larger range takes in the
+ * smaller ones it covers.
  */
-MemoryPoison *memory_poison_add(uint64_t ram_addr, uint64_t size,
+MemoryPoison *memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
                                 bool has_gpa, hwaddr gpa,
                                 MemoryFailureRecipient recipient,
                                 bool *is_new);
 
-/* The entry covering @ram_addr, or NULL */
-MemoryPoison *memory_poison_find(uint64_t ram_addr);
+/* The entry covering @offset of @rb, or NULL */
+MemoryPoison *memory_poison_find(RAMBlock *rb, uint64_t offset);
 
 /*
  * What an access to a trapped range did, as @consumed decides: whether

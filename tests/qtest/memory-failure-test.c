@@ -643,6 +643,118 @@ static void test_huge_page(void)
     qtest_quit(qts);
 }
 
+static void inject_sized(QTestState *qts, uint64_t gpa, uint64_t size)
+{
+    qtest_qmp_assert_success(qts, "{ 'execute': "
+                             "'inject-host-memory-failure', 'arguments': "
+                             "{ 'address': %" PRIu64 ", 'page-size': %"
+                             PRIu64 " } }", gpa, size);
+}
+
+/* The offset in ram_addr_t space of RAM block @name ("info ramblock") */
+static uint64_t ramblock_offset(QTestState *qts, const char *name)
+{
+    g_autofree char *info = qtest_hmp(qts, "info ramblock");
+    g_auto(GStrv) lines = g_strsplit(info, "\n", 0);
+    uint64_t offset = UINT64_MAX;
+    int i;
+
+    for (i = 0; lines[i]; i++) {
+        g_auto(GStrv) f = g_strsplit_set(g_strstrip(lines[i]), " ", 0);
+        int j, k = 0;
+        char *col[8] = { 0 };
+
+        for (j = 0; f[j] && k < 8; j++) {
+            if (*f[j]) {
+                col[k++] = f[j];
+            }
+        }
+        if (k >= 4 && !strcmp(col[0], name)) {
+            offset = g_ascii_strtoull(col[3], NULL, 16);
+        }
+    }
+    g_assert(offset != UINT64_MAX);
+    return offset;
+}
+
+/*
+ * A hot-plugged hugetlb DIMM, whose RAM block is only 256 KiB aligned in
+ * ram_addr_t space: ranges are aligned in the block, so every report in
+ * a huge page names its guest address, 4 KiB and huge-page reports of
+ * one page meet in one range whatever their order, and reset gives back
+ * exactly the lost huge page.
+ */
+static void test_hotplug_huge_page(void)
+{
+    QTestState *qts;
+    QDict *rsp, *e;
+    QList *l;
+    uint64_t base, hp;
+
+    if (free_huge_pages() < 2) {
+        g_test_skip("needs two free 2 MiB huge pages "
+                    "(/proc/sys/vm/nr_hugepages)");
+        return;
+    }
+    qts = start_mem(is_arm() ? "1G,slots=2,maxmem=2G"
+                             : "512M,slots=2,maxmem=2G", NULL);
+    /* A small block first, so the DIMM's lands off 2 MiB in ram_addr_t */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'object-add', 'arguments': "
+                             "{ 'qom-type': 'memory-backend-ram', "
+                             "'id': 'pad', 'size': 262144 } }");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'object-add', 'arguments': "
+                             "{ 'qom-type': 'memory-backend-memfd', "
+                             "'id': 'h', 'size': 4194304, 'hugetlb': true, "
+                             "'hugetlbsize': 2097152 } }");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'device_add', 'arguments': "
+                             "{ 'driver': 'pc-dimm', 'id': 'd', "
+                             "'memdev': 'h' } }");
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-memory-devices' }");
+    e = qdict_get_qdict(qobject_to(QDict,
+                        qlist_peek(qdict_get_qlist(rsp, "return"))), "data");
+    base = qdict_get_int(e, "addr");
+    qobject_unref(rsp);
+    g_test_message("DIMM at 0x%" PRIx64 ", its RAM block at ram_addr 0x%"
+                   PRIx64, base, ramblock_offset(qts, "h"));
+    g_assert_cmphex(ramblock_offset(qts, "h") % (2 * MiB), !=, 0);
+    /* Guest data in the second huge page */
+    hp = base + 2 * MiB;
+    qtest_writeq(qts, hp + 0x10, 0x1122334455667788ull);
+
+    /* A 4 KiB report, then the huge page: one range, both hits */
+    inject_sized(qts, base + 0x3000, 4096);
+    expect_event(qts, "guest", "ignore", false, false, base + 0x3000, 4096);
+    inject_sized(qts, base + 0x5000, 2 * MiB);
+    expect_event(qts, "guest", "ignore", false, false, base, 2 * MiB);
+    /* Again anywhere in it: the same guest address, one more hit */
+    inject_gpa(qts, base + 0x1ff000, false, 0);
+    expect_event(qts, "guest", "ignore", false, false, base, 2 * MiB);
+    inject_sized(qts, base + 0x3000, 4096);
+    expect_event(qts, "guest", "ignore", false, false, base + 0x3000, 4096);
+    l = query(qts);
+    g_assert_cmpint(qlist_size(l), ==, 1);
+    e = qobject_to(QDict, qlist_peek(l));
+    g_assert_cmphex(qdict_get_int(e, "address"), ==, base);
+    g_assert_cmpint(qdict_get_int(e, "size"), ==, 2 * MiB);
+    g_assert_cmpint(qdict_get_int(e, "hits"), ==, 4);
+    qobject_unref(l);
+
+    /* Reset replaces the lost huge page only */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
+    qtest_qmp_eventwait(qts, "RESET");
+    g_assert_cmphex(qtest_readq(qts, hp + 0x10), ==, 0x1122334455667788ull);
+
+    /* The other order: the huge page, then a 4 KiB report inside it */
+    inject_gpa(qts, hp + 0x3000, false, 0);
+    expect_event(qts, "guest", "ignore", false, false, hp, 2 * MiB);
+    inject_sized(qts, hp + 0x3000, 4096);
+    expect_event(qts, "guest", "ignore", false, false, hp + 0x3000, 4096);
+    l = query(qts);
+    g_assert_cmpint(qlist_size(l), ==, 1);
+    qobject_unref(l);
+    qtest_quit(qts);
+}
+
 /*
  * Real host poison: where the host allows it, the host kernel's own
  * signal drives the same path; where it does not, a clear error.
@@ -733,6 +845,8 @@ int main(int argc, char **argv)
     }
     qtest_add_func("/memory-failure/hmp", test_hmp);
     qtest_add_func("/memory-failure/huge-page", test_huge_page);
+    qtest_add_func("/memory-failure/hotplug-huge-page",
+                   test_hotplug_huge_page);
     qtest_add_func("/memory-failure/real-poison", test_real_poison);
     return g_test_run();
 }
