@@ -183,6 +183,8 @@ RasQueueInfoList *qmp_query_ras_queues(Error **errp)
     AcpiGhesDevice *ghes = ghes_device_find();
     RasQueueInfo *info = memory_failure_arch_queue_info();
 
+    /* Built backwards: the GHES queue, the target's, the signals */
+    QAPI_LIST_PREPEND(head, memory_failure_signal_queue_info());
     if (info) {
         QAPI_LIST_PREPEND(head, info);
     }

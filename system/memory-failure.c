@@ -14,6 +14,7 @@
 #include "qemu/osdep.h"
 #include <sys/syscall.h>
 #include "qapi/error.h"
+#include "qapi/qapi-events-ras.h"
 #include "qapi/qapi-events-run-state.h"
 #include "qemu/error-report.h"
 #include "qemu/event_notifier.h"
@@ -37,7 +38,7 @@
 #include "trace.h"
 
 /* Errors recorded by the signal handler and not yet processed */
-#define MF_SLOTS 256
+#define MF_SLOTS 1024
 
 enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_CLAIMED };
 
@@ -51,7 +52,9 @@ typedef struct MFSlot {
 
 static MFSlot slots[MF_SLOTS];
 static unsigned slots_lost;             /* signals with no free slot */
+static uintptr_t slots_lost_addr;       /* the address of the last one */
 static unsigned slots_lost_reported;
+static uint64_t slots_handled;
 static EventNotifier wakeup;
 static bool wakeup_ready;
 static const MemoryFailureArchOps *arch_ops;
@@ -98,6 +101,7 @@ static bool slot_push(int code, uintptr_t addr, int lsb, int cpu_index)
             return true;
         }
     }
+    qatomic_set(&slots_lost_addr, addr);
     qatomic_inc(&slots_lost);
     return false;
 }
@@ -139,28 +143,49 @@ static void tcg_unwind(CPUState *cpu, void *uctx)
 
 /*
  * Real poison consumed again and again by a thread that never gets to
- * process it (it holds the BQL the main loop needs): give up loudly
- * rather than spin forever.
+ * process it (a device model copying guest memory, say): it cannot go
+ * on.  The main loop is asked to stop QEMU in order, with the event
+ * first; this thread waits for that, and gives up on its own only if the
+ * main loop cannot run (this thread holds the BQL it needs).
  */
+#define MF_REFAULT_LIMIT        100000
+#define MF_REFAULT_GRACE_MS     2000
+
+static bool refault_fatal;
+static uintptr_t refault_addr;
+
 static void check_refault(int code, void *addr)
 {
     static __thread void *last_addr;
     static __thread unsigned repeats;
     static const char msg[] = "qemu: hardware memory error consumed "
                               "repeatedly before it could be handled\n";
+    struct timespec ms = { .tv_nsec = 1000 * 1000 };
+    int i;
 
     if (code != BUS_MCEERR_AR || simulating || addr != last_addr) {
         last_addr = addr;
         repeats = 0;
         return;
     }
-    if (++repeats > 100000) {
-        if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
-            /* nothing more to do */
-        }
-        _exit(EXIT_FAILURE);
+    if (++repeats <= MF_REFAULT_LIMIT) {
+        return;
     }
+    qatomic_set(&refault_addr, (uintptr_t)addr);
+    qatomic_store_release(&refault_fatal, true);
+    if (qatomic_read(&wakeup_ready)) {
+        event_notifier_set(&wakeup);
+    }
+    /* nanosleep and write are async-signal-safe */
+    for (i = 0; i < MF_REFAULT_GRACE_MS; i++) {
+        nanosleep(&ms, NULL);
+    }
+    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
+        /* nothing more to do */
+    }
+    _exit(EXIT_FAILURE);
 }
+
 
 bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx)
 {
@@ -515,6 +540,7 @@ void memory_failure_process_pending(void)
         }
         copy = *s;
         qatomic_store_release(&s->state, SLOT_FREE);
+        slots_handled++;
 
         cpu = copy.cpu_index >= 0 ? qemu_get_cpu(copy.cpu_index) : NULL;
         if (copy.code == BUS_MCEERR_AR && cpu && cpu != current_cpu) {
@@ -529,15 +555,61 @@ void memory_failure_process_pending(void)
     }
     lost = qatomic_read(&slots_lost);
     if (lost != slots_lost_reported) {
+        uintptr_t addr = qatomic_read(&slots_lost_addr);
+        ram_addr_t offset;
+        RAMBlock *rb = qemu_ram_block_from_host((void *)addr, false,
+                                                &offset);
+        hwaddr gpa[MAX_ALIASES];
+        bool has_gpa = rb && gpas_of(rb, offset, 1, gpa) > 0;
+
+        /* Counted, shown in query-ras-queues, and announced */
         error_report("%u host memory error signals arrived faster than "
-                     "they could be recorded", lost - slots_lost_reported);
+                     "they could be recorded (the last at host address "
+                     "0x%" PRIxPTR ")", lost - slots_lost_reported, addr);
+        qapi_event_send_ras_queue_overflow(RAS_QUEUE_SIGNALS, false, 0,
+                                           has_gpa, gpa[0], MF_SLOTS, lost);
         slots_lost_reported = lost;
     }
+}
+
+/* The orderly end of a thread stuck on poison (main loop, BQL held) */
+static void refault_stop(void)
+{
+    static bool stopping;
+
+    if (!qatomic_load_acquire(&refault_fatal) || stopping) {
+        return;
+    }
+    stopping = true;
+    send_event(MEMORY_FAILURE_RECIPIENT_HYPERVISOR,
+               MEMORY_FAILURE_ACTION_FATAL, true, false, false, 0,
+               qemu_real_host_page_size());
+    error_report("QEMU consumed a hardware memory error at host address "
+                 "0x%" PRIxPTR " repeatedly before it could be handled",
+                 qatomic_read(&refault_addr));
+    qemu_system_shutdown_request_with_code(SHUTDOWN_CAUSE_HOST_ERROR,
+                                           EXIT_FAILURE);
+}
+
+RasQueueInfo *memory_failure_signal_queue_info(void)
+{
+    RasQueueInfo *info = g_new0(RasQueueInfo, 1);
+    int i;
+
+    info->queue = RAS_QUEUE_SIGNALS;
+    info->size = MF_SLOTS;
+    for (i = 0; i < MF_SLOTS; i++) {
+        info->waiting += qatomic_load_acquire(&slots[i].state) == SLOT_READY;
+    }
+    info->delivered = slots_handled;
+    info->dropped = qatomic_read(&slots_lost);
+    return info;
 }
 
 static void wakeup_read(EventNotifier *n)
 {
     event_notifier_test_and_clear(n);
+    refault_stop();
     memory_failure_process_pending();
 }
 
@@ -603,6 +675,19 @@ static void raise_sigbus(int code, void *host, int lsb)
     si.si_addr_lsb = lsb;
     sigemptyset(&set);
     sigaddset(&set, SIGBUS);
+    if (code == BUS_MCEERR_AO) {
+        /*
+         * SIGBUS is not queued: one still pending would swallow this one.
+         * Take it now, as the signalfd reader would have.
+         */
+        siginfo_t pending;
+        struct timespec now = { 0 };
+
+        while (sigtimedwait(&set, &pending, &now) == SIGBUS) {
+            memory_failure_sigbus(pending.si_code, pending.si_addr,
+                                  pending.si_addr_lsb, NULL);
+        }
+    }
     simulating = true;
     /* Only the thread itself may queue a positive si_code to itself */
     pthread_sigmask(code == BUS_MCEERR_AR ? SIG_UNBLOCK : SIG_BLOCK, &set,

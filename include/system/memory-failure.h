@@ -56,6 +56,9 @@ void memory_failure_register_arch(const MemoryFailureArchOps *ops);
 /* The target's queue of reports for the guest, or NULL if it has none */
 RasQueueInfo *memory_failure_arch_queue_info(void);
 
+/* The signals recorded and not handled yet, and those that found no room */
+RasQueueInfo *memory_failure_signal_queue_info(void);
+
 /*
  * The SIGBUS handler of system emulation.  Async-signal-safe: it only
  * records the error and wakes the main loop.  Returns false for a SIGBUS
