@@ -89,8 +89,18 @@ static QList *query(QTestState *qts)
     return l;
 }
 
+/*
+ * MEMORY_FAILURE is throttled to one a second per page: let the second
+ * of an earlier event of the same page pass, so that each one is seen.
+ */
+static void event_second_passes(QTestState *qts)
+{
+    qtest_clock_step(qts, 1000 * 1000 * 1000);
+}
+
 static void inject_gpa(QTestState *qts, uint64_t gpa, bool ar, int cpu)
 {
+    event_second_passes(qts);
     if (ar) {
         qtest_qmp_assert_success(qts, "{ 'execute': "
                                  "'inject-host-memory-failure', "
@@ -371,6 +381,40 @@ static void test_burst(void)
     }
     g_assert(signals);
     qobject_unref(rsp);
+    qtest_quit(qts);
+}
+
+/*
+ * The same page reported again and again (a device doing DMA over it):
+ * one MEMORY_FAILURE a second, the last of the second kept, every hit
+ * counted in the query; another page is not held back.
+ */
+static void test_event_throttle(void)
+{
+    QTestState *qts = start(NULL);
+    QDict *e;
+    QList *l;
+    int i;
+
+    for (i = 0; i < 20; i++) {
+        qtest_qmp_assert_success(qts, "{ 'execute': "
+                                 "'inject-host-memory-failure', "
+                                 "'arguments': { 'address': %" PRIu64
+                                 " } }", page(1));
+    }
+    expect_event(qts, "guest", "ignore", false, false, page(1), 4096);
+    /* The second passes (inject_gpa): the last of page(1) comes out */
+    inject_gpa(qts, page(2), false, 0);
+    expect_event(qts, "guest", "ignore", false, false, page(1), 4096);
+    expect_event(qts, "guest", "ignore", false, false, page(2), 4096);
+    /* and nothing more of it */
+    inject_gpa(qts, page(3), false, 0);
+    expect_event(qts, "guest", "ignore", false, false, page(3), 4096);
+    l = query(qts);
+    e = qobject_to(QDict, qlist_peek(l));
+    g_assert_cmphex(qdict_get_int(e, "address"), ==, page(1));
+    g_assert_cmpint(qdict_get_int(e, "hits"), ==, 20);
+    qobject_unref(l);
     qtest_quit(qts);
 }
 
@@ -690,6 +734,7 @@ static void test_huge_page(void)
 
 static void inject_sized(QTestState *qts, uint64_t gpa, uint64_t size)
 {
+    event_second_passes(qts);
     qtest_qmp_assert_success(qts, "{ 'execute': "
                              "'inject-host-memory-failure', 'arguments': "
                              "{ 'address': %" PRIu64 ", 'page-size': %"
@@ -878,6 +923,7 @@ int main(int argc, char **argv)
     qtest_add_func("/memory-failure/bad-input", test_bad_input);
     qtest_add_func("/memory-failure/burst", test_burst);
     qtest_add_func("/memory-failure/ao-batch", test_ao_batch);
+    qtest_add_func("/memory-failure/event-throttle", test_event_throttle);
     qtest_add_func("/memory-failure/many-traps", test_many_traps);
     if (!is_arm()) {
         qtest_add_func("/memory-failure/x86-queue", test_x86_queue);
