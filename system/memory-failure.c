@@ -20,6 +20,7 @@
 #include "qemu/event_notifier.h"
 #include "qemu/main-loop.h"
 #include "qemu/rcu.h"
+#include "qemu/units.h"
 #include "exec/cpu-common.h"
 #include "exec/target_page.h"
 #include "hw/core/cpu.h"
@@ -30,6 +31,7 @@
 #include "system/memory-failure.h"
 #include "system/memory-poison.h"
 #include "system/ramblock.h"
+#include "exec/ramlist.h"
 #include "system/reset.h"
 #include "system/system.h"
 #include "system/runstate.h"
@@ -248,10 +250,12 @@ static GSList *owned_ram;
 void memory_failure_own_ram(void *opaque, hwaddr gpa, uint64_t len,
                             MemoryFailureMend mend)
 {
-    MemoryRegionSection sec = memory_region_find(get_system_memory(), gpa,
-                                                 len);
+    MemoryRegionSection sec;
     OwnedRam *o;
 
+    /* Firmware allocates in pages of its own (4 KiB): they are all ours */
+    len = ROUND_UP(len, 4 * KiB);
+    sec = memory_region_find(get_system_memory(), gpa, len);
     memory_failure_disown_ram(opaque);
     if (!sec.mr) {
         return;
@@ -285,6 +289,27 @@ void memory_failure_disown_ram(void *opaque)
     }
 }
 
+/* A RAM block going away (an unplugged DIMM) is no longer kept */
+static void owned_ram_block_removed(RAMBlockNotifier *n, void *host,
+                                    size_t size, size_t max_size)
+{
+    GSList *l, *next;
+
+    for (l = owned_ram; l; l = next) {
+        OwnedRam *o = l->data;
+
+        next = l->next;
+        if (o->rb->host == host) {
+            owned_ram = g_slist_delete_link(owned_ram, l);
+            g_free(o);
+        }
+    }
+}
+
+static RAMBlockNotifier owned_ram_notifier = {
+    .ram_block_removed = owned_ram_block_removed,
+};
+
 MemoryRegion *memory_failure_owned_ram(hwaddr gpa, void **host)
 {
     GSList *l;
@@ -309,7 +334,8 @@ static bool mend_owned_ram(RAMBlock *rb, ram_addr_t offset, uint64_t size,
                            bool ar)
 {
     bool replace = size == qemu_real_host_page_size() &&
-                   qemu_ram_pagesize(rb) == size;
+                   qemu_ram_pagesize(rb) == size &&
+                   !(rb->flags & RAM_PREALLOC);
     bool replaced = false;
     GSList *l;
 
@@ -322,6 +348,11 @@ static bool mend_owned_ram(RAMBlock *rb, ram_addr_t offset, uint64_t size,
         if (o->rb != rb || start >= end) {
             continue;
         }
+        /*
+         * Only a page that is QEMU's whole is replaced: a 64 KiB host page
+         * holds guest data around the blob, which would go unreported.
+         */
+        replace = replace && start == offset && end == offset + size;
         if (replace && !replaced) {
             qemu_ram_remap(rb->offset + offset);
             replaced = true;
@@ -406,10 +437,10 @@ static void block_migration(void)
 }
 
 static unsigned consumed(CPUState *cpu, hwaddr gpa, uint64_t size,
-                         bool intact)
+                         bool intact, bool told)
 {
     return arch_ops && arch_ops->consumed ?
-           arch_ops->consumed(cpu, gpa, size, intact) : 0;
+           arch_ops->consumed(cpu, gpa, size, intact, told) : 0;
 }
 
 /*
@@ -500,8 +531,8 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
          */
         memory_region_transaction_begin();
         for (i = 0; i < nr_aliases; i++) {
-            memory_poison_trap(aliases[i], size, simulated, consumed,
-                               ar && i == 0 ? untold : NULL);
+            memory_poison_trap(aliases[i], size, rb->mr, offset, simulated,
+                               consumed, ar && i == 0 ? untold : NULL);
         }
         memory_region_transaction_commit();
     }
@@ -559,7 +590,7 @@ void memory_failure_process_pending(void)
         ram_addr_t offset;
         RAMBlock *rb = qemu_ram_block_from_host((void *)addr, false,
                                                 &offset);
-        hwaddr gpa[MAX_ALIASES];
+        hwaddr gpa[MAX_ALIASES] = { 0 };
         bool has_gpa = rb && gpas_of(rb, offset, 1, gpa) > 0;
 
         /* Counted, shown in query-ras-queues, and announced */
@@ -789,6 +820,7 @@ static Notifier machine_ready = { .notify = memory_failure_machine_ready };
 static void memory_failure_init(void)
 {
     qemu_add_machine_init_done_notifier(&machine_ready);
+    ram_block_notifier_add(&owned_ram_notifier);
 }
 
 type_init(memory_failure_init)

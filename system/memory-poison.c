@@ -12,6 +12,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/bitmap.h"
 #include "qemu/host-utils.h"
 #include "qemu/timer.h"
 #include "qom/object.h"
@@ -34,24 +35,36 @@ static uint64_t poison_sizes;       /* bit n set: some entry has size 2^n */
 #define TYPE_POISON_TRAP "memory-poison-trap"
 OBJECT_DECLARE_SIMPLE_TYPE(PoisonTrap, POISON_TRAP)
 
+/*
+ * A trap covers a run of adjacent poisoned ranges of @unit bytes each: a
+ * failing DIMM row or a storm poisons neighbouring pages, and one trap for
+ * them all keeps the memory map small.
+ */
 struct PoisonTrap {
     Object parent_obj;
     MemoryRegion mr;
     hwaddr gpa;
     uint64_t size;
+    uint64_t unit;
     MemoryPoisonConsumed consumed;
     MemoryPoisonUntold untold;
     bool intact;                /* simulated: the data is still there */
-    bool told;                  /* an access told the guest */
+    unsigned long *told;        /* per range: an access told the guest */
     MemoryRegion *ram;          /* the guest RAM the trap hides */
     hwaddr ram_offset;
     QTAILQ_ENTRY(PoisonTrap) next;
 };
 
+static void poison_trap_finalize(Object *obj)
+{
+    g_free(POISON_TRAP(obj)->told);
+}
+
 static const TypeInfo poison_trap_info = {
     .name = TYPE_POISON_TRAP,
     .parent = TYPE_OBJECT,
     .instance_size = sizeof(PoisonTrap),
+    .instance_finalize = poison_trap_finalize,
 };
 
 static void poison_trap_register_types(void)
@@ -199,15 +212,17 @@ static uint8_t *poison_trap_access(void *opaque, hwaddr addr,
                                    MemTxAttrs attrs)
 {
     PoisonTrap *t = opaque;
+    uint64_t i = addr / t->unit;
     unsigned outcome = 0;
 
     if (t->consumed) {
-        outcome = t->consumed(current_cpu, t->gpa, t->size, t->intact);
+        outcome = t->consumed(current_cpu, t->gpa + i * t->unit, t->unit,
+                              t->intact, test_bit(i, t->told));
     }
     trace_memory_poison_consumed(current_cpu ? current_cpu->cpu_index : -1,
                                  t->gpa + addr, outcome);
     if (outcome & MEMORY_POISON_TOLD) {
-        t->told = true;
+        set_bit(i, t->told);
     }
     if ((outcome & MEMORY_POISON_PASS) && t->intact && t->ram &&
         memory_region_is_ram(t->ram)) {
@@ -256,34 +271,78 @@ static void poison_untrap(PoisonTrap *t)
     object_unref(OBJECT(t));
 }
 
-void memory_poison_trap(hwaddr gpa, uint64_t size, bool intact,
+/* Whether @t and the range at @gpa / @ram_offset make one run */
+static bool poison_trap_joins(PoisonTrap *t, hwaddr gpa, uint64_t unit,
+                              bool intact, MemoryPoisonConsumed consumed,
+                              MemoryPoisonUntold untold, MemoryRegion *ram,
+                              hwaddr ram_offset)
+{
+    return t->unit == unit && t->intact == intact &&
+           t->consumed == consumed && t->untold == untold && t->ram == ram &&
+           ((t->gpa + t->size == gpa &&
+             t->ram_offset + t->size == ram_offset) ||
+            (gpa + unit == t->gpa && ram_offset + unit == t->ram_offset));
+}
+
+/* The error of a range of a trap that goes, if no access told the guest */
+static void poison_trap_tell(PoisonTrap *t)
+{
+    uint64_t i, n = t->size / t->unit;
+
+    for (i = 0; i < n && t->untold; i++) {
+        if (!test_bit(i, t->told)) {
+            t->untold(t->gpa + i * t->unit, t->unit);
+        }
+    }
+}
+
+void memory_poison_trap(hwaddr gpa, uint64_t size, MemoryRegion *ram,
+                        hwaddr ram_offset, bool intact,
                         MemoryPoisonConsumed consumed,
                         MemoryPoisonUntold untold)
 {
-    MemoryRegionSection sec;
-    PoisonTrap *t, *old = NULL;
+    PoisonTrap *t, *join[2] = { NULL, NULL }, *old = NULL;
+    uint64_t i;
 
     QTAILQ_FOREACH(t, &traps, next) {
         if (gpa >= t->gpa && gpa + size <= t->gpa + t->size) {
             return;
         }
     }
+    QTAILQ_FOREACH(t, &traps, next) {
+        if (poison_trap_joins(t, gpa, size, intact, consumed, untold, ram,
+                              ram_offset)) {
+            join[t->gpa < gpa ? 0 : 1] = t;
+        }
+    }
+
     t = POISON_TRAP(object_new(TYPE_POISON_TRAP));
-    t->gpa = gpa;
-    t->size = size;
+    t->gpa = join[0] ? join[0]->gpa : gpa;
+    t->size = (join[1] ? join[1]->gpa + join[1]->size : gpa + size) - t->gpa;
+    t->unit = size;
     t->consumed = consumed;
     t->intact = intact;
     t->untold = untold;
-    sec = memory_region_find(get_system_memory(), gpa, size);
-    t->ram = sec.mr;
-    t->ram_offset = sec.offset_within_region;
-    if (sec.mr) {
-        /* Guest RAM lives as long as the machine: no reference kept */
-        memory_region_unref(sec.mr);
+    t->ram = ram;
+    t->ram_offset = join[0] ? join[0]->ram_offset : ram_offset;
+    t->told = bitmap_new(t->size / size);
+    for (i = 0; i < 2; i++) {
+        PoisonTrap *j = join[i];
+
+        if (j) {
+            bitmap_copy_with_dst_offset(t->told, j->told,
+                                        (j->gpa - t->gpa) / size,
+                                        j->size / size);
+        }
     }
     memory_region_init_io(&t->mr, OBJECT(t), &poison_trap_ops, t,
-                          "poisoned-memory", size);
+                          "poisoned-memory", t->size);
     memory_region_transaction_begin();
+    for (i = 0; i < 2; i++) {
+        if (join[i]) {
+            poison_untrap(join[i]);
+        }
+    }
     if (nr_traps == POISON_MAX_TRAPS) {
         old = QTAILQ_FIRST(&traps);
         object_ref(OBJECT(old));
@@ -294,17 +353,15 @@ void memory_poison_trap(hwaddr gpa, uint64_t size, bool intact,
      * what QEMU keeps itself over RAM (the GHES registers), which the
      * poison beneath does not touch.
      */
-    memory_region_add_subregion_overlap(get_system_memory(), gpa, &t->mr,
+    memory_region_add_subregion_overlap(get_system_memory(), t->gpa, &t->mr,
                                         INT_MAX - 1);
     memory_region_transaction_commit();
     QTAILQ_INSERT_TAIL(&traps, t, next);
     nr_traps++;
-    trace_memory_poison_trap(gpa, size, nr_traps);
+    trace_memory_poison_trap(t->gpa, t->size, nr_traps);
     if (old) {
         /* The error of a trap nothing touched must still reach the guest */
-        if (!old->told && old->untold) {
-            old->untold(old->gpa, old->size);
-        }
+        poison_trap_tell(old);
         object_unref(OBJECT(old));
     }
 }
@@ -349,6 +406,7 @@ static void poison_ram_block_removed(RAMBlockNotifier *n, void *host,
 {
     GHashTableIter it;
     MemoryPoison *p;
+    PoisonTrap *t, *next_t;
 
     if (!poison) {
         return;
@@ -360,6 +418,14 @@ static void poison_ram_block_removed(RAMBlockNotifier *n, void *host,
             g_hash_table_iter_remove(&it);
         }
     }
+    /* Its traps would hide nothing, or the next memory plugged there */
+    memory_region_transaction_begin();
+    QTAILQ_FOREACH_SAFE(t, &traps, next, next_t) {
+        if (t->ram->ram_block && t->ram->ram_block->host == host) {
+            poison_untrap(t);
+        }
+    }
+    memory_region_transaction_commit();
 }
 
 static RAMBlockNotifier poison_ram_notifier = {

@@ -146,6 +146,14 @@ static void ghes_mend(void *opaque, hwaddr gpa, uint64_t size, bool replaced)
                 address_space_write(&address_space_memory, block,
                                     MEMTXATTRS_UNSPECIFIED, c->record,
                                     c->len);
+            } else if (!ghes_device_block_free(s, i)) {
+                /*
+                 * No copy (migrated in since): the record is gone.  An
+                 * empty block is never acknowledged; free it.
+                 */
+                warn_report("%s: a memory error took the record the guest "
+                            "had not read in source %u", TYPE_ACPI_GHES, i);
+                ghes_ack_set(s, i, ghes_ack_get(s, i) | HEST_READ_ACK_WRITE);
             }
             trace_ghes_source_mended(i, block);
         } else if (!c->lost) {
@@ -647,10 +655,14 @@ static int ghes_device_post_load(void *opaque, int version_id)
     ghes_device_post_save(s);
     /* The register pages came in the stream: do not reread RAM */
     ghes_place(s, false);
-    /* What the guest had still to do is unknown: let it show progress */
+    /*
+     * What the guest had still to do is unknown: let it show progress.
+     * Nothing is written while devices are still loading.
+     */
     s->async_unconfirmed = GHES_ASYNC_WINDOW;
     guest_progress_mark(&s->async_progress);
-    ghes_async_next(s);
+    timer_mod(s->async_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                              GHES_ASYNC_POLL_NS);
     return 0;
 }
 

@@ -111,7 +111,10 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
         GhesInjectAR inj = { .ghes = s, .err = &err, .errp = errp };
 
         /* Decided on the vCPU's thread, where its mode is known */
-        memory_failure_raise_sync(cpu, ghes_inject_ar_prepare, &inj);
+        if (!memory_failure_raise_sync(cpu, ghes_inject_ar_prepare, &inj)) {
+            error_setg(errp, "this machine cannot raise a synchronous "
+                       "external abort");
+        }
         return;
     }
     ghes_device_write_mem_error(s, GHES_SOURCE_ASYNC, &err, errp);

@@ -35,10 +35,11 @@ typedef struct MemoryFailureArchOps {
      * MEMORY_POISON_TOLD if the guest has been told (or will be, by a
      * queued report) of this range, and MEMORY_POISON_PASS if, the data
      * being @intact, the access is to complete instead (the guest kernel
-     * read it, which a synchronous error would kill).
+     * read it, which a synchronous error would kill).  @told: an earlier
+     * access told the guest already.
      */
     unsigned (*consumed)(CPUState *cpu, hwaddr gpa, uint64_t size,
-                         bool intact);
+                         bool intact, bool told);
     /*
      * Raise the synchronous error of a consumed memory error on @cpu now
      * (arm: SEA), for firmware-first injection.  Runs on @cpu's thread.

@@ -46,14 +46,18 @@ MemoryPoison *memory_poison_find(RAMBlock *rb, uint64_t offset);
 #define MEMORY_POISON_PASS      2
 
 /*
- * Under TCG, make guest accesses to [@gpa, @gpa + @size) fail.  Each
- * access calls @consumed.  Only the most recent traps are kept; if one
- * goes before any access told the guest, @untold (if not NULL) is called.
+ * Under TCG, make guest accesses to [@gpa, @gpa + @size) fail: the RAM
+ * at @ram_offset of @ram.  Each access calls @consumed, with whether an
+ * earlier one told the guest.  Only the most recent traps are kept; if
+ * one goes before any access told the guest, @untold (if not NULL) is
+ * called.
  */
 typedef unsigned (*MemoryPoisonConsumed)(CPUState *cpu, hwaddr gpa,
-                                         uint64_t size, bool intact);
+                                         uint64_t size, bool intact,
+                                         bool told);
 typedef void (*MemoryPoisonUntold)(hwaddr gpa, uint64_t size);
-void memory_poison_trap(hwaddr gpa, uint64_t size, bool intact,
+void memory_poison_trap(hwaddr gpa, uint64_t size, MemoryRegion *ram,
+                        hwaddr ram_offset, bool intact,
                         MemoryPoisonConsumed consumed,
                         MemoryPoisonUntold untold);
 

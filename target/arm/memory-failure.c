@@ -36,8 +36,9 @@ static void arm_mf_take_sea(CPUState *cs)
 
     cpu_synchronize_state(cs);
     cs->exception_index = EXCP_DATA_ABORT;
-    env->exception.target_el = 1;
-    same_el = arm_current_el(env) == 1;
+    /* EL1, or EL2 for a guest hypervisor's host (HCR_EL2.TGE) */
+    env->exception.target_el = exception_target_el(env);
+    same_el = arm_current_el(env) == env->exception.target_el;
     /* DFSC 0x10: synchronous external abort, not on a table walk */
     env->exception.syndrome = syn_data_abort_no_iss(same_el, 1, 0, 0, 0, 0,
                                                     0x10);
@@ -116,16 +117,18 @@ static bool arm_mf_sea_record(CPUState *cs, hwaddr gpa, uint64_t size,
 }
 
 static unsigned arm_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
-                                bool intact)
+                                bool intact, bool told)
 {
-    bool told;
-
     if (cs && intact && arm_current_el(cpu_env(cs)) > 0) {
         /*
          * The guest kernel read it (a page it freed, say, whose record it
          * lost): a kernel-mode SEA is fatal to Linux.  The data is there,
-         * so the access completes and the error goes the asynchronous way.
+         * so the access completes and the error goes the asynchronous way,
+         * once: a page copy makes hundreds of accesses.
          */
+        if (told) {
+            return MEMORY_POISON_PASS | MEMORY_POISON_TOLD;
+        }
         told = arm_mf_record(NULL, gpa, size, NULL);
         trace_arm_mf_kernel_consumed(cs->cpu_index, gpa, told);
         return MEMORY_POISON_PASS | (told ? MEMORY_POISON_TOLD : 0);

@@ -68,6 +68,7 @@ typedef struct X86MceParams {
  * Action-required ones are never paced: the vCPU is at the access.
  */
 #define X86_MF_RETRY_NS         (1 * SCALE_MS)
+#define X86_MF_DEFERRED_RETRY_NS (100 * SCALE_MS)
 #define X86_MF_AO_MIN_GAP_NS    (1 * SCALE_MS)
 #define X86_MF_AO_BUSY_GAP_NS   (20 * SCALE_MS)
 #define X86_MF_AO_BUSY_GAP_MAX  (320 * SCALE_MS)
@@ -468,6 +469,12 @@ static void x86_mf_retry(void *opaque)
         if (cs) {
             action = x86_mf_try(cs, h->gpa, h->ar, &recursive, &still_held);
         }
+        if (still_held && !h->ar && IS_AMD_CPU(cpu_env(first_cpu))) {
+            /* A deferred error waits for the guest's poll: look less often */
+            timer_mod(q->timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                                X86_MF_DEFERRED_RETRY_NS);
+            return;
+        }
         if (still_held) {
             x86_mf_retry_later(q);
             return;
@@ -575,10 +582,14 @@ static MemoryFailureAction x86_mf_report(CPUState *cs, hwaddr gpa,
 }
 
 static unsigned x86_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
-                                bool intact)
+                                bool intact, bool told)
 {
     bool recursive;
 
+    if (cs && intact && !(cpu_env(cs)->hflags & HF_CPL_MASK) && told) {
+        /* Told already, by an earlier access of the same copy */
+        return MEMORY_POISON_PASS | MEMORY_POISON_TOLD;
+    }
     if (cs && intact && !(cpu_env(cs)->hflags & HF_CPL_MASK)) {
         /*
          * The guest kernel read it: unless that access had a fixup, an
@@ -586,7 +597,7 @@ static unsigned x86_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
          * The data is there, so the access completes and the error waits
          * as an action-optional one.
          */
-        bool told = x86_mf_hold(x86_mce_queue(), first_cpu, gpa, false);
+        told = x86_mf_hold(x86_mce_queue(), first_cpu, gpa, false);
 
         trace_x86_mf_kernel_consumed(cs->cpu_index, gpa, told);
         x86_mf_retry_later(x86_mce_queue());
