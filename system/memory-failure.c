@@ -556,7 +556,11 @@ static void handle_on_vcpu(CPUState *cpu, run_on_cpu_data data)
     g_free(s);
 }
 
-void memory_failure_process_pending(void)
+/*
+ * Handle the recorded errors; with @only, just the action-required ones
+ * that vCPU took itself (the rest is the main loop's: paced, in order).
+ */
+static void process_slots(CPUState *only)
 {
     unsigned lost;
     int i;
@@ -565,7 +569,10 @@ void memory_failure_process_pending(void)
         MFSlot *s = &slots[i], copy;
         CPUState *cpu;
 
-        if (qatomic_cmpxchg(&s->state, SLOT_READY, SLOT_CLAIMED) !=
+        if (qatomic_load_acquire(&s->state) != SLOT_READY ||
+            (only && (s->code != BUS_MCEERR_AR ||
+                      s->cpu_index != only->cpu_index)) ||
+            qatomic_cmpxchg(&s->state, SLOT_READY, SLOT_CLAIMED) !=
             SLOT_READY) {
             continue;
         }
@@ -601,6 +608,11 @@ void memory_failure_process_pending(void)
                                            has_gpa, gpa[0], MF_SLOTS, lost);
         slots_lost_reported = lost;
     }
+}
+
+void memory_failure_process_pending(void)
+{
+    process_slots(NULL);
 }
 
 /* The orderly end of a thread stuck on poison (main loop, BQL held) */
@@ -743,7 +755,7 @@ static void simulate_ar_on_vcpu(CPUState *cpu, run_on_cpu_data data)
     raise_sigbus(BUS_MCEERR_AR, sim->host, sim->lsb);
     g_free(sim);
     /* The handler ran during the syscall; decide now, on this vCPU */
-    memory_failure_process_pending();
+    process_slots(cpu);
 }
 
 void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu,

@@ -561,6 +561,37 @@ static void test_x86_queue(void)
 
 static uint64_t free_huge_pages(void);
 
+/* Guest address of the first DIMM */
+static uint64_t dimm_base(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-memory-devices' }");
+    QDict *dimm = qdict_get_qdict(qobject_to(QDict,
+                                  qlist_peek(qdict_get_qlist(rsp, "return"))),
+                                  "data");
+    uint64_t base = qdict_get_int(dimm, "addr");
+
+    qobject_unref(rsp);
+    return base;
+}
+
+/* A machine with a DIMM of two 2 MiB huge pages at *@base, or NULL */
+static QTestState *start_huge_dimm(uint64_t *base)
+{
+    QTestState *qts;
+
+    if (free_huge_pages() < 2) {
+        g_test_skip("needs two free 2 MiB huge pages "
+                    "(/proc/sys/vm/nr_hugepages)");
+        return NULL;
+    }
+    qts = start_mem(is_arm() ? "1G,slots=2,maxmem=2G"
+                             : "512M,slots=2,maxmem=2G",
+                    "-object memory-backend-memfd,id=h,size=4M,hugetlb=on,"
+                    "hugetlbsize=2M -device pc-dimm,memdev=h");
+    *base = dimm_base(qts);
+    return qts;
+}
+
 static QDict *ghes_source(QTestState *qts, int i)
 {
     QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
@@ -641,26 +672,16 @@ static void test_ras_memory(void)
 static void test_ras_memory_huge(void)
 {
     QTestState *qts;
-    QDict *rsp, *dimm, *ev;
+    QDict *rsp, *ev;
     RasFw fw;
     uint64_t base, blob;
     uint8_t le[8], copy[REGS_LEN + NR_SOURCES * BLOCK_LEN];
     int i;
 
-    if (free_huge_pages() < 2) {
-        g_test_skip("needs two free 2 MiB huge pages "
-                    "(/proc/sys/vm/nr_hugepages)");
+    qts = start_huge_dimm(&base);
+    if (!qts) {
         return;
     }
-    qts = start_mem("1G,slots=2,maxmem=2G",
-                    "-object memory-backend-memfd,id=h,size=4M,hugetlb=on,"
-                    "hugetlbsize=2M -device pc-dimm,memdev=h");
-    rsp = qtest_qmp(qts, "{ 'execute': 'query-memory-devices' }");
-    dimm = qdict_get_qdict(qobject_to(QDict,
-                           qlist_peek(qdict_get_qlist(rsp, "return"))),
-                           "data");
-    base = qdict_get_int(dimm, "addr");
-    qobject_unref(rsp);
     ras_fw_init(&fw, qts);
     ras_fw_run_loader(&fw);
     /* Firmware placed the blob at the start of the DIMM's huge page */
@@ -754,26 +775,13 @@ static uint64_t free_huge_pages(void)
 static void test_huge_page(void)
 {
     QTestState *qts;
-    QDict *rsp, *dimm;
     QList *l;
     uint64_t base;
 
-    if (free_huge_pages() < 2) {
-        g_test_skip("needs two free 2 MiB huge pages "
-                    "(/proc/sys/vm/nr_hugepages)");
+    qts = start_huge_dimm(&base);
+    if (!qts) {
         return;
     }
-    qts = start_mem(is_arm() ? "1G,slots=2,maxmem=2G"
-                             : "512M,slots=2,maxmem=2G",
-                    "-object memory-backend-memfd,id=h,size=4M,hugetlb=on,"
-                    "hugetlbsize=2M -device pc-dimm,memdev=h");
-    rsp = qtest_qmp(qts, "{ 'execute': 'query-memory-devices' }");
-    dimm = qdict_get_qdict(qobject_to(QDict,
-                           qlist_peek(qdict_get_qlist(rsp, "return"))),
-                           "data");
-    base = qdict_get_int(dimm, "addr");
-    qobject_unref(rsp);
-
     inject_gpa(qts, base + 0x3000, false, 0);
     expect_event(qts, "guest", "ignore", false, false, base, 2 * MiB);
     inject_gpa(qts, base + 2 * MiB + 0x1ff000, true, 1);
@@ -833,7 +841,7 @@ static uint64_t ramblock_offset(QTestState *qts, const char *name)
 static void test_hotplug_huge_page(void)
 {
     QTestState *qts;
-    QDict *rsp, *e;
+    QDict *e;
     QList *l;
     uint64_t base, hp;
 
@@ -855,11 +863,7 @@ static void test_hotplug_huge_page(void)
     qtest_qmp_assert_success(qts, "{ 'execute': 'device_add', 'arguments': "
                              "{ 'driver': 'pc-dimm', 'id': 'd', "
                              "'memdev': 'h' } }");
-    rsp = qtest_qmp(qts, "{ 'execute': 'query-memory-devices' }");
-    e = qdict_get_qdict(qobject_to(QDict,
-                        qlist_peek(qdict_get_qlist(rsp, "return"))), "data");
-    base = qdict_get_int(e, "addr");
-    qobject_unref(rsp);
+    base = dimm_base(qts);
     g_test_message("DIMM at 0x%" PRIx64 ", its RAM block at ram_addr 0x%"
                    PRIx64, base, ramblock_offset(qts, "h"));
     g_assert_cmphex(ramblock_offset(qts, "h") % (2 * MiB), !=, 0);
