@@ -104,6 +104,8 @@ mount -t devtmpfs dev /dev
 # poll, every 5 minutes at first: poll every second
 mc=/sys/devices/system/machinecheck/machinecheck0/check_interval
 [ -w $mc ] && echo 1 >$mc
+# Pages a test program locked stay where it reported them
+echo 0 >/proc/sys/vm/compact_unevictable_allowed
 echo "GUEST READY $(uname -r)"
 %s
 echo "GUEST DONE"

@@ -129,10 +129,17 @@ int main(int argc, char **argv)
     npages = atol(argv[2]);
     psz = getauxval(AT_PAGESZ);
     pages = mmap(NULL, npages * psz, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     dead = calloc(npages, 1);
     pagemap = open("/proc/self/pagemap", O_RDONLY);
-    if (pages == MAP_FAILED || !dead || pagemap < 0) {
+    /*
+     * The pages must stay where the host is told they are: no huge page
+     * (khugepaged would copy them elsewhere and free these), locked (and
+     * init keeps compaction off locked pages).
+     */
+    if (pages == MAP_FAILED || !dead || pagemap < 0 ||
+        madvise(pages, npages * psz, MADV_NOHUGEPAGE) < 0 ||
+        mlock(pages, npages * psz) < 0) {
         perror("storm");
         return 3;
     }
