@@ -8,7 +8,8 @@ NINJA ?= ninja
 BINARIES = qemu-system-aarch64 qemu-system-x86_64
 QTESTS = tests/qtest/ghes-test tests/qtest/memory-failure-test
 
-.PHONY: all check check-qtest check-build check-guest demo bench clean
+.PHONY: all check check-qtest check-build check-guest demo bench bench-poison \
+	clean
 
 all: build/config.mk
 	./configure --no-deps >/dev/null
@@ -27,11 +28,18 @@ demo: all
 	tests/ras/guest/run-demo $(OBJDIR)
 
 # Storm benchmark, ours and upstream side by side (BENCH_ARGS: e.g.
-# "--sizes 100,1000 --only arm64-ao,upstream-arm64-ao-raw")
+# "--sizes 100,1000 --only arm64-ao,upstream-arm64-ao-raw"), then what
+# poison costs: the tracker alone, and healthy guest memory under TCG
 bench: all
 	tests/ras/bench/storm $(OBJDIR) \
 	    --upstream $$(tests/ras/bench/build-upstream $(BUILD)) \
 	    --json $(BUILD)/storm.jsonl $(BENCH_ARGS)
+	$(MAKE) bench-poison
+
+bench-poison: all
+	$(NINJA) -C $(OBJDIR) tests/bench/memory-poison-bench
+	$(OBJDIR)/tests/bench/memory-poison-bench 1000000
+	tests/ras/bench/poison-cost $(OBJDIR) --json $(BUILD)/poison-cost.jsonl
 
 clean:
 	rm -rf build

@@ -21,7 +21,8 @@ void hmp_inject_host_memory_failure(Monitor *mon, const QDict *qdict)
                                    NULL, false, 0, true, ar, has_cpu,
                                    has_cpu ? qdict_get_int(qdict,
                                                            "cpu_index") : 0,
-                                   false, false, false, 0, &err);
+                                   false, false, false, 0, false, 0, false, 0,
+                                   &err);
     hmp_handle_error(mon, err);
 }
 

@@ -13,6 +13,7 @@
 #include "system/memory-failure.h"
 #include "hw/core/cpu.h"
 #include "system/memory-poison.h"
+#include "system/poison-trap.h"
 #include "system/ramblock.h"
 #include "hw/acpi/ghes-device.h"
 
@@ -31,7 +32,7 @@ static MemoryRegion *ram_of_gpa(uint64_t gpa, void **host, Error **errp)
     mr = sec.mr;
 
     /* Already poisoned: the RAM is still there, under the trap */
-    ram = mr ? memory_poison_trapped_ram(mr, sec.offset_within_region, host)
+    ram = mr ? poison_trap_hidden_ram(mr, sec.offset_within_region, host)
              : NULL;
     if (ram) {
         memory_region_unref(mr);
@@ -87,6 +88,8 @@ void qmp_inject_host_memory_failure(bool has_address, uint64_t address,
                                     bool has_cpu_index, int64_t cpu_index,
                                     bool has_real, bool real,
                                     bool has_page_size, uint64_t page_size,
+                                    bool has_count, uint64_t count,
+                                    bool has_refaults, uint32_t refaults,
                                     Error **errp)
 {
     bool ar = has_action_required && action_required;
@@ -129,17 +132,40 @@ void qmp_inject_host_memory_failure(bool has_address, uint64_t address,
                    "it reports");
         return;
     }
+    if (has_refaults && (!ar || refaults > MEMORY_FAILURE_MAX_REFAULTS)) {
+        error_setg(errp, "refaults applies to action-required errors only, "
+                   "at most %d", MEMORY_FAILURE_MAX_REFAULTS);
+        return;
+    }
+    if (!has_count) {
+        count = 1;
+    } else if (count < 1 || count > MEMORY_FAILURE_MAX_RUN ||
+               (count > 1 && (ar || (has_real && real)))) {
+        error_setg(errp, "count must be from 1 to %d, and 1 for an "
+                   "action-required error or real poison",
+                   MEMORY_FAILURE_MAX_RUN);
+        return;
+    } else if ((((uint8_t *)host - (uint8_t *)memory_region_get_ram_ptr(mr)) &
+                ~(page_size - 1)) + count * page_size >
+               memory_region_size(mr)) {
+        error_setg(errp, "%" PRIu64 " pages of 0x%" PRIx64 " bytes leave "
+                   "the memory (0x%" PRIx64 " bytes)", count, page_size,
+                   memory_region_size(mr));
+        return;
+    }
     if (has_real && real) {
         memory_failure_poison_host(mr, host, errp);
+    } else if (count > 1) {
+        memory_failure_simulate_run(mr, host, page_size, count);
     } else {
-        memory_failure_simulate(mr, host, cpu, page_size);
+        memory_failure_simulate(mr, host, cpu, page_size,
+                                has_refaults ? refaults : 0);
     }
 }
 
 static gint by_address(gconstpointer a, gconstpointer b)
 {
-    const MemoryPoison *pa = *(MemoryPoison * const *)a;
-    const MemoryPoison *pb = *(MemoryPoison * const *)b;
+    const MemoryPoison *pa = a, *pb = b;
     uint64_t ka = pa->has_gpa ? pa->gpa : pa->rb->offset + pa->offset;
     uint64_t kb = pb->has_gpa ? pb->gpa : pb->rb->offset + pb->offset;
 
@@ -149,21 +175,21 @@ static gint by_address(gconstpointer a, gconstpointer b)
     return ka < kb ? -1 : ka > kb;
 }
 
-static void collect(MemoryPoison *p, void *opaque)
+static void collect(const MemoryPoison *p, void *opaque)
 {
-    g_ptr_array_add(opaque, p);
+    g_array_append_val(opaque, *p);
 }
 
 MemoryFailureInfoList *qmp_query_memory_failures(Error **errp)
 {
     MemoryFailureInfoList *head = NULL, **tail = &head;
-    g_autoptr(GPtrArray) all = g_ptr_array_new();
+    g_autoptr(GArray) all = g_array_new(false, false, sizeof(MemoryPoison));
     unsigned i;
 
     memory_poison_foreach(collect, all);
-    g_ptr_array_sort(all, by_address);
+    g_array_sort(all, by_address);
     for (i = 0; i < all->len; i++) {
-        MemoryPoison *p = g_ptr_array_index(all, i);
+        MemoryPoison *p = &g_array_index(all, MemoryPoison, i);
         MemoryFailureInfo *info = g_new0(MemoryFailureInfo, 1);
 
         info->recipient = p->recipient;

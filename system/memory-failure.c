@@ -30,6 +30,7 @@
 #include "system/memory.h"
 #include "system/memory-failure.h"
 #include "system/memory-poison.h"
+#include "system/poison-trap.h"
 #include "system/ramblock.h"
 #include "exec/ramlist.h"
 #include "system/reset.h"
@@ -57,6 +58,10 @@ static unsigned slots_lost;             /* signals with no free slot */
 static uintptr_t slots_lost_addr;       /* the address of the last one */
 static unsigned slots_lost_reported;
 static uint64_t slots_handled;
+/* Action-required slots of vCPU threads: each vCPU handles its own */
+static unsigned vcpu_ar_waiting;
+/* Slots handled while the machine resets: tracked, not reported */
+static bool resetting;
 static EventNotifier wakeup;
 static bool wakeup_ready;
 static const MemoryFailureArchOps *arch_ops;
@@ -99,6 +104,9 @@ static bool slot_push(int code, uintptr_t addr, int lsb, int cpu_index)
             s->addr = addr;
             s->addr_lsb = lsb;
             s->cpu_index = cpu_index;
+            if (code == BUS_MCEERR_AR && cpu_index >= 0) {
+                qatomic_inc(&vcpu_ar_waiting);
+            }
             qatomic_store_release(&s->state, SLOT_READY);
             return true;
         }
@@ -217,6 +225,14 @@ void memory_failure_init_vcpu_thread(void)
 }
 
 /* --- deciding ----------------------------------------------------------- */
+
+/* Set while the event of an error in a range already known is sent */
+static __thread bool event_repeats;
+
+bool memory_failure_event_repeats(void)
+{
+    return event_repeats;
+}
 
 static void send_event(MemoryFailureRecipient recipient,
                        MemoryFailureAction action, bool ar, bool recursive,
@@ -436,27 +452,12 @@ static void block_migration(void)
     }
 }
 
-static unsigned consumed(CPUState *cpu, hwaddr gpa, uint64_t size,
-                         bool intact, bool told)
+/* A guest access to a poisoned range under TCG (system/poison-trap.c) */
+static unsigned poisoned_access(CPUState *cpu, hwaddr gpa, uint64_t size,
+                                bool intact, bool told)
 {
     return arch_ops && arch_ops->consumed ?
            arch_ops->consumed(cpu, gpa, size, intact, told) : 0;
-}
-
-/*
- * The trap of an action-required error went before the guest touched the
- * page (too many trapped at once): the guest hears of it now, as an
- * action-optional error, rather than never.
- */
-static void untold(hwaddr gpa, uint64_t size)
-{
-    bool recursive = false;
-    MemoryFailureAction action = arch_ops ?
-        arch_ops->report(NULL, gpa, size, false, &recursive) :
-        MEMORY_FAILURE_ACTION_IGNORE;
-
-    trace_memory_failure_untrapped(gpa, size,
-                                   MemoryFailureAction_str(action));
 }
 
 static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
@@ -468,8 +469,8 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
     MemoryFailureAction action;
     ram_addr_t offset;
     RAMBlock *rb;
-    MemoryPoison *p = NULL;
-    bool is_new, has_gpa = false, recursive = false;
+    MemoryPoison p;
+    bool has_gpa = false, recursive = false, is_new;
     bool simulated = simulated_pages &&
                      g_hash_table_remove(simulated_pages, host);
     hwaddr gpa = 0, aliases[MAX_ALIASES] = { 0 };
@@ -482,10 +483,10 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
         return;
     }
     if (rb) {
-        p = memory_poison_find(rb, offset);
-        if (p && p->has_gpa && p->size >= size) {
-            /* Already trapped, so no longer RAM in the memory map */
-            gpa = p->gpa + (offset - p->offset);
+        if (memory_poison_find(rb, offset, &p) && p.has_gpa &&
+            p.size >= size) {
+            /* Maybe trapped, so no longer RAM in the memory map */
+            gpa = p.gpa + (offset - p.offset);
             has_gpa = true;
         } else {
             nr_aliases = gpas_of(rb, offset, size, aliases);
@@ -497,7 +498,8 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
         /* Memory QEMU uses for itself */
         if (rb) {
             memory_poison_add(rb, offset, size, false, 0,
-                              MEMORY_FAILURE_RECIPIENT_HYPERVISOR, &is_new);
+                              MEMORY_FAILURE_RECIPIENT_HYPERVISOR, simulated,
+                              &p);
         }
         if (ar) {
             send_event(MEMORY_FAILURE_RECIPIENT_HYPERVISOR,
@@ -521,8 +523,13 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
         return;
     }
 
-    memory_poison_add(rb, offset, size, true, gpa,
-                      MEMORY_FAILURE_RECIPIENT_GUEST, &is_new);
+    is_new = memory_poison_add(rb, offset, size, true, gpa,
+                               MEMORY_FAILURE_RECIPIENT_GUEST, simulated, &p);
+    if (resetting) {
+        send_event(MEMORY_FAILURE_RECIPIENT_GUEST,
+                   MEMORY_FAILURE_ACTION_RESET, ar, false, true, gpa, size);
+        return;
+    }
     block_migration();
     if (!kvm_enabled()) {
         /*
@@ -531,8 +538,7 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
          */
         memory_region_transaction_begin();
         for (i = 0; i < nr_aliases; i++) {
-            memory_poison_trap(aliases[i], size, rb->mr, offset, simulated,
-                               consumed, ar && i == 0 ? untold : NULL);
+            poison_trap_add(aliases[i], size, rb->mr, offset);
         }
         memory_region_transaction_commit();
     }
@@ -544,52 +550,51 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
     action = arch_ops ? arch_ops->report(ar && cpu ? cpu : NULL, gpa, size,
                                          ar && cpu, &recursive)
                       : MEMORY_FAILURE_ACTION_IGNORE;
+    event_repeats = !is_new;
     send_event(MEMORY_FAILURE_RECIPIENT_GUEST, action, ar, recursive, true,
                gpa, size);
-}
-
-static void handle_on_vcpu(CPUState *cpu, run_on_cpu_data data)
-{
-    MFSlot *s = data.host_ptr;
-
-    handle(cpu, s->code, s->addr, s->addr_lsb);
-    g_free(s);
+    event_repeats = false;
 }
 
 /*
- * Handle the recorded errors; with @only, just the action-required ones
- * that vCPU took itself (the rest is the main loop's: paced, in order).
+ * Handle the recorded errors.  A vCPU's action-required errors are its
+ * own: handled on its thread (@only), before it runs guest code again, so
+ * that a vCPU that re-enters the guest and faults again (KVM) cannot
+ * report one consumption twice; the main loop only kicks that vCPU out of
+ * the guest.  With @all (a reset) every error is taken here.
  */
-static void process_slots(CPUState *only)
+static void process_slots(CPUState *only, bool all)
 {
     unsigned lost;
     int i;
 
     for (i = 0; i < MF_SLOTS; i++) {
         MFSlot *s = &slots[i], copy;
+        bool own_ar;
         CPUState *cpu;
 
-        if (qatomic_load_acquire(&s->state) != SLOT_READY ||
-            (only && (s->code != BUS_MCEERR_AR ||
-                      s->cpu_index != only->cpu_index)) ||
-            qatomic_cmpxchg(&s->state, SLOT_READY, SLOT_CLAIMED) !=
+        if (qatomic_load_acquire(&s->state) != SLOT_READY) {
+            continue;
+        }
+        own_ar = s->code == BUS_MCEERR_AR && s->cpu_index >= 0;
+        cpu = own_ar ? qemu_get_cpu(s->cpu_index) : NULL;
+        if (only ? cpu != only : cpu && !all) {
+            if (cpu) {
+                qemu_cpu_kick(cpu);
+            }
+            continue;
+        }
+        if (qatomic_cmpxchg(&s->state, SLOT_READY, SLOT_CLAIMED) !=
             SLOT_READY) {
             continue;
         }
         copy = *s;
         qatomic_store_release(&s->state, SLOT_FREE);
-        slots_handled++;
-
-        cpu = copy.cpu_index >= 0 ? qemu_get_cpu(copy.cpu_index) : NULL;
-        if (copy.code == BUS_MCEERR_AR && cpu && cpu != current_cpu) {
-            /* The target raises the synchronous error on that vCPU */
-            async_run_on_cpu(cpu, handle_on_vcpu,
-                             RUN_ON_CPU_HOST_PTR(g_memdup2(&copy,
-                                                           sizeof(copy))));
-        } else {
-            handle(copy.code == BUS_MCEERR_AR ? cpu : NULL, copy.code,
-                   copy.addr, copy.addr_lsb);
+        if (own_ar) {
+            qatomic_dec(&vcpu_ar_waiting);
         }
+        slots_handled++;
+        handle(all ? NULL : cpu, copy.code, copy.addr, copy.addr_lsb);
     }
     lost = qatomic_read(&slots_lost);
     if (lost != slots_lost_reported) {
@@ -612,7 +617,15 @@ static void process_slots(CPUState *only)
 
 void memory_failure_process_pending(void)
 {
-    process_slots(NULL);
+    process_slots(NULL, false);
+}
+
+void memory_failure_vcpu_check(CPUState *cpu)
+{
+    if (qatomic_read(&vcpu_ar_waiting)) {
+        BQL_LOCK_GUARD();
+        process_slots(cpu, false);
+    }
 }
 
 /* The orderly end of a thread stuck on poison (main loop, BQL held) */
@@ -707,6 +720,21 @@ bool memory_failure_cpu_arg(bool action_required, bool has_cpu_index,
 
 /* --- simulation --------------------------------------------------------- */
 
+/* Record a SIGBUS pending on this thread (which blocks it), if any */
+static void take_pending_sigbus(void)
+{
+    siginfo_t pending;
+    struct timespec now = { 0 };
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGBUS);
+    while (sigtimedwait(&set, &pending, &now) == SIGBUS) {
+        memory_failure_sigbus(pending.si_code, pending.si_addr,
+                              pending.si_addr_lsb, NULL);
+    }
+}
+
 static void raise_sigbus(int code, void *host, int lsb)
 {
     siginfo_t si = { 0 };
@@ -723,13 +751,7 @@ static void raise_sigbus(int code, void *host, int lsb)
          * SIGBUS is not queued: one still pending would swallow this one.
          * Take it now, as the signalfd reader would have.
          */
-        siginfo_t pending;
-        struct timespec now = { 0 };
-
-        while (sigtimedwait(&set, &pending, &now) == SIGBUS) {
-            memory_failure_sigbus(pending.si_code, pending.si_addr,
-                                  pending.si_addr_lsb, NULL);
-        }
+        take_pending_sigbus();
     }
     simulating = true;
     /* Only the thread itself may queue a positive si_code to itself */
@@ -746,20 +768,31 @@ static void raise_sigbus(int code, void *host, int lsb)
 typedef struct SimulateAR {
     void *host;
     int lsb;
+    unsigned refaults;
 } SimulateAR;
 
 static void simulate_ar_on_vcpu(CPUState *cpu, run_on_cpu_data data)
 {
     SimulateAR *sim = data.host_ptr;
 
+    unsigned i;
+
     raise_sigbus(BUS_MCEERR_AR, sim->host, sim->lsb);
+    /*
+     * A vCPU that re-enters the guest before the error is handled (KVM)
+     * takes the signal again, while the main loop looks at the slots.
+     */
+    for (i = 0; i < sim->refaults; i++) {
+        process_slots(NULL, false);
+        raise_sigbus(BUS_MCEERR_AR, sim->host, sim->lsb);
+    }
     g_free(sim);
     /* The handler ran during the syscall; decide now, on this vCPU */
-    process_slots(cpu);
+    process_slots(cpu, false);
 }
 
 void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu,
-                             uint64_t page_size)
+                             uint64_t page_size, unsigned refaults)
 {
     int lsb = ctz64(page_size);
 
@@ -775,11 +808,28 @@ void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu,
 
         sim->host = host;
         sim->lsb = lsb;
+        sim->refaults = refaults;
         async_run_on_cpu(cpu, simulate_ar_on_vcpu, RUN_ON_CPU_HOST_PTR(sim));
     } else {
         /* The main thread blocks SIGBUS; it arrives through signalfd */
         raise_sigbus(BUS_MCEERR_AO, host, lsb);
     }
+}
+
+void memory_failure_simulate_run(MemoryRegion *mr, void *host,
+                                 uint64_t page_size, uint64_t count)
+{
+    uint64_t i;
+
+    /* One memory map update for the whole run, not one per page */
+    memory_region_transaction_begin();
+    for (i = 0; i < count; i++) {
+        memory_failure_simulate(mr, (uint8_t *)host + i * page_size, NULL,
+                                page_size, 0);
+        take_pending_sigbus();
+        process_slots(NULL, false);
+    }
+    memory_region_transaction_commit();
 }
 
 bool memory_failure_poison_host(MemoryRegion *mr, void *host, Error **errp)
@@ -805,7 +855,16 @@ bool memory_failure_poison_host(MemoryRegion *mr, void *host, Error **errp)
 
 static void memory_failure_reset(void *opaque)
 {
-    memory_poison_reset();
+    /*
+     * Errors still in the table are about the memory being replaced: they
+     * are tracked now (with an event, action reset), so that the reset
+     * replaces their pages too, instead of being handled afterwards
+     * against the fresh memory.
+     */
+    resetting = true;
+    process_slots(NULL, true);
+    resetting = false;
+    poison_trap_reset();
     if (simulated_pages) {
         g_hash_table_remove_all(simulated_pages);
     }
@@ -832,6 +891,7 @@ static Notifier machine_ready = { .notify = memory_failure_machine_ready };
 static void memory_failure_init(void)
 {
     qemu_add_machine_init_done_notifier(&machine_ready);
+    poison_trap_set_consumer(poisoned_access);
     ram_block_notifier_add(&owned_ram_notifier);
 }
 

@@ -1,457 +1,502 @@
 /*
- * Poisoned guest memory
+ * Poisoned guest memory: which ranges are lost, since when, how often hit
  *
  * Entries are keyed by RAM block and offset in it, which is the same for
  * every guest address that maps the memory (aliases).  A range is a
  * power of two (a 4 KiB page, a 2 MiB huge page, ...) aligned in its
  * block: blocks are aligned to their own page size in the host's address
- * space, not in ram_addr_t space.  Lookups try each size in use, so both
- * insert and lookup take constant time.
+ * space, not in ram_addr_t space.  Lookups try each size in use.
+ *
+ * A failing DIMM can poison a large part of guest memory.  The table is
+ * an open-addressing hash table of 24-byte entries stored in place (under
+ * 64 bytes per range even just after it grows), under a mutex.
+ *
+ * Under TCG every TLB fill of a block with poison asks whether the page
+ * is poisoned, from any vCPU thread: that question is answered without
+ * the lock, from a bitmap of the block's 4 KiB pages (one bit each, 32
+ * KiB per GiB of a block with poison), published with RCU.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #include "qemu/osdep.h"
-#include "qemu/bitmap.h"
 #include "qemu/host-utils.h"
-#include "qemu/timer.h"
-#include "qom/object.h"
-#include "exec/cpu-common.h"
-#include "hw/core/cpu.h"
-#include "system/memory.h"
-#include "system/address-spaces.h"
-#include "system/memory-poison.h"
+#include "qemu/thread.h"
+#include "qemu/atomic.h"
+#include "qemu/lockable.h"
+#include "qemu/bitmap.h"
+#include "qemu/rcu.h"
 #include "system/ramblock.h"
-#include "exec/ramlist.h"
+#include "system/memory-poison.h"
 #include "trace.h"
 
-static GHashTable *poison;          /* of MemoryPoison, keyed by itself */
-static uint64_t poison_sizes;       /* bit n set: some entry has size 2^n */
-
 /*
- * A trap is the owner of its memory region: memory maps that vCPUs or
- * RCU readers still hold keep it alive after it is removed.
+ * One range: its key (block index, page number, log2 of its size), its
+ * guest address and flags, and when it was first seen and how often.
  */
-#define TYPE_POISON_TRAP "memory-poison-trap"
-OBJECT_DECLARE_SIMPLE_TYPE(PoisonTrap, POISON_TRAP)
+typedef struct PoisonSlot {
+    uint64_t key;
+    uint64_t info;
+    uint64_t seen;
+} PoisonSlot;
 
-/*
- * A trap covers a run of adjacent poisoned ranges of @unit bytes each: a
- * failing DIMM row or a storm poisons neighbouring pages, and one trap for
- * them all keeps the memory map small.
- */
-struct PoisonTrap {
-    Object parent_obj;
-    MemoryRegion mr;
-    hwaddr gpa;
-    uint64_t size;
-    uint64_t unit;
-    MemoryPoisonConsumed consumed;
-    MemoryPoisonUntold untold;
-    bool intact;                /* simulated: the data is still there */
-    unsigned long *told;        /* per range: an access told the guest */
-    MemoryRegion *ram;          /* the guest RAM the trap hides */
-    hwaddr ram_offset;
-    QTAILQ_ENTRY(PoisonTrap) next;
-};
+#define SLOT_EMPTY          0
+#define SLOT_DELETED        1       /* a valid key has a block index >= 1 */
 
-static void poison_trap_finalize(Object *obj)
+#define KEY_BLOCK_SHIFT     48
+#define KEY_PAGE_SHIFT      6
+#define KEY_PAGE_BITS       (KEY_BLOCK_SHIFT - KEY_PAGE_SHIFT)
+#define KEY_SIZE_MASK       0x3f
+#define POISON_PAGE_SHIFT   12      /* ranges are at least 4 KiB */
+
+#define INFO_HAS_GPA        1
+#define INFO_HYPERVISOR     2
+#define INFO_INTACT         4
+#define INFO_TOLD           8
+#define INFO_FLAGS          0xfff
+
+#define SEEN_HITS_BITS      24      /* the count saturates there */
+#define SEEN_HITS_MAX       ((1ull << SEEN_HITS_BITS) - 1)
+
+/* Blocks with poison; an index in a key is its place here plus one */
+#define MAX_BLOCKS          ((1u << (64 - KEY_BLOCK_SHIFT)) - 1)
+
+typedef struct PoisonBlock {
+    RAMBlock *rb;
+    uint64_t count;             /* its ranges in the table */
+} PoisonBlock;
+
+/* Which 4 KiB pages of a block are poisoned; read without the lock */
+typedef struct PoisonMap {
+    RAMBlock *rb;
+    uint64_t pages;
+    unsigned long *bits;
+} PoisonMap;
+
+typedef struct PoisonMaps {
+    struct rcu_head rcu;
+    unsigned n;
+    PoisonMap map[];
+} PoisonMaps;
+
+static PoisonMaps *maps;        /* RCU; replaced, never changed in place */
+
+static QemuMutex lock;
+static PoisonSlot *slots;
+static uint64_t capacity;       /* a power of two, or 0 */
+static uint64_t used;           /* live entries */
+static uint64_t deleted;        /* tombstones */
+static uint64_t sizes;          /* bit n set: some entry has size 2^n */
+static GArray *blocks;          /* of PoisonBlock */
+static int64_t epoch_ms;        /* first-seen times count from here */
+
+static void __attribute__((constructor)) memory_poison_init(void)
 {
-    g_free(POISON_TRAP(obj)->told);
+    qemu_mutex_init(&lock);
+    blocks = g_array_new(false, true, sizeof(PoisonBlock));
+    epoch_ms = g_get_real_time() / 1000;
 }
 
-static const TypeInfo poison_trap_info = {
-    .name = TYPE_POISON_TRAP,
-    .parent = TYPE_OBJECT,
-    .instance_size = sizeof(PoisonTrap),
-    .instance_finalize = poison_trap_finalize,
-};
-
-static void poison_trap_register_types(void)
+/* The index of @rb in keys, 0 if it has no poison (and @add is false) */
+static unsigned block_index(RAMBlock *rb, bool add)
 {
-    type_register_static(&poison_trap_info);
-}
+    unsigned i, free = 0;
 
-type_init(poison_trap_register_types)
+    for (i = 0; i < blocks->len; i++) {
+        PoisonBlock *b = &g_array_index(blocks, PoisonBlock, i);
 
-/*
- * Each trap splits guest RAM in the memory map: a few thousand of them
- * exhaust TCG's section table (QEMU aborts) and every one makes memory
- * map updates slower.  Only the most recent traps are kept; an older
- * poisoned range stops being trapped (it stays poisoned and in the
- * reports), and if no access told the guest of it yet, it is told now.
- */
-#define POISON_MAX_TRAPS    512
-
-static QTAILQ_HEAD(, PoisonTrap) traps = QTAILQ_HEAD_INITIALIZER(traps);
-static unsigned nr_traps;
-
-static guint poison_hash(gconstpointer key)
-{
-    const MemoryPoison *p = key;
-
-    return g_direct_hash(p->rb) ^ g_int64_hash(&p->offset);
-}
-
-static gboolean poison_equal(gconstpointer a, gconstpointer b)
-{
-    const MemoryPoison *pa = a, *pb = b;
-
-    return pa->rb == pb->rb && pa->offset == pb->offset;
-}
-
-/* The entry of exactly [@offset, @offset + @size) of @rb */
-static MemoryPoison *poison_lookup(RAMBlock *rb, uint64_t offset,
-                                   uint64_t size)
-{
-    MemoryPoison key = { .rb = rb, .offset = offset };
-    MemoryPoison *p = poison ? g_hash_table_lookup(poison, &key) : NULL;
-
-    return p && p->size == size ? p : NULL;
-}
-
-MemoryPoison *memory_poison_find(RAMBlock *rb, uint64_t offset)
-{
-    uint64_t sizes = poison_sizes;
-
-    while (poison && sizes) {
-        uint64_t size = 1ull << ctz64(sizes);
-        MemoryPoison *p = poison_lookup(rb, offset & ~(size - 1), size);
-
-        if (p) {
-            return p;
+        if (b->rb == rb && b->count) {
+            return i + 1;
         }
-        sizes &= sizes - 1;
+        if (!b->count && !free) {
+            free = i + 1;
+        }
+    }
+    if (!add) {
+        return 0;
+    }
+    if (!free) {
+        PoisonBlock b = { 0 };
+
+        assert(blocks->len < MAX_BLOCKS);
+        g_array_append_val(blocks, b);
+        free = blocks->len;
+    }
+    g_array_index(blocks, PoisonBlock, free - 1).rb = rb;
+    return free;
+}
+
+typedef struct BitsToFree {
+    struct rcu_head rcu;
+    unsigned long *bits;
+} BitsToFree;
+
+static void bits_free(BitsToFree *f)
+{
+    g_free(f->bits);
+    g_free(f);
+}
+
+/* Publish @next in place of the current maps (lock held) */
+static void maps_replace(PoisonMaps *next)
+{
+    PoisonMaps *old = maps;
+
+    qatomic_rcu_set(&maps, next);
+    if (old) {
+        g_free_rcu(old, rcu);
+    }
+}
+
+/* The bitmap of @rb, made if @rb has none (lock held) */
+static PoisonMap *map_of(RAMBlock *rb)
+{
+    unsigned i, n = maps ? maps->n : 0;
+    PoisonMaps *next;
+
+    for (i = 0; i < n; i++) {
+        if (maps->map[i].rb == rb) {
+            return &maps->map[i];
+        }
+    }
+    next = g_malloc(sizeof(*next) + (n + 1) * sizeof(PoisonMap));
+    next->n = n + 1;
+    if (n) {
+        memcpy(next->map, maps->map, n * sizeof(PoisonMap));
+    }
+    next->map[n].rb = rb;
+    next->map[n].pages = DIV_ROUND_UP(rb->max_length, 1ull << 12);
+    next->map[n].bits = bitmap_new(next->map[n].pages);
+    maps_replace(next);
+    return &maps->map[n];
+}
+
+/* Drop the bitmap of @rb, or of every block (NULL) (lock held) */
+static void maps_drop(RAMBlock *rb)
+{
+    unsigned i, n = 0;
+    PoisonMaps *next;
+
+    if (!maps) {
+        return;
+    }
+    next = g_malloc(sizeof(*next) + maps->n * sizeof(PoisonMap));
+    for (i = 0; i < maps->n; i++) {
+        if (rb && maps->map[i].rb != rb) {
+            next->map[n++] = maps->map[i];
+        } else {
+            /* Readers may still test it until the grace period ends */
+            BitsToFree *f = g_new(BitsToFree, 1);
+
+            f->bits = maps->map[i].bits;
+            call_rcu(f, bits_free, rcu);
+        }
+    }
+    next->n = n;
+    maps_replace(next);
+}
+
+bool memory_poison_page_poisoned(RAMBlock *rb, uint64_t offset)
+{
+    PoisonMaps *m;
+    unsigned i;
+
+    RCU_READ_LOCK_GUARD();
+    m = qatomic_rcu_read(&maps);
+    for (i = 0; m && i < m->n; i++) {
+        if (m->map[i].rb == rb) {
+            uint64_t page = offset >> 12;
+
+            return page < m->map[i].pages && test_bit(page, m->map[i].bits);
+        }
+    }
+    return false;
+}
+
+static uint64_t make_key(unsigned block, uint64_t offset, uint64_t size)
+{
+    assert(size >= (1ull << POISON_PAGE_SHIFT) && is_power_of_2(size));
+    assert((offset >> POISON_PAGE_SHIFT) < (1ull << KEY_PAGE_BITS));
+    return (uint64_t)block << KEY_BLOCK_SHIFT |
+           (offset >> POISON_PAGE_SHIFT) << KEY_PAGE_SHIFT | ctz64(size);
+}
+
+static uint64_t slot_of(uint64_t key)
+{
+    /* Fibonacci hashing: neighbouring pages spread over the table */
+    return (key * 0x9e3779b97f4a7c15ull) >> (64 - ctz64(capacity));
+}
+
+/* The slot holding @key, or NULL */
+static PoisonSlot *lookup(uint64_t key)
+{
+    uint64_t i;
+
+    if (!capacity) {
+        return NULL;
+    }
+    for (i = slot_of(key); slots[i].key != SLOT_EMPTY;
+         i = (i + 1) & (capacity - 1)) {
+        if (slots[i].key == key) {
+            return &slots[i];
+        }
     }
     return NULL;
 }
 
-/*
- * Smaller ranges inside [@offset, @offset + @size) of @rb: taken into @p
- * (hits, first seen) and dropped.
- */
-static void poison_absorb(MemoryPoison *p, RAMBlock *rb, uint64_t offset,
-                          uint64_t size)
+static void insert_slot(const PoisonSlot *s)
 {
-    uint64_t sizes = poison_sizes & (size - 1), step, off;
+    uint64_t i = slot_of(s->key);
 
-    while (sizes) {
-        step = 1ull << ctz64(sizes);
+    while (slots[i].key > SLOT_DELETED) {
+        i = (i + 1) & (capacity - 1);
+    }
+    deleted -= slots[i].key == SLOT_DELETED;
+    slots[i] = *s;
+}
+
+/* Room for one more, with live and deleted entries at most 3/4 full */
+static void make_room(void)
+{
+    PoisonSlot *old = slots;
+    uint64_t i, old_capacity = capacity;
+
+    if ((used + deleted + 1) * 4 <= capacity * 3) {
+        return;
+    }
+    /* Half full at most afterwards: grows when live entries need it */
+    capacity = MAX(64, capacity);
+    while ((used + 1) * 2 > capacity) {
+        capacity *= 2;
+    }
+    slots = g_new0(PoisonSlot, capacity);
+    deleted = 0;
+    for (i = 0; i < old_capacity; i++) {
+        if (old[i].key > SLOT_DELETED) {
+            insert_slot(&old[i]);
+        }
+    }
+    g_free(old);
+}
+
+static void remove_slot(PoisonSlot *s)
+{
+    PoisonBlock *b = &g_array_index(blocks, PoisonBlock,
+                                    (s->key >> KEY_BLOCK_SHIFT) - 1);
+
+    b->count--;
+    s->key = SLOT_DELETED;
+    qatomic_set(&used, used - 1);
+    deleted++;
+}
+
+static void unpack(const PoisonSlot *s, MemoryPoison *p)
+{
+    unsigned block = s->key >> KEY_BLOCK_SHIFT;
+
+    p->rb = g_array_index(blocks, PoisonBlock, block - 1).rb;
+    p->size = 1ull << (s->key & KEY_SIZE_MASK);
+    p->offset = ((s->key >> KEY_PAGE_SHIFT) &
+                 ((1ull << KEY_PAGE_BITS) - 1)) << POISON_PAGE_SHIFT;
+    p->has_gpa = s->info & INFO_HAS_GPA;
+    p->gpa = s->info & ~(uint64_t)INFO_FLAGS;
+    p->recipient = s->info & INFO_HYPERVISOR ?
+                   MEMORY_FAILURE_RECIPIENT_HYPERVISOR :
+                   MEMORY_FAILURE_RECIPIENT_GUEST;
+    p->intact = s->info & INFO_INTACT;
+    p->told = s->info & INFO_TOLD;
+    p->first_us = ((s->seen >> SEEN_HITS_BITS) + epoch_ms) * 1000;
+    p->hits = s->seen & SEEN_HITS_MAX;
+}
+
+/* The slot of the range covering @offset of block @block */
+static PoisonSlot *find_locked(unsigned block, uint64_t offset)
+{
+    uint64_t left = sizes;
+
+    while (left) {
+        uint64_t size = 1ull << ctz64(left);
+        PoisonSlot *s = lookup(make_key(block, offset & ~(size - 1), size));
+
+        if (s) {
+            return s;
+        }
+        left &= left - 1;
+    }
+    return NULL;
+}
+
+bool memory_poison_find(RAMBlock *rb, uint64_t offset, MemoryPoison *p)
+{
+    PoisonSlot *s = NULL;
+    unsigned block;
+
+    QEMU_LOCK_GUARD(&lock);
+    block = block_index(rb, false);
+    if (block) {
+        s = find_locked(block, offset);
+    }
+    if (s && p) {
+        unpack(s, p);
+    }
+    return s;
+}
+
+bool memory_poison_block_has_poison(RAMBlock *rb)
+{
+    QEMU_LOCK_GUARD(&lock);
+    return used && block_index(rb, false);
+}
+
+/* Smaller ranges inside the new one's: taken into @n and dropped */
+static void absorb(PoisonSlot *n, unsigned block, uint64_t offset,
+                   uint64_t size)
+{
+    uint64_t left = sizes & (size - 1), step, off;
+
+    while (left) {
+        step = 1ull << ctz64(left);
         for (off = offset; off < offset + size; off += step) {
-            MemoryPoison *q = poison_lookup(rb, off, step);
+            PoisonSlot *s = lookup(make_key(block, off, step));
 
-            if (q) {
-                p->hits += q->hits;
-                p->first_us = MIN(p->first_us, q->first_us);
-                g_hash_table_remove(poison, q);
+            if (s) {
+                uint64_t hits = (n->seen & SEEN_HITS_MAX) +
+                                (s->seen & SEEN_HITS_MAX);
+
+                n->seen = MIN(n->seen >> SEEN_HITS_BITS,
+                              s->seen >> SEEN_HITS_BITS) << SEEN_HITS_BITS |
+                          MIN(hits, SEEN_HITS_MAX);
+                n->info |= s->info & INFO_TOLD;
+                remove_slot(s);
             }
         }
-        sizes &= sizes - 1;
+        left &= left - 1;
     }
 }
 
-MemoryPoison *memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
-                                bool has_gpa, hwaddr gpa,
-                                MemoryFailureRecipient recipient,
-                                bool *is_new)
+bool memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
+                       bool has_gpa, hwaddr gpa,
+                       MemoryFailureRecipient recipient, bool intact,
+                       MemoryPoison *p)
 {
-    MemoryPoison *p;
+    unsigned block;
+    PoisonSlot *s, n;
+    PoisonMap *map;
+    int64_t now_ms = g_get_real_time() / 1000 - epoch_ms;
 
-    assert(is_power_of_2(size));
+    QEMU_LOCK_GUARD(&lock);
     offset &= ~(size - 1);
-    p = memory_poison_find(rb, offset);
-    if (p && p->size >= size) {
-        p->hits++;
-        *is_new = false;
+    block = block_index(rb, true);
+    s = find_locked(block, offset);
+    if (s && 1ull << (s->key & KEY_SIZE_MASK) >= size) {
+        if ((s->seen & SEEN_HITS_MAX) < SEEN_HITS_MAX) {
+            s->seen++;
+        }
+        if (!intact) {
+            /* Real poison now, where an error was simulated before */
+            s->info &= ~(uint64_t)INFO_INTACT;
+        }
+        unpack(s, p);
         trace_memory_poison_hit(p->offset, p->size, p->hits);
-        return p;
+        return false;
     }
-    if (!poison) {
-        poison = g_hash_table_new_full(poison_hash, poison_equal, g_free,
-                                       NULL);
+
+    n.key = make_key(block, offset, size);
+    n.info = (has_gpa ? (gpa & ~(size - 1)) | INFO_HAS_GPA : 0) |
+             (recipient == MEMORY_FAILURE_RECIPIENT_HYPERVISOR ?
+              INFO_HYPERVISOR : 0) |
+             (intact ? INFO_INTACT : 0);
+    n.seen = (uint64_t)MAX(now_ms, 0) << SEEN_HITS_BITS | 1;
+    g_array_index(blocks, PoisonBlock, block - 1).count++;
+    absorb(&n, block, offset, size);
+    make_room();
+    insert_slot(&n);
+    qatomic_set(&used, used + 1);
+    map = map_of(rb);
+    if (offset + size <= map->pages << 12) {
+        bitmap_set_atomic(map->bits, offset >> 12, size >> 12);
     }
-    p = g_new0(MemoryPoison, 1);
-    p->rb = rb;
-    p->offset = offset;
-    p->size = size;
-    p->has_gpa = has_gpa;
-    p->gpa = gpa & ~(size - 1);
-    p->recipient = recipient;
-    p->first_us = g_get_real_time();
-    p->hits = 1;
-    poison_absorb(p, rb, offset, size);
-    g_hash_table_add(poison, p);
-    poison_sizes |= size;
-    *is_new = true;
+    sizes |= size;
+    unpack(&n, p);
     trace_memory_poison_add(offset, size, has_gpa ? gpa : -1);
-    return p;
+    return true;
+}
+
+void memory_poison_set_told(RAMBlock *rb, uint64_t offset)
+{
+    unsigned block;
+    PoisonSlot *s;
+
+    QEMU_LOCK_GUARD(&lock);
+    block = block_index(rb, false);
+    s = block ? find_locked(block, offset) : NULL;
+    if (s) {
+        s->info |= INFO_TOLD;
+    }
 }
 
 unsigned memory_poison_count(void)
 {
-    return poison ? g_hash_table_size(poison) : 0;
+    /* A hint without the lock: a TLB fill's first test */
+    return qatomic_read(&used);
 }
 
-void memory_poison_foreach(void (*fn)(MemoryPoison *p, void *opaque),
+size_t memory_poison_bytes(void)
+{
+    size_t bytes;
+    unsigned i;
+
+    QEMU_LOCK_GUARD(&lock);
+    bytes = capacity * sizeof(PoisonSlot) + blocks->len * sizeof(PoisonBlock);
+    for (i = 0; maps && i < maps->n; i++) {
+        bytes += sizeof(PoisonMap) + BITS_TO_LONGS(maps->map[i].pages) *
+                                     sizeof(unsigned long);
+    }
+    return bytes;
+}
+
+void memory_poison_foreach(void (*fn)(const MemoryPoison *p, void *opaque),
                            void *opaque)
 {
-    GHashTableIter it;
-    gpointer value;
+    uint64_t i;
+    MemoryPoison p;
 
-    if (!poison) {
-        return;
-    }
-    g_hash_table_iter_init(&it, poison);
-    while (g_hash_table_iter_next(&it, NULL, &value)) {
-        fn(value, opaque);
-    }
-}
-
-/* The host address of @addr in the trap, if the access may complete */
-static uint8_t *poison_trap_access(void *opaque, hwaddr addr,
-                                   MemTxAttrs attrs)
-{
-    PoisonTrap *t = opaque;
-    uint64_t i = addr / t->unit;
-    unsigned outcome = 0;
-
-    if (t->consumed) {
-        outcome = t->consumed(current_cpu, t->gpa + i * t->unit, t->unit,
-                              t->intact, test_bit(i, t->told));
-    }
-    trace_memory_poison_consumed(current_cpu ? current_cpu->cpu_index : -1,
-                                 t->gpa + addr, outcome);
-    if (outcome & MEMORY_POISON_TOLD) {
-        set_bit(i, t->told);
-    }
-    if ((outcome & MEMORY_POISON_PASS) && t->intact && t->ram &&
-        memory_region_is_ram(t->ram)) {
-        return (uint8_t *)memory_region_get_ram_ptr(t->ram) + t->ram_offset +
-               addr;
-    }
-    return NULL;
-}
-
-static MemTxResult poison_trap_read(void *opaque, hwaddr addr, uint64_t *data,
-                                    unsigned size, MemTxAttrs attrs)
-{
-    uint8_t *host = poison_trap_access(opaque, addr, attrs);
-
-    *data = host ? ldn_le_p(host, size) : ~0ull;
-    return host ? MEMTX_OK : MEMTX_ERROR;
-}
-
-static MemTxResult poison_trap_write(void *opaque, hwaddr addr, uint64_t data,
-                                     unsigned size, MemTxAttrs attrs)
-{
-    uint8_t *host = poison_trap_access(opaque, addr, attrs);
-
-    if (host) {
-        stn_le_p(host, size, data);
-    }
-    return host ? MEMTX_OK : MEMTX_ERROR;
-}
-
-static const MemoryRegionOps poison_trap_ops = {
-    .read_with_attrs = poison_trap_read,
-    .write_with_attrs = poison_trap_write,
-    .endianness = DEVICE_LITTLE_ENDIAN,
-    .valid.min_access_size = 1,
-    .valid.max_access_size = 8,
-    .impl.min_access_size = 1,
-    .impl.max_access_size = 8,
-};
-
-static void poison_untrap(PoisonTrap *t)
-{
-    trace_memory_poison_untrap(t->gpa, t->size);
-    QTAILQ_REMOVE(&traps, t, next);
-    nr_traps--;
-    memory_region_del_subregion(get_system_memory(), &t->mr);
-    object_unref(OBJECT(t));
-}
-
-/* Whether @t and the range at @gpa / @ram_offset make one run */
-static bool poison_trap_joins(PoisonTrap *t, hwaddr gpa, uint64_t unit,
-                              bool intact, MemoryPoisonConsumed consumed,
-                              MemoryPoisonUntold untold, MemoryRegion *ram,
-                              hwaddr ram_offset)
-{
-    return t->unit == unit && t->intact == intact &&
-           t->consumed == consumed && t->untold == untold && t->ram == ram &&
-           ((t->gpa + t->size == gpa &&
-             t->ram_offset + t->size == ram_offset) ||
-            (gpa + unit == t->gpa && ram_offset + unit == t->ram_offset));
-}
-
-/* The error of a range of a trap that goes, if no access told the guest */
-static void poison_trap_tell(PoisonTrap *t)
-{
-    uint64_t i, n = t->size / t->unit;
-
-    for (i = 0; i < n && t->untold; i++) {
-        if (!test_bit(i, t->told)) {
-            t->untold(t->gpa + i * t->unit, t->unit);
+    QEMU_LOCK_GUARD(&lock);
+    for (i = 0; i < capacity; i++) {
+        if (slots[i].key > SLOT_DELETED) {
+            unpack(&slots[i], &p);
+            fn(&p, opaque);
         }
     }
 }
 
-void memory_poison_trap(hwaddr gpa, uint64_t size, MemoryRegion *ram,
-                        hwaddr ram_offset, bool intact,
-                        MemoryPoisonConsumed consumed,
-                        MemoryPoisonUntold untold)
+void memory_poison_forget_block(RAMBlock *rb)
 {
-    PoisonTrap *t, *join[2] = { NULL, NULL }, *old = NULL;
+    unsigned block;
     uint64_t i;
 
-    QTAILQ_FOREACH(t, &traps, next) {
-        if (gpa >= t->gpa && gpa + size <= t->gpa + t->size) {
-            return;
-        }
-    }
-    QTAILQ_FOREACH(t, &traps, next) {
-        if (poison_trap_joins(t, gpa, size, intact, consumed, untold, ram,
-                              ram_offset)) {
-            join[t->gpa < gpa ? 0 : 1] = t;
-        }
-    }
+    QEMU_LOCK_GUARD(&lock);
+    maps_drop(rb);
+    block = block_index(rb, false);
+    for (i = 0; block && i < capacity; i++) {
+        if (slots[i].key > SLOT_DELETED &&
+            slots[i].key >> KEY_BLOCK_SHIFT == block) {
+            MemoryPoison p;
 
-    t = POISON_TRAP(object_new(TYPE_POISON_TRAP));
-    t->gpa = join[0] ? join[0]->gpa : gpa;
-    t->size = (join[1] ? join[1]->gpa + join[1]->size : gpa + size) - t->gpa;
-    t->unit = size;
-    t->consumed = consumed;
-    t->intact = intact;
-    t->untold = untold;
-    t->ram = ram;
-    t->ram_offset = join[0] ? join[0]->ram_offset : ram_offset;
-    t->told = bitmap_new(t->size / size);
-    for (i = 0; i < 2; i++) {
-        PoisonTrap *j = join[i];
-
-        if (j) {
-            bitmap_copy_with_dst_offset(t->told, j->told,
-                                        (j->gpa - t->gpa) / size,
-                                        j->size / size);
+            unpack(&slots[i], &p);
+            trace_memory_poison_forget(p.offset, p.size);
+            remove_slot(&slots[i]);
         }
-    }
-    memory_region_init_io(&t->mr, OBJECT(t), &poison_trap_ops, t,
-                          "poisoned-memory", t->size);
-    memory_region_transaction_begin();
-    for (i = 0; i < 2; i++) {
-        if (join[i]) {
-            poison_untrap(join[i]);
-        }
-    }
-    if (nr_traps == POISON_MAX_TRAPS) {
-        old = QTAILQ_FIRST(&traps);
-        object_ref(OBJECT(old));
-        poison_untrap(old);
-    }
-    /*
-     * Above RAM and its aliases, so every access to the range traps; below
-     * what QEMU keeps itself over RAM (the GHES registers), which the
-     * poison beneath does not touch.
-     */
-    memory_region_add_subregion_overlap(get_system_memory(), t->gpa, &t->mr,
-                                        INT_MAX - 1);
-    memory_region_transaction_commit();
-    QTAILQ_INSERT_TAIL(&traps, t, next);
-    nr_traps++;
-    trace_memory_poison_trap(t->gpa, t->size, nr_traps);
-    if (old) {
-        /* The error of a trap nothing touched must still reach the guest */
-        poison_trap_tell(old);
-        object_unref(OBJECT(old));
     }
 }
 
-MemoryRegion *memory_poison_trapped_ram(MemoryRegion *mr, hwaddr offset,
-                                        void **host)
+void memory_poison_clear(void)
 {
-    PoisonTrap *t;
-
-    if (mr->ops != &poison_trap_ops) {
-        return NULL;
-    }
-    t = mr->opaque;
-    if (!t->ram || !memory_region_is_ram(t->ram)) {
-        return NULL;
-    }
-    *host = (uint8_t *)memory_region_get_ram_ptr(t->ram) + t->ram_offset +
-            offset;
-    return t->ram;
-}
-
-static void remap_one(gpointer key, gpointer value, gpointer opaque)
-{
-    MemoryPoison *p = value;
-    uint64_t off;
-
-    /*
-     * Only guest memory is given back fresh: QEMU's own (ROMs, device
-     * state) must keep its contents, poisoned or not.
-     */
-    if (p->recipient != MEMORY_FAILURE_RECIPIENT_GUEST) {
-        return;
-    }
-    for (off = 0; off < p->size; off += qemu_ram_pagesize(p->rb)) {
-        qemu_ram_remap(p->rb->offset + p->offset + off);
-    }
-}
-
-/* A RAM block going away (an unplugged DIMM) takes its ranges along */
-static void poison_ram_block_removed(RAMBlockNotifier *n, void *host,
-                                     size_t size, size_t max_size)
-{
-    GHashTableIter it;
-    MemoryPoison *p;
-    PoisonTrap *t, *next_t;
-
-    if (!poison) {
-        return;
-    }
-    g_hash_table_iter_init(&it, poison);
-    while (g_hash_table_iter_next(&it, (gpointer *)&p, NULL)) {
-        if (p->rb->host == host) {
-            trace_memory_poison_forget(p->offset, p->size);
-            g_hash_table_iter_remove(&it);
-        }
-    }
-    /* Its traps would hide nothing, or the next memory plugged there */
-    memory_region_transaction_begin();
-    QTAILQ_FOREACH_SAFE(t, &traps, next, next_t) {
-        if (t->ram->ram_block && t->ram->ram_block->host == host) {
-            poison_untrap(t);
-        }
-    }
-    memory_region_transaction_commit();
-}
-
-static RAMBlockNotifier poison_ram_notifier = {
-    .ram_block_removed = poison_ram_block_removed,
-};
-
-static void poison_init(void)
-{
-    ram_block_notifier_add(&poison_ram_notifier);
-}
-
-type_init(poison_init)
-
-void memory_poison_reset(void)
-{
-    PoisonTrap *t, *next;
-
-    memory_region_transaction_begin();
-    QTAILQ_FOREACH_SAFE(t, &traps, next, next) {
-        poison_untrap(t);
-    }
-    memory_region_transaction_commit();
-    if (poison) {
-        g_hash_table_foreach(poison, remap_one, NULL);
-        g_hash_table_remove_all(poison);
-    }
-    poison_sizes = 0;
-    trace_memory_poison_reset();
+    QEMU_LOCK_GUARD(&lock);
+    g_free(slots);
+    slots = NULL;
+    capacity = deleted = sizes = 0;
+    qatomic_set(&used, 0);
+    maps_drop(NULL);
+    g_array_set_size(blocks, 0);
 }

@@ -32,8 +32,8 @@ typedef struct MemoryFailureArchOps {
      * Under TCG, @cpu (NULL for a device or the monitor) accessed the
      * poisoned range [@gpa, @gpa + @size).  Prepare the synchronous error;
      * the access itself then fails with MEMTX_ERROR.  Returns
-     * MEMORY_POISON_TOLD if the guest has been told (or will be, by a
-     * queued report) of this range, and MEMORY_POISON_PASS if, the data
+     * POISON_TRAP_TOLD if the guest has been told (or will be, by a
+     * queued report) of this range, and POISON_TRAP_PASS if, the data
      * being @intact, the access is to complete instead (the guest kernel
      * read it, which a synchronous error would kill).  @told: an earlier
      * access told the guest already.
@@ -71,13 +71,39 @@ bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx);
 void memory_failure_init_vcpu_thread(void);
 
 /*
+ * Called on @cpu's thread whenever it has left the guest and before it
+ * enters it again: handles the action-required errors it took itself.
+ */
+void memory_failure_vcpu_check(CPUState *cpu);
+
+/*
+ * For the monitor's event throttling: whether the MEMORY_FAILURE event
+ * being sent is of a range already known (a device looping over one
+ * poisoned page, say).  Only those are throttled: the first event of
+ * each range always goes out, and throttling needs no state for it.
+ */
+bool memory_failure_event_repeats(void);
+
+/*
  * Simulate a host memory failure of the @page_size bytes at host address
  * @host, inside the RAM of @mr: raise the SIGBUS the host kernel would,
  * on @cpu's thread for an action-required error, on the main thread for
- * an action-optional one (@cpu NULL).
+ * an action-optional one (@cpu NULL).  @refaults: how many more times
+ * the vCPU takes the signal before the error is handled (a KVM vCPU that
+ * re-enters the guest), with the main loop looking at the table between.
  */
 void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu,
-                             uint64_t page_size);
+                             uint64_t page_size, unsigned refaults);
+
+/*
+ * Simulate @count action-optional failures, of consecutive pages of
+ * @page_size bytes from @host on (a failing row), each handled before
+ * the next is raised: the signal table never holds more than one.
+ */
+#define MEMORY_FAILURE_MAX_RUN  (1 << 20)
+#define MEMORY_FAILURE_MAX_REFAULTS 100
+void memory_failure_simulate_run(MemoryRegion *mr, void *host,
+                                 uint64_t page_size, uint64_t count);
 
 /*
  * Poison the host page of @host (in @mr) for real, with MADV_HWPOISON;

@@ -1,6 +1,8 @@
 /*
  * Poisoned guest memory: which ranges are lost, since when, how often hit
  *
+ * Safe to call from any thread.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
@@ -10,6 +12,7 @@
 #include "exec/hwaddr.h"
 #include "qapi/qapi-types-run-state.h"
 
+/* A copy of one entry */
 typedef struct MemoryPoison {
     RAMBlock *rb;               /* key: the RAM block, */
     uint64_t offset;            /* and the range's offset in it */
@@ -17,62 +20,55 @@ typedef struct MemoryPoison {
     bool has_gpa;
     hwaddr gpa;                 /* first guest address mapping it */
     MemoryFailureRecipient recipient;
-    int64_t first_us;           /* wall clock, microseconds since epoch */
-    uint64_t hits;              /* errors reported for the range */
+    bool intact;                /* simulated: the data is still there */
+    bool told;                  /* a guest access to it told the guest */
+    int64_t first_us;           /* wall clock, millisecond resolution */
+    uint64_t hits;              /* errors reported for it (saturates) */
 } MemoryPoison;
 
 /*
  * Record that [@offset, @offset + @size) of @rb is poisoned (@offset is
- * aligned down to @size).  Returns the entry, and *@is_new false when
- * the range was already known (by itself or as part of a larger range),
- * in which case only its hit count grows.  A larger range takes in the
- * smaller ones it covers.
+ * aligned down to @size; @size is a power of two of at least 4 KiB).
+ * Returns true for a new range, false when the range was already known
+ * (by itself or as part of a larger range), in which case only its hit
+ * count grows.  A larger range takes in the smaller ones it covers.
+ * *@p gets the entry.
  */
-MemoryPoison *memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
-                                bool has_gpa, hwaddr gpa,
-                                MemoryFailureRecipient recipient,
-                                bool *is_new);
+bool memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
+                       bool has_gpa, hwaddr gpa,
+                       MemoryFailureRecipient recipient, bool intact,
+                       MemoryPoison *p);
 
-/* The entry covering @offset of @rb, or NULL */
-MemoryPoison *memory_poison_find(RAMBlock *rb, uint64_t offset);
+/* Whether a range covers @offset of @rb; if so, *@p (if not NULL) gets it */
+bool memory_poison_find(RAMBlock *rb, uint64_t offset, MemoryPoison *p);
+
+/* Whether @rb has any poisoned range: a cheap first test */
+bool memory_poison_block_has_poison(RAMBlock *rb);
 
 /*
- * What an access to a trapped range did, as @consumed decides: whether
- * the guest has been told of the error (now or by a queued report), and
- * whether the access completes with the memory's data instead of failing
- * (only when the data is @intact: the error was simulated).
+ * Whether the 4 KiB page at @offset of @rb is poisoned, without taking
+ * the table's lock (a TLB fill's question).  A range added while this
+ * runs may be missed: adding one flushes every TLB afterwards.
  */
-#define MEMORY_POISON_TOLD      1
-#define MEMORY_POISON_PASS      2
+bool memory_poison_page_poisoned(RAMBlock *rb, uint64_t offset);
 
-/*
- * Under TCG, make guest accesses to [@gpa, @gpa + @size) fail: the RAM
- * at @ram_offset of @ram.  Each access calls @consumed, with whether an
- * earlier one told the guest.  Only the most recent traps are kept; if
- * one goes before any access told the guest, @untold (if not NULL) is
- * called.
- */
-typedef unsigned (*MemoryPoisonConsumed)(CPUState *cpu, hwaddr gpa,
-                                         uint64_t size, bool intact,
-                                         bool told);
-typedef void (*MemoryPoisonUntold)(hwaddr gpa, uint64_t size);
-void memory_poison_trap(hwaddr gpa, uint64_t size, MemoryRegion *ram,
-                        hwaddr ram_offset, bool intact,
-                        MemoryPoisonConsumed consumed,
-                        MemoryPoisonUntold untold);
+/* Note that an access to the range covering @offset of @rb told the guest */
+void memory_poison_set_told(RAMBlock *rb, uint64_t offset);
 
-/*
- * If @mr is the trap over a poisoned range, the guest RAM beneath it,
- * and in *@host the host address of @offset into the trap.
- */
-MemoryRegion *memory_poison_trapped_ram(MemoryRegion *mr, hwaddr offset,
-                                        void **host);
-
+/* How many ranges; from another thread, a hint */
 unsigned memory_poison_count(void);
-void memory_poison_foreach(void (*fn)(MemoryPoison *p, void *opaque),
+
+/* Memory the table takes, in bytes */
+size_t memory_poison_bytes(void);
+
+/* Calls @fn on a copy of each entry, in no order; @fn must not call here */
+void memory_poison_foreach(void (*fn)(const MemoryPoison *p, void *opaque),
                            void *opaque);
 
-/* Give back fresh memory for every poisoned range and forget them */
-void memory_poison_reset(void);
+/* Drop the ranges of @rb, a RAM block going away */
+void memory_poison_forget_block(RAMBlock *rb);
+
+/* Forget every range */
+void memory_poison_clear(void);
 
 #endif

@@ -21,7 +21,7 @@
 #include "system/kvm.h"
 #include "system/qtest.h"
 #include "system/memory-failure.h"
-#include "system/memory-poison.h"
+#include "system/poison-trap.h"
 #include "trace.h"
 
 /*
@@ -127,14 +127,14 @@ static unsigned arm_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
          * once: a page copy makes hundreds of accesses.
          */
         if (told) {
-            return MEMORY_POISON_PASS | MEMORY_POISON_TOLD;
+            return POISON_TRAP_PASS | POISON_TRAP_TOLD;
         }
         told = arm_mf_record(NULL, gpa, size, NULL);
         trace_arm_mf_kernel_consumed(cs->cpu_index, gpa, told);
-        return MEMORY_POISON_PASS | (told ? MEMORY_POISON_TOLD : 0);
+        return POISON_TRAP_PASS | (told ? POISON_TRAP_TOLD : 0);
     }
     arm_mf_sea_record(cs, gpa, size, &told);
-    return told ? MEMORY_POISON_TOLD : 0;
+    return told ? POISON_TRAP_TOLD : 0;
 }
 
 static MemoryFailureAction arm_mf_report(CPUState *cs, hwaddr gpa,

@@ -18,7 +18,7 @@
 #include "system/hw_accel.h"
 #include "system/kvm.h"
 #include "system/memory-failure.h"
-#include "system/memory-poison.h"
+#include "system/poison-trap.h"
 #include "system/reset.h"
 #include "system/runstate.h"
 #include "qemu/timer.h"
@@ -588,7 +588,7 @@ static unsigned x86_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
 
     if (cs && intact && !(cpu_env(cs)->hflags & HF_CPL_MASK) && told) {
         /* Told already, by an earlier access of the same copy */
-        return MEMORY_POISON_PASS | MEMORY_POISON_TOLD;
+        return POISON_TRAP_PASS | POISON_TRAP_TOLD;
     }
     if (cs && intact && !(cpu_env(cs)->hflags & HF_CPL_MASK)) {
         /*
@@ -601,10 +601,10 @@ static unsigned x86_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
 
         trace_x86_mf_kernel_consumed(cs->cpu_index, gpa, told);
         x86_mf_retry_later(x86_mce_queue());
-        return MEMORY_POISON_PASS | (told ? MEMORY_POISON_TOLD : 0);
+        return POISON_TRAP_PASS | (told ? POISON_TRAP_TOLD : 0);
     }
     return x86_mf_mce(cs ? cs : first_cpu, gpa, cs != NULL, &recursive) ==
-           MEMORY_FAILURE_ACTION_INJECT ? MEMORY_POISON_TOLD : 0;
+           MEMORY_FAILURE_ACTION_INJECT ? POISON_TRAP_TOLD : 0;
 }
 
 static const MemoryFailureArchOps x86_mf_ops = {

@@ -139,7 +139,7 @@ def build_initramfs(images, work, arch, programs, script):
 
 
 def qemu_cmd(binary_dir, arch, images, initrd, work, ras=True, smp=2,
-             mem='1G'):
+             mem='1G', append=''):
     """The command line of a TCG guest whose console goes to
     work/console.log and whose QMP socket is work/qmp.sock."""
     common = ['-smp', str(smp), '-m', mem, '-nic', 'none',
@@ -155,14 +155,15 @@ def qemu_cmd(binary_dir, arch, images, initrd, work, ras=True, smp=2,
                 '-machine', 'virt,gic-version=3' + (',ras=on' if ras else ''),
                 '-cpu', 'max',
                 '-bios', os.path.join(images, 'QEMU_EFI.fd'),
-                '-append', 'console=ttyAMA0 panic=-1'] + common
+                '-append', ('console=ttyAMA0 panic=-1 ' + append).strip()
+                ] + common
     # TCG's max CPU is AMD-like without SUCCOR, so a Linux guest cannot
     # recover from its machine checks; Intel's software error recovery
     # (MCG_SER_P) it can.
     return [os.path.join(binary_dir, 'qemu-system-x86_64'),
             '-machine', 'q35', '-cpu', 'max,vendor=GenuineIntel',
             '-vga', 'none', '-L', os.path.join(images, 'bios'),
-            '-append', 'console=ttyS0 panic=-1'] + common
+            '-append', ('console=ttyS0 panic=-1 ' + append).strip()] + common
 
 
 class Guest:

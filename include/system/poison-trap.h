@@ -1,0 +1,59 @@
+/*
+ * Poisoned guest memory under TCG: accesses fail as on real poison
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef SYSTEM_POISON_TRAP_H
+#define SYSTEM_POISON_TRAP_H
+
+#include "exec/hwaddr.h"
+
+/*
+ * What an access to a poisoned range did, as the consumer decides:
+ * whether the guest has been told of the error (now or by a queued
+ * report), and whether the access completes with the memory's data
+ * instead of failing (only when the data is intact: the error was
+ * simulated).
+ */
+#define POISON_TRAP_TOLD    1
+#define POISON_TRAP_PASS    2
+
+/*
+ * Called, with the BQL held, on every guest access to the poisoned range
+ * [@gpa, @gpa + @size): by vCPU @cpu, or by no vCPU (NULL: DMA, a page
+ * table walk).  @told: whether an earlier access told the guest.
+ */
+typedef unsigned (*PoisonTrapConsumed)(CPUState *cpu, hwaddr gpa,
+                                       uint64_t size, bool intact,
+                                       bool told);
+void poison_trap_set_consumer(PoisonTrapConsumed consumed);
+
+/*
+ * The tracker holds a new poisoned range, at @gpa in the guest and
+ * @ram_offset in @ram: make all accesses to it trap, flushing every
+ * vCPU's TLB.
+ */
+void poison_trap_add(hwaddr gpa, uint64_t size, MemoryRegion *ram,
+                     hwaddr ram_offset);
+
+/*
+ * If @mr is a trap over a poisoned range, the guest RAM beneath it, and
+ * in *@host the host address of @offset into the trap.
+ */
+MemoryRegion *poison_trap_hidden_ram(MemoryRegion *mr, hwaddr offset,
+                                     void **host);
+
+/* Give back fresh memory for every poisoned range and forget them */
+void poison_trap_reset(void);
+
+/*
+ * For accel/tcg/cputlb.c: whether the page at @offset of RAM region @mr
+ * is poisoned (its TLB entry then sends every access here), and the
+ * access of @cpu to @host, at guest address @gpa, in such a page: false
+ * if it must fail.
+ */
+bool poison_trap_tlb_fill(MemoryRegion *mr, hwaddr offset);
+bool poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa);
+
+#endif

@@ -1,0 +1,319 @@
+/*
+ * Poisoned guest memory under TCG: accesses fail as on real poison
+ *
+ * Under KVM the host kernel keeps poisoned pages out of the guest's
+ * mappings.  Under TCG QEMU must do it, and an error may be simulated
+ * (the data is still there), so every guest access to a poisoned range
+ * is handed to the consumer, which reports it and decides whether the
+ * access fails (a bus error: SEA, machine check) or completes.
+ *
+ * Two mechanisms, for two kinds of access:
+ *  - vCPU loads, stores and instruction fetches: the TLB fill of a page
+ *    of a block with poison looks it up in the tracker, and a poisoned
+ *    page gets the watchpoint flag, so every access to it comes here.
+ *    This scales to any number of ranges, and healthy memory pays one
+ *    lookup per TLB fill (none in blocks without poison).
+ *  - everything else (device DMA, page-table walks, QEMU's own reads):
+ *    an I/O region over the range in the memory map, for the most recent
+ *    runs of ranges only, since each one splits guest RAM in the map.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/main-loop.h"
+#include "qom/object.h"
+#include "exec/cpu-common.h"
+#include "hw/core/cpu.h"
+#include "system/memory.h"
+#include "system/address-spaces.h"
+#include "system/memory-poison.h"
+#include "system/poison-trap.h"
+#include "system/ramblock.h"
+#include "exec/ramlist.h"
+#include "trace.h"
+
+static PoisonTrapConsumed consumer;
+
+void poison_trap_set_consumer(PoisonTrapConsumed consumed)
+{
+    consumer = consumed;
+}
+
+/*
+ * Report an access to @offset of @rb, at guest address @gpa, by @cpu (NULL:
+ * not a vCPU).  Returns whether the access completes.
+ */
+static bool poison_trap_consume(CPUState *cpu, RAMBlock *rb, uint64_t offset,
+                                hwaddr gpa)
+{
+    MemoryPoison p;
+    unsigned outcome = 0;
+
+    if (!memory_poison_find(rb, offset, &p) ||
+        p.recipient != MEMORY_FAILURE_RECIPIENT_GUEST) {
+        return true;
+    }
+    if (consumer) {
+        BQL_LOCK_GUARD();
+        outcome = consumer(cpu, gpa & ~(p.size - 1), p.size, p.intact,
+                           p.told);
+    }
+    trace_poison_trap_consumed(cpu ? cpu->cpu_index : -1, gpa, outcome);
+    if ((outcome & POISON_TRAP_TOLD) && !p.told) {
+        memory_poison_set_told(rb, offset);
+    }
+    return (outcome & POISON_TRAP_PASS) && p.intact;
+}
+
+/* --- vCPU accesses: the TLB --------------------------------------------- */
+
+bool poison_trap_tlb_fill(MemoryRegion *mr, hwaddr offset)
+{
+    return mr->ram_block && memory_poison_page_poisoned(mr->ram_block, offset);
+}
+
+bool poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa)
+{
+    ram_addr_t offset;
+    RAMBlock *rb = qemu_ram_block_from_host(host, false, &offset);
+
+    return !rb || poison_trap_consume(cpu, rb, offset, gpa);
+}
+
+/* --- every other access: regions over the ranges ----------------------- */
+
+/*
+ * A trap is the owner of its memory region: memory maps that vCPUs or
+ * RCU readers still hold keep it alive after it is removed.
+ */
+#define TYPE_POISON_TRAP "memory-poison-trap"
+OBJECT_DECLARE_SIMPLE_TYPE(PoisonTrap, POISON_TRAP)
+
+/*
+ * A trap covers a run of adjacent poisoned ranges: a failing DIMM row or
+ * a storm poisons neighbouring pages, and one trap for them all keeps the
+ * memory map small.
+ */
+struct PoisonTrap {
+    Object parent_obj;
+    MemoryRegion mr;
+    hwaddr gpa;
+    uint64_t size;
+    MemoryRegion *ram;          /* the guest RAM the trap hides */
+    hwaddr ram_offset;
+    QTAILQ_ENTRY(PoisonTrap) next;
+};
+
+static const TypeInfo poison_trap_info = {
+    .name = TYPE_POISON_TRAP,
+    .parent = TYPE_OBJECT,
+    .instance_size = sizeof(PoisonTrap),
+};
+
+static void poison_trap_register_types(void)
+{
+    type_register_static(&poison_trap_info);
+}
+
+type_init(poison_trap_register_types)
+
+/*
+ * Each trap splits guest RAM in the memory map: a few thousand of them
+ * exhaust TCG's section table (QEMU aborts) and every one makes memory
+ * map updates slower.  Only the most recent runs get one; vCPU accesses
+ * to the others still fail, through the TLB.
+ */
+#define POISON_MAX_TRAPS    512
+
+static QTAILQ_HEAD(, PoisonTrap) traps = QTAILQ_HEAD_INITIALIZER(traps);
+static unsigned nr_traps;
+
+/* The host address of @addr in the trap, if the access may complete */
+static uint8_t *poison_trap_access(void *opaque, hwaddr addr)
+{
+    PoisonTrap *t = opaque;
+
+    if (!t->ram->ram_block ||
+        !poison_trap_consume(current_cpu, t->ram->ram_block,
+                             t->ram_offset + addr, t->gpa + addr)) {
+        return NULL;
+    }
+    return (uint8_t *)memory_region_get_ram_ptr(t->ram) + t->ram_offset +
+           addr;
+}
+
+static MemTxResult poison_trap_read(void *opaque, hwaddr addr, uint64_t *data,
+                                    unsigned size, MemTxAttrs attrs)
+{
+    uint8_t *host = poison_trap_access(opaque, addr);
+
+    *data = host ? ldn_le_p(host, size) : ~0ull;
+    return host ? MEMTX_OK : MEMTX_ERROR;
+}
+
+static MemTxResult poison_trap_write(void *opaque, hwaddr addr, uint64_t data,
+                                     unsigned size, MemTxAttrs attrs)
+{
+    uint8_t *host = poison_trap_access(opaque, addr);
+
+    if (host) {
+        stn_le_p(host, size, data);
+    }
+    return host ? MEMTX_OK : MEMTX_ERROR;
+}
+
+static const MemoryRegionOps poison_trap_ops = {
+    .read_with_attrs = poison_trap_read,
+    .write_with_attrs = poison_trap_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid.min_access_size = 1,
+    .valid.max_access_size = 8,
+    .impl.min_access_size = 1,
+    .impl.max_access_size = 8,
+};
+
+static void poison_untrap(PoisonTrap *t)
+{
+    trace_poison_trap_remove(t->gpa, t->size);
+    QTAILQ_REMOVE(&traps, t, next);
+    nr_traps--;
+    memory_region_del_subregion(get_system_memory(), &t->mr);
+    object_unref(OBJECT(t));
+}
+
+/* Whether @t and the range at @gpa / @ram_offset make one run */
+static bool poison_trap_joins(PoisonTrap *t, hwaddr gpa, uint64_t size,
+                              MemoryRegion *ram, hwaddr ram_offset)
+{
+    return t->ram == ram &&
+           ((t->gpa + t->size == gpa &&
+             t->ram_offset + t->size == ram_offset) ||
+            (gpa + size == t->gpa && ram_offset + size == t->ram_offset));
+}
+
+void poison_trap_add(hwaddr gpa, uint64_t size, MemoryRegion *ram,
+                     hwaddr ram_offset)
+{
+    PoisonTrap *t, *join[2] = { NULL, NULL };
+    int i;
+
+    QTAILQ_FOREACH(t, &traps, next) {
+        if (gpa >= t->gpa && gpa + size <= t->gpa + t->size) {
+            return;
+        }
+    }
+    QTAILQ_FOREACH(t, &traps, next) {
+        if (poison_trap_joins(t, gpa, size, ram, ram_offset)) {
+            join[t->gpa < gpa ? 0 : 1] = t;
+        }
+    }
+
+    t = POISON_TRAP(object_new(TYPE_POISON_TRAP));
+    t->gpa = join[0] ? join[0]->gpa : gpa;
+    t->size = (join[1] ? join[1]->gpa + join[1]->size : gpa + size) - t->gpa;
+    t->ram = ram;
+    t->ram_offset = join[0] ? join[0]->ram_offset : ram_offset;
+    memory_region_init_io(&t->mr, OBJECT(t), &poison_trap_ops, t,
+                          "poisoned-memory", t->size);
+    memory_region_transaction_begin();
+    for (i = 0; i < 2; i++) {
+        if (join[i]) {
+            poison_untrap(join[i]);
+        }
+    }
+    if (nr_traps == POISON_MAX_TRAPS) {
+        poison_untrap(QTAILQ_FIRST(&traps));
+    }
+    /*
+     * Above RAM and its aliases, so every access to the range traps; below
+     * what QEMU keeps itself over RAM (the GHES registers), which the
+     * poison beneath does not touch.
+     */
+    memory_region_add_subregion_overlap(get_system_memory(), t->gpa, &t->mr,
+                                        INT_MAX - 1);
+    /* The memory map changes: every vCPU's TLB is flushed */
+    memory_region_transaction_commit();
+    QTAILQ_INSERT_TAIL(&traps, t, next);
+    nr_traps++;
+    trace_poison_trap_add(t->gpa, t->size, nr_traps);
+}
+
+MemoryRegion *poison_trap_hidden_ram(MemoryRegion *mr, hwaddr offset,
+                                     void **host)
+{
+    PoisonTrap *t;
+
+    if (mr->ops != &poison_trap_ops) {
+        return NULL;
+    }
+    t = mr->opaque;
+    if (!memory_region_is_ram(t->ram)) {
+        return NULL;
+    }
+    *host = (uint8_t *)memory_region_get_ram_ptr(t->ram) + t->ram_offset +
+            offset;
+    return t->ram;
+}
+
+/* A RAM block going away (an unplugged DIMM) takes its ranges along */
+static void poison_trap_ram_block_removed(RAMBlockNotifier *n, void *host,
+                                          size_t size, size_t max_size)
+{
+    ram_addr_t offset;
+    RAMBlock *rb = qemu_ram_block_from_host(host, false, &offset);
+    PoisonTrap *t, *next_t;
+
+    if (rb) {
+        memory_poison_forget_block(rb);
+    }
+    /* Its traps would hide nothing, or the next memory plugged there */
+    memory_region_transaction_begin();
+    QTAILQ_FOREACH_SAFE(t, &traps, next, next_t) {
+        if (t->ram->ram_block && t->ram->ram_block->host == host) {
+            poison_untrap(t);
+        }
+    }
+    memory_region_transaction_commit();
+}
+
+static RAMBlockNotifier poison_trap_ram_notifier = {
+    .ram_block_removed = poison_trap_ram_block_removed,
+};
+
+static void poison_trap_init(void)
+{
+    ram_block_notifier_add(&poison_trap_ram_notifier);
+}
+
+type_init(poison_trap_init)
+
+static void remap_one(const MemoryPoison *p, void *opaque)
+{
+    uint64_t off;
+
+    /*
+     * Only guest memory is given back fresh: QEMU's own (ROMs, device
+     * state) must keep its contents, poisoned or not.
+     */
+    if (p->recipient != MEMORY_FAILURE_RECIPIENT_GUEST) {
+        return;
+    }
+    for (off = 0; off < p->size; off += qemu_ram_pagesize(p->rb)) {
+        qemu_ram_remap(p->rb->offset + p->offset + off);
+    }
+}
+
+void poison_trap_reset(void)
+{
+    PoisonTrap *t, *next;
+
+    memory_region_transaction_begin();
+    QTAILQ_FOREACH_SAFE(t, &traps, next, next) {
+        poison_untrap(t);
+    }
+    memory_region_transaction_commit();
+    memory_poison_foreach(remap_one, NULL);
+    memory_poison_clear();
+    trace_poison_trap_reset();
+}
