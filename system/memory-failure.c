@@ -38,6 +38,7 @@
 #include "system/runstate.h"
 #include "system/tcg.h"
 #include "system/kvm.h"
+#include "qapi/qapi-commands-migration.h"
 #include "trace.h"
 
 /* Errors recorded by the signal handler and not yet processed */
@@ -62,6 +63,8 @@ static uint64_t slots_handled;
 static unsigned vcpu_ar_waiting;
 /* Slots handled while the machine resets: tracked, not reported */
 static bool resetting;
+/* An error the guest could not take asked for a reset: once is enough */
+static bool reset_asked;
 static EventNotifier wakeup;
 static bool wakeup_ready;
 static const MemoryFailureArchOps *arch_ops;
@@ -443,12 +446,51 @@ static int gpas_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
     return l.n;
 }
 
+static QEMUTimer *block_retry;
+static bool want_blocker;
+static bool migration_cancelled;    /* by us, until the blocker is in */
+
+static void block_migration_retry(void *opaque);
+
+/*
+ * A migration would read the poison (under KVM the host then kills QEMU),
+ * so it is refused, certainly: -only-migratable cannot veto this blocker
+ * (the hardware left no choice), and a migration already running is
+ * cancelled, the blocker added as soon as it has stopped.
+ */
 static void block_migration(void)
 {
-    if (!migration_blocker) {
-        error_setg(&migration_blocker, "guest memory has hardware errors "
-                   "(see query-memory-failures)");
-        migrate_add_blocker(&migration_blocker, NULL);
+    Error *err = NULL;
+
+    want_blocker = true;
+    if (migration_blocker) {
+        return;
+    }
+    error_setg(&migration_blocker, "guest memory has hardware errors "
+               "(see query-memory-failures)");
+    if (migrate_add_blocker_internal(&migration_blocker, &err) == 0) {
+        migration_cancelled = false;
+        return;
+    }
+    /* Busy: the blocker was freed, *migration_blocker is NULL again */
+    if (!migration_cancelled) {
+        warn_report("cancelling the migration in progress: %s",
+                    error_get_pretty(err));
+        qmp_migrate_cancel(NULL);
+        migration_cancelled = true;
+    }
+    error_free(err);
+    if (!block_retry) {
+        block_retry = timer_new_ms(QEMU_CLOCK_REALTIME,
+                                   block_migration_retry, NULL);
+    }
+    timer_mod(block_retry, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + 10);
+}
+
+static void block_migration_retry(void *opaque)
+{
+    if (want_blocker) {
+        block_migration();
     }
 }
 
@@ -456,8 +498,17 @@ static void block_migration(void)
 static unsigned poisoned_access(CPUState *cpu, hwaddr gpa, uint64_t size,
                                 bool intact, bool told)
 {
-    return arch_ops && arch_ops->consumed ?
-           arch_ops->consumed(cpu, gpa, size, intact, told) : 0;
+    unsigned outcome = arch_ops && arch_ops->consumed ?
+                       arch_ops->consumed(cpu, gpa, size, intact, told) : 0;
+
+    if ((outcome & POISON_TRAP_RESET) && !reset_asked) {
+        /* The guest could not take it: the machine resets, event first */
+        reset_asked = true;
+        send_event(MEMORY_FAILURE_RECIPIENT_GUEST,
+                   MEMORY_FAILURE_ACTION_RESET, cpu != NULL, false, true,
+                   gpa, size);
+    }
+    return outcome;
 }
 
 static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
@@ -525,9 +576,13 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
 
     is_new = memory_poison_add(rb, offset, size, true, gpa,
                                MEMORY_FAILURE_RECIPIENT_GUEST, simulated, &p);
-    if (resetting) {
-        send_event(MEMORY_FAILURE_RECIPIENT_GUEST,
-                   MEMORY_FAILURE_ACTION_RESET, ar, false, true, gpa, size);
+    if (resetting || reset_asked) {
+        /* Replaced by the reset under way: not reported to the guest */
+        if (resetting) {
+            send_event(MEMORY_FAILURE_RECIPIENT_GUEST,
+                       MEMORY_FAILURE_ACTION_RESET, ar, false, true, gpa,
+                       size);
+        }
         return;
     }
     block_migration();
@@ -546,10 +601,21 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
      * Consumed by a thread that is no vCPU (an I/O thread doing DMA for a
      * device): no vCPU to raise a synchronous error on; the guest hears
      * of it as an action-optional error.
+     *
+     * The guest hears of the base page the host named, not of the whole
+     * huge page: Linux acts on the address it is given, and the page a
+     * process touched must be the one it offlines.  The rest of the huge
+     * page is reported as it is touched.  Tracking and the event keep the
+     * size of the range lost.
      */
-    action = arch_ops ? arch_ops->report(ar && cpu ? cpu : NULL, gpa, size,
-                                         ar && cpu, &recursive)
-                      : MEMORY_FAILURE_ACTION_IGNORE;
+    action = arch_ops ?
+             arch_ops->report(ar && cpu ? cpu : NULL,
+                              gpa + ((addr & qemu_real_host_page_mask()) -
+                                     (uintptr_t)host),
+                              qemu_real_host_page_size(), ar && cpu,
+                              &recursive) :
+             MEMORY_FAILURE_ACTION_IGNORE;
+    reset_asked |= action == MEMORY_FAILURE_ACTION_RESET;
     event_repeats = !is_new;
     send_event(MEMORY_FAILURE_RECIPIENT_GUEST, action, ar, recursive, true,
                gpa, size);
@@ -796,13 +862,15 @@ void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu,
 {
     int lsb = ctz64(page_size);
 
-    host = (void *)((uintptr_t)host & ~((1ull << lsb) - 1));
+    /* The signal names the base page, its size the range lost */
+    host = (void *)((uintptr_t)host & qemu_real_host_page_mask());
     trace_memory_failure_simulate((uintptr_t)host, cpu != NULL,
                                   cpu ? cpu->cpu_index : -1);
     if (!simulated_pages) {
         simulated_pages = g_hash_table_new(NULL, NULL);
     }
-    g_hash_table_add(simulated_pages, host);
+    g_hash_table_add(simulated_pages,
+                     (void *)((uintptr_t)host & ~(page_size - 1)));
     if (cpu) {
         SimulateAR *sim = g_new(SimulateAR, 1);
 
@@ -864,9 +932,14 @@ static void memory_failure_reset(void *opaque)
     resetting = true;
     process_slots(NULL, true);
     resetting = false;
+    reset_asked = false;
     poison_trap_reset();
     if (simulated_pages) {
         g_hash_table_remove_all(simulated_pages);
+    }
+    want_blocker = false;
+    if (block_retry) {
+        timer_del(block_retry);
     }
     if (migration_blocker) {
         migrate_del_blocker(&migration_blocker);

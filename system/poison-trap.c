@@ -56,8 +56,9 @@ static bool poison_trap_consume(CPUState *cpu, RAMBlock *rb, uint64_t offset,
     }
     if (consumer) {
         BQL_LOCK_GUARD();
-        outcome = consumer(cpu, gpa & ~(p.size - 1), p.size, p.intact,
-                           p.told);
+        /* The base page touched, not a huge page's base (see handle()) */
+        outcome = consumer(cpu, gpa & qemu_real_host_page_mask(),
+                           qemu_real_host_page_size(), p.intact, p.told);
     }
     trace_poison_trap_consumed(cpu ? cpu->cpu_index : -1, gpa, outcome);
     if ((outcome & POISON_TRAP_TOLD) && !p.told) {

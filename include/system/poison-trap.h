@@ -14,10 +14,11 @@
  * whether the guest has been told of the error (now or by a queued
  * report), and whether the access completes with the memory's data
  * instead of failing (only when the data is intact: the error was
- * simulated).
+ * simulated), or whether the machine resets for it.
  */
 #define POISON_TRAP_TOLD    1
 #define POISON_TRAP_PASS    2
+#define POISON_TRAP_RESET   4   /* the guest could not take it: reset */
 
 /*
  * Called, with the BQL held, on every guest access to the poisoned range

@@ -283,6 +283,15 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
         /* A broadcast finds this CPU in a machine check already: enough */
         return;
     }
+    if (why && p->ar) {
+        /*
+         * The vCPU is at an access it cannot complete, and the guest
+         * cannot take the machine check: it would touch the poison again
+         * and again.  The machine resets, as after a machine check it
+         * cannot take.
+         */
+        p->action = MEMORY_FAILURE_ACTION_RESET;
+    }
     if (why) {
         trace_x86_mf_not_delivered(cs->cpu_index, p->gpa, why);
         if (p->broadcast_target) {
@@ -603,8 +612,14 @@ static unsigned x86_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
         x86_mf_retry_later(x86_mce_queue());
         return POISON_TRAP_PASS | (told ? POISON_TRAP_TOLD : 0);
     }
-    return x86_mf_mce(cs ? cs : first_cpu, gpa, cs != NULL, &recursive) ==
-           MEMORY_FAILURE_ACTION_INJECT ? POISON_TRAP_TOLD : 0;
+    switch (x86_mf_mce(cs ? cs : first_cpu, gpa, cs != NULL, &recursive)) {
+    case MEMORY_FAILURE_ACTION_INJECT:
+        return POISON_TRAP_TOLD;
+    case MEMORY_FAILURE_ACTION_RESET:
+        return POISON_TRAP_RESET;
+    default:
+        return 0;
+    }
 }
 
 static const MemoryFailureArchOps x86_mf_ops = {

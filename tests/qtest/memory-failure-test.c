@@ -214,6 +214,71 @@ static void test_guest_memory(void)
     qtest_quit(qts);
 }
 
+/* Whether 'migrate' is refused because guest memory has errors */
+static bool migration_refused(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'migrate', 'arguments': "
+                           "{ 'uri': 'exec:cat >/dev/null' } }");
+    bool refused = qdict_haskey(rsp, "error") &&
+                   strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                        "desc"), "hardware errors");
+
+    qobject_unref(rsp);
+    return refused;
+}
+
+static const char *migration_status(QTestState *qts)
+{
+    static char status[32];
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
+
+    g_strlcpy(status, qdict_get_try_str(qdict_get_qdict(rsp, "return"),
+                                        "status") ?: "none",
+              sizeof(status));
+    qobject_unref(rsp);
+    return status;
+}
+
+/*
+ * -only-migratable cannot veto the blocker (the hardware left no choice),
+ * and a migration running when memory fails is cancelled: it would read
+ * the poison.
+ */
+static void test_migration_refused(void)
+{
+    QTestState *qts = start("-only-migratable");
+    int i;
+
+    inject_gpa(qts, page(1), false, 0);
+    qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
+    g_assert(migration_refused(qts));
+    qtest_quit(qts);
+
+    /* A slow migration, under way when the error comes */
+    qts = start(NULL);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-set-parameters', "
+                             "'arguments': { 'max-bandwidth': 4096 } }");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
+                             "{ 'uri': 'exec:cat >/dev/null' } }");
+    for (i = 0; i < 100 && strcmp(migration_status(qts), "active"); i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpstr(migration_status(qts), ==, "active");
+    inject_gpa(qts, page(1), false, 0);
+    qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
+    for (i = 0; i < 1000 && strcmp(migration_status(qts), "cancelled");
+         i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpstr(migration_status(qts), ==, "cancelled");
+    /* And the blocker is in place once it has stopped */
+    for (i = 0; i < 1000 && !migration_refused(qts); i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert(migration_refused(qts));
+    qtest_quit(qts);
+}
+
 /* Reset gives fresh memory and forgets the poison */
 static void test_reset(void)
 {
@@ -629,6 +694,29 @@ static QTestState *start_huge_dimm(uint64_t *base)
     return qts;
 }
 
+/*
+ * An error in a huge page: the guest hears of the base page the host
+ * named, which is the page a process touched (Linux offlines what it is
+ * told); the event and the tracker keep the whole huge page.
+ */
+static void test_huge_page_exact(void)
+{
+    QTestState *qts;
+    uint64_t base;
+    RasFw fw;
+
+    qts = start_huge_dimm(&base);
+    if (!qts) {
+        return;
+    }
+    ras_fw_init(&fw, qts);
+    ras_fw_run_loader(&fw);
+    inject_gpa(qts, base + 0x3000, false, 0);
+    expect_event(qts, "guest", "inject", false, false, base, 2 * MiB);
+    g_assert_cmphex(arm_record_pa(&fw, 0), ==, base + 0x3000);
+    qtest_quit(qts);
+}
+
 static QDict *ghes_source(QTestState *qts, int i)
 {
     QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
@@ -1023,6 +1111,8 @@ int main(int argc, char **argv)
     qtest_add_func("/memory-failure/event-throttle", test_event_throttle);
     qtest_add_func("/memory-failure/many-traps", test_many_traps);
     qtest_add_func("/memory-failure/refault-once", test_refault_once);
+    qtest_add_func("/memory-failure/migration-refused",
+                   test_migration_refused);
     qtest_add_func("/memory-failure/trap-runs", test_trap_runs);
     if (!is_arm()) {
         qtest_add_func("/memory-failure/x86-queue", test_x86_queue);
@@ -1036,6 +1126,10 @@ int main(int argc, char **argv)
     }
     qtest_add_func("/memory-failure/hmp", test_hmp);
     qtest_add_func("/memory-failure/huge-page", test_huge_page);
+    if (is_arm()) {
+        qtest_add_func("/memory-failure/huge-page-exact",
+                       test_huge_page_exact);
+    }
     qtest_add_func("/memory-failure/hotplug-huge-page",
                    test_hotplug_huge_page);
     qtest_add_func("/memory-failure/real-poison", test_real_poison);
