@@ -19,6 +19,7 @@
 #include "hw/acpi/ghes-device.h"
 #include "system/hw_accel.h"
 #include "system/kvm.h"
+#include "kvm_arm.h"
 #include "system/qtest.h"
 #include "system/memory-failure.h"
 #include "system/poison-trap.h"
@@ -34,6 +35,15 @@ static void arm_mf_take_sea(CPUState *cs)
     CPUARMState *env = cpu_env(cs);
     bool same_el;
 
+    /*
+     * KVM injects it as the architecture routes it, to a guest
+     * hypervisor's EL2 (nested virtualization) too; QEMU's own injection
+     * below is the way on older hosts and under TCG.
+     */
+    if (kvm_enabled() && kvm_arm_inject_sea(cs)) {
+        trace_arm_mf_sea_by_kvm(cs->cpu_index);
+        return;
+    }
     cpu_synchronize_state(cs);
     cs->exception_index = EXCP_DATA_ABORT;
     /* EL1, or EL2 for a guest hypervisor's host (HCR_EL2.TGE) */
