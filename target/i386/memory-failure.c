@@ -497,6 +497,27 @@ static void x86_mf_retry(void *opaque)
     }
 }
 
+/*
+ * @cs took its action-required machine check for @gpa at the access: one
+ * held for it earlier (another CPU was in a machine check then) must not
+ * be delivered again when that one ends, at an arbitrary instruction.
+ */
+static void x86_mf_unhold(X86MceQueue *q, CPUState *cs, hwaddr gpa)
+{
+    GList *l, *next;
+
+    for (l = q->held.head; l; l = next) {
+        X86HeldMce *h = l->data;
+
+        next = l->next;
+        if (h->ar && h->cpu_index == cs->cpu_index && h->gpa == gpa) {
+            trace_x86_mf_unheld(h->cpu_index, h->gpa);
+            g_queue_delete_link(&q->held, l);
+            g_free(h);
+        }
+    }
+}
+
 /* Queue a machine check for @cs; false if the queue is full (dropped) */
 static bool x86_mf_hold(X86MceQueue *q, CPUState *cs, hwaddr gpa, bool ar)
 {
@@ -554,6 +575,9 @@ static MemoryFailureAction x86_mf_mce(CPUState *cs, hwaddr gpa, bool ar,
     }
     if (!is_held) {
         q->delivered += action == MEMORY_FAILURE_ACTION_INJECT;
+        if (ar && action == MEMORY_FAILURE_ACTION_INJECT) {
+            x86_mf_unhold(q, cs, gpa);
+        }
         return action;
     }
     if (!x86_mf_hold(q, cs, gpa, ar)) {
