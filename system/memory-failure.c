@@ -437,10 +437,24 @@ static int gpas_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
                    hwaddr gpa[MAX_ALIASES])
 {
     GpaLookup l = { .rb = rb, .offset = offset, .size = size };
+    int i;
 
     WITH_RCU_READ_LOCK_GUARD() {
         flatview_for_each_range(address_space_to_flatview(
                                     &address_space_memory), find_gpa, &l);
+        /*
+         * Guest memory only a vCPU's other address spaces map: x86 SMRAM
+         * (under KVM too: the same root as KVM's SMM memory slots), Arm
+         * secure memory.  Not QEMU's own.
+         */
+        for (i = 0; !l.n && first_cpu && i < first_cpu->num_ases; i++) {
+            AddressSpace *as = cpu_get_address_space(first_cpu, i);
+
+            if (as && as != &address_space_memory) {
+                flatview_for_each_range(address_space_to_flatview(as),
+                                        find_gpa, &l);
+            }
+        }
     }
     memcpy(gpa, l.gpa, sizeof(l.gpa));
     return l.n;
