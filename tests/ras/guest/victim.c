@@ -12,6 +12,11 @@
  * ever sleeping, so that the CPU is executing its user code whenever
  * the host looks.
  *
+ * With "thp" its page is inside a transparent huge page of its own (2 MiB,
+ * 2 MiB aligned in guest physical memory, so one host huge page holds
+ * nothing else of the guest's), at 0x12000 into it; it prints
+ *   VICTIM thp=<1 if the huge page is physically contiguous, else 0>
+ *
  * With "free" it instead gives a page back to the kernel and reports
  * that page's physical address, then keeps working on its own page for
  * a while and exits with "VICTIM ALIVE": an error in the free page must
@@ -104,6 +109,7 @@ int main(int argc, char **argv)
     int early = argc > 1 && !strcmp(argv[1], "early");
     int free_mode = argc > 1 && !strcmp(argv[1], "free");
     int spin = argc > 2 && !strcmp(argv[1], "spin");
+    int thp = argc > 1 && !strcmp(argv[1], "thp");
     unsigned long i;
 
     sigaction(SIGBUS, &sa, NULL);
@@ -120,13 +126,31 @@ int main(int argc, char **argv)
     if (early) {
         prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0, 0);
     }
-    page = mmap(NULL, psz, PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (page == MAP_FAILED) {
-        perror("mmap");
-        return 3;
+    if (thp) {
+        size_t huge = 2 << 20;
+        uint8_t *r = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        uint8_t *a = (uint8_t *)(((uintptr_t)r + huge - 1) & ~(huge - 1));
+        uint64_t pa0;
+
+        if (r == MAP_FAILED || madvise(a, huge, MADV_HUGEPAGE) < 0) {
+            perror("thp");
+            return 3;
+        }
+        memset(a, 0x5a, huge);
+        pa0 = phys_addr(a);
+        printf("VICTIM thp=%d\n", !(pa0 & (huge - 1)) &&
+               phys_addr(a + huge - psz) == pa0 + huge - psz);
+        page = a + 0x12000;
+    } else {
+        page = mmap(NULL, psz, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (page == MAP_FAILED) {
+            perror("mmap");
+            return 3;
+        }
+        memset((void *)page, 0x5a, psz);
     }
-    memset((void *)page, 0x5a, psz);
     if (free_mode) {
         /*
          * Free a large region, so that its pages go back to the buddy
