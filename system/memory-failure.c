@@ -695,6 +695,36 @@ static void process_slots(CPUState *only, bool all)
     }
 }
 
+void memory_failure_guest_sea(CPUState *cpu, bool has_gpa, hwaddr gpa)
+{
+    MemoryRegionSection sec = { 0 };
+    uintptr_t host = 0;
+
+    BQL_LOCK_GUARD();
+    trace_memory_failure_guest_sea(cpu->cpu_index, has_gpa ? gpa : -1);
+    if (has_gpa) {
+        sec = memory_region_find(get_system_memory(), gpa, 1);
+    }
+    if (sec.mr && memory_region_is_ram(sec.mr) && sec.mr->ram_block) {
+        host = (uintptr_t)memory_region_get_ram_ptr(sec.mr) +
+               sec.offset_within_region;
+    }
+    if (sec.mr) {
+        memory_region_unref(sec.mr);
+    }
+    if (host) {
+        /* What the host's signal would have said, on this vCPU's thread */
+        handle(cpu, BUS_MCEERR_AR, host, ctz64(qemu_real_host_page_size()));
+        return;
+    }
+    /* Nowhere to point the guest at: its SEA, with nothing to decode */
+    send_event(MEMORY_FAILURE_RECIPIENT_GUEST, MEMORY_FAILURE_ACTION_INJECT,
+               true, false, false, 0, qemu_real_host_page_size());
+    if (arch_ops && arch_ops->raise_sync) {
+        arch_ops->raise_sync(cpu);
+    }
+}
+
 void memory_failure_process_pending(void)
 {
     process_slots(NULL, false);

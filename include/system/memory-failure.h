@@ -71,6 +71,14 @@ bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx);
 void memory_failure_init_vcpu_thread(void);
 
 /*
+ * KVM on arm64 (KVM_EXIT_ARM_SEA): the guest's access on @cpu ended in a
+ * synchronous external abort the host did not claim, at guest physical
+ * address @gpa if @has_gpa.  Handled as the host's action-required signal
+ * would be: tracked, a record for the guest, then the SEA.
+ */
+void memory_failure_guest_sea(CPUState *cpu, bool has_gpa, hwaddr gpa);
+
+/*
  * Called on @cpu's thread whenever it has left the guest and before it
  * enters it again: handles the action-required errors it took itself.
  */
