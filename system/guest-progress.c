@@ -2,7 +2,9 @@
  * Has the guest done the work it had pending?
  *
  * Two signs, per vCPU: it is idle (halted: under TCG a vCPU halts only
- * when the guest has nothing runnable on it), or its thread has run for
+ * when the guest has nothing runnable on it; under KVM, whose in-kernel
+ * interrupt controller keeps halts to itself, its thread is asleep in
+ * the kernel rather than running guest code), or its thread has run for
  * long enough that any worker the guest had queued on it has run too
  * (the guest's scheduler gives a woken worker the CPU within a few
  * milliseconds of its own time).  Thread CPU time counts the guest's own
@@ -15,6 +17,7 @@
 #include "qemu/osdep.h"
 #include "qemu/timer.h"
 #include "hw/core/cpu.h"
+#include "system/kvm.h"
 #include "system/guest-progress.h"
 #include "trace.h"
 
@@ -31,6 +34,30 @@ static int64_t vcpu_thread_ns(CPUState *cs)
     }
 #endif
     return 0;
+}
+
+/* Whether @cs's thread is asleep now: blocked in KVM_RUN for a halt */
+static bool vcpu_thread_sleeping(CPUState *cs)
+{
+    g_autofree char *path = g_strdup_printf("/proc/self/task/%d/stat",
+                                            cs->thread_id);
+    g_autofree char *stat = NULL;
+    const char *end;
+
+    /* "tid (comm) S ...": comm may hold anything, even ") " */
+    if (!g_file_get_contents(path, &stat, NULL, NULL) ||
+        !(end = strrchr(stat, ')')) || end[1] != ' ') {
+        return false;
+    }
+    return end[2] == 'S' || end[2] == 'D';
+}
+
+bool guest_progress_vcpu_idle(CPUState *cs)
+{
+    if (kvm_enabled()) {
+        return vcpu_thread_sleeping(cs);
+    }
+    return qatomic_read(&cs->halted);
 }
 
 void guest_progress_mark(GuestProgress *gp)
@@ -67,7 +94,7 @@ bool guest_progress_done(GuestProgress *gp, int64_t busy_ns, int64_t max_ns)
         int64_t ran = n < gp->nr_cpus ? vcpu_thread_ns(cs) - gp->cpu_ns[n] : 0;
 
         n++;
-        if (!qatomic_read(&cs->halted) && ran < busy_ns) {
+        if (!guest_progress_vcpu_idle(cs) && ran < busy_ns) {
             return false;
         }
     }

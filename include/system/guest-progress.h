@@ -32,4 +32,11 @@ bool guest_progress_done(GuestProgress *gp, int64_t busy_ns, int64_t max_ns);
 
 void guest_progress_destroy(GuestProgress *gp);
 
+/*
+ * Whether vCPU @cs is idle now: halted (TCG), or its thread asleep in the
+ * kernel rather than running guest code (KVM, where QEMU never sees the
+ * halt with an in-kernel interrupt controller).
+ */
+bool guest_progress_vcpu_idle(CPUState *cs);
+
 #endif

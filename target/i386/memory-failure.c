@@ -18,6 +18,7 @@
 #include "system/hw_accel.h"
 #include "system/kvm.h"
 #include "system/memory-failure.h"
+#include "system/guest-progress.h"
 #include "system/poison-trap.h"
 #include "system/reset.h"
 #include "system/runstate.h"
@@ -448,7 +449,7 @@ static CPUState *x86_mf_ao_target(X86MceQueue *q)
         return NULL;
     }
     CPU_FOREACH(cs) {
-        if (!qatomic_read(&cs->halted)) {
+        if (!guest_progress_vcpu_idle(cs)) {
             break;
         }
     }
