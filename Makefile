@@ -43,3 +43,24 @@ bench-poison: all
 
 clean:
 	rm -rf build
+
+# Hostile input.  check-sanitizers: the same tree built with ASan and
+# UBSan in a second build directory, the qtests and three guest tests
+# under it (SANITIZERS_ONLY=qtest or guest runs one part).  fuzz: the
+# libFuzzer targets of tests/fuzz, FUZZ_SECONDS each, from their corpus.
+ASAN_OBJDIR = $(BUILD)/asan
+FUZZ_OUT = $(BUILD)/fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: check-sanitizers fuzz
+
+check-sanitizers: all
+	tests/ras/sanitizers/configure $(BUILD) $(ASAN_OBJDIR)
+	$(NINJA) -C $(ASAN_OBJDIR) $(BINARIES) $(QTESTS)
+	tests/ras/sanitizers/run $(ASAN_OBJDIR) $(SANITIZERS_ONLY)
+
+fuzz: all
+	tests/fuzz/install-deps
+	tests/fuzz/build $(SRCDIR) $(OBJDIR) $(FUZZ_OUT)
+	tests/fuzz/build $(SRCDIR) $(OBJDIR) $(FUZZ_OUT)/cov coverage
+	tests/fuzz/run $(SRCDIR) $(FUZZ_OUT) $(FUZZ_SECONDS)

@@ -16,6 +16,7 @@
 #include "qemu/bswap.h"
 #include "hw/acpi/cper.h"
 #include "hw/acpi/hest.h"
+#include "fuzz-target.h"
 
 /* Linux's struct acpi_hest_generic_data and its revision 0x300 */
 #define LINUX_GDATA_LEN     64
@@ -83,8 +84,6 @@ static int linux_read_estatus(const uint8_t *buf, uint32_t block_len,
     }
     return left ? -1 : 0;
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

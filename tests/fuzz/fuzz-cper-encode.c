@@ -14,12 +14,11 @@
 #include "qapi/error.h"
 #include "qemu/bswap.h"
 #include "hw/acpi/cper.h"
+#include "fuzz-target.h"
 
 #define INPUT_LEN   27
 /* 9999-12-31T23:59:59Z: later years have no two-digit BCD century */
 #define LAST_SECOND_OF_9999 253402300799ll
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -4,10 +4,11 @@
  *
  * The input is a sequence of operations on a few RAM blocks of sizes the
  * input chooses: add a range (any offset, inside the block or past its
- * end, sizes from 4 KiB to 16 MiB) or a run of pages, look an offset up, ask the lockless
- * TLB question, mark told, forget a block, list everything, clear.  The
- * model is a plain list of ranges with the semantics memory-poison.h
- * states; every answer of the tracker is compared with it.
+ * end, sizes from 4 KiB to 16 MiB) or a run of pages, look an offset up,
+ * ask the lockless TLB question, mark told, forget a block, list
+ * everything, clear.  The model is a plain list of ranges with the
+ * semantics memory-poison.h states; every answer of the tracker is
+ * compared with it.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -17,6 +18,7 @@
 #include "qemu/bswap.h"
 #include "system/memory-poison.h"
 #include "system/ramblock.h"
+#include "fuzz-target.h"
 
 #define NR_BLOCKS       4
 #define PAGE            4096ull
@@ -260,8 +262,6 @@ static void check_all(void)
     }
     assert(memory_poison_bytes() >= model->len * 24);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
