@@ -18,6 +18,7 @@
 #include "qom/object.h"
 #include "hw/acpi/acpi_dev_interface.h"
 #include "hw/acpi/ghes-device.h"
+#include "hw/acpi/cper.h"
 #include "hw/boards.h"
 #include "hw/qdev-properties.h"
 #include "migration/vmstate.h"
@@ -629,19 +630,48 @@ static int ghes_device_post_save(void *opaque)
     return 0;
 }
 
+/*
+ * The stream is untrusted: the queue's length is checked before anything
+ * is allocated for it, against what this machine's queue can hold.
+ */
+static bool ghes_queue_buf_len_valid(void *opaque, int version_id)
+{
+    AcpiGhesDevice *s = opaque;
+
+    if ((uint64_t)s->queue_buf_len >
+        (uint64_t)s->queue_size * (4 + HEST_GHES_BLOCK_LEN)) {
+        error_report("%s: migration stream has a record queue of %u bytes, "
+                     "more than %u records can take", TYPE_ACPI_GHES,
+                     s->queue_buf_len, s->queue_size);
+        return false;
+    }
+    return true;
+}
+
 static int ghes_device_post_load(void *opaque, int version_id)
 {
     AcpiGhesDevice *s = opaque;
     uint32_t off = 0;
+    Error *err = NULL;
 
     ghes_queue_clear(s);
     while (off + 4 <= s->queue_buf_len) {
         uint32_t len = ldl_le_p(s->queue_buf + off);
         GhesQueued *q;
 
-        if (len > HEST_GHES_BLOCK_LEN || len > s->queue_buf_len - off - 4) {
+        if (len > HEST_GHES_BLOCK_LEN || len > s->queue_buf_len - off - 4 ||
+            g_queue_get_length(&s->queue) >= s->queue_size) {
             error_report("%s: malformed record queue in migration stream",
                          TYPE_ACPI_GHES);
+            ghes_queue_clear(s);
+            return -EINVAL;
+        }
+        /* What the guest would read: checked as it would check it */
+        if (!cper_check_estatus(s->queue_buf + off + 4, len, &err)) {
+            error_report("%s: bad record in migration stream: %s",
+                         TYPE_ACPI_GHES, error_get_pretty(err));
+            error_free(err);
+            ghes_queue_clear(s);
             return -EINVAL;
         }
         q = g_malloc(sizeof(*q) + len);
@@ -691,6 +721,8 @@ static const VMStateDescription vmstate_ghes_device = {
         VMSTATE_UINT32_EQUAL(regs_len, AcpiGhesDevice, NULL),
         VMSTATE_VBUFFER_UINT32(regs, AcpiGhesDevice, 0, NULL, regs_len),
         VMSTATE_UINT32(queue_buf_len, AcpiGhesDevice),
+        VMSTATE_VALIDATE("record queue within bounds",
+                         ghes_queue_buf_len_valid),
         VMSTATE_VBUFFER_ALLOC_UINT32(queue_buf, AcpiGhesDevice, 0, NULL,
                                      queue_buf_len),
         VMSTATE_UINT64(sequence, AcpiGhesDevice),

@@ -13,6 +13,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/error-report.h"
+#include "qemu/units.h"
 #include "qemu/log.h"
 #include "cpu.h"
 #include "system/hw_accel.h"
@@ -704,11 +705,37 @@ static int x86_mce_queue_post_save(void *opaque)
     return 0;
 }
 
+/* The stream is untrusted: its count is checked before the allocation */
+static bool x86_mce_queue_nr_valid(void *opaque, int version_id)
+{
+    X86MceQueue *q = opaque;
+
+    if (q->nr_mig < 0 || q->nr_mig > q->size) {
+        error_report("%s: migration stream holds %d machine checks, this "
+                     "queue %u", TYPE_X86_MCE_QUEUE, q->nr_mig, q->size);
+        return false;
+    }
+    return true;
+}
+
 static int x86_mce_queue_post_load(void *opaque, int version_id)
 {
     X86MceQueue *q = opaque;
     int32_t i;
 
+    for (i = 0; i < q->nr_mig; i++) {
+        X86HeldMce *h = &q->mig[i];
+
+        /* A machine check for no vCPU, or not at a page, is no record */
+        if (!qemu_get_cpu(h->cpu_index) || h->cpu_index < 0 ||
+            (h->gpa & (4 * KiB - 1))) {
+            error_report("%s: migration stream holds a machine check for "
+                         "vCPU %d at 0x%" PRIx64, TYPE_X86_MCE_QUEUE,
+                         h->cpu_index, h->gpa);
+            x86_mce_queue_post_save(q);
+            return -EINVAL;
+        }
+    }
     g_queue_clear_full(&q->held, g_free);
     for (i = 0; i < q->nr_mig; i++) {
         g_queue_push_tail(&q->held, g_memdup2(&q->mig[i], sizeof(*q->mig)));
@@ -751,6 +778,8 @@ static const VMStateDescription vmstate_x86_mce_queue_state = {
         VMSTATE_UINT64(delivered, X86MceQueue),
         VMSTATE_UINT64(dropped, X86MceQueue),
         VMSTATE_INT32(nr_mig, X86MceQueue),
+        VMSTATE_VALIDATE("held machine checks within bounds",
+                         x86_mce_queue_nr_valid),
         VMSTATE_STRUCT_VARRAY_ALLOC(mig, X86MceQueue, nr_mig, 0,
                                     vmstate_x86_held_mce, X86HeldMce),
         VMSTATE_END_OF_LIST()

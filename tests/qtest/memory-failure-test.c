@@ -214,6 +214,94 @@ static void test_guest_memory(void)
     qtest_quit(qts);
 }
 
+static const char *migration_status(QTestState *qts);
+
+/* Load @file into a new machine; the final migration status */
+static char *load_stream(const char *file)
+{
+    QTestState *qts = qtest_initf("-machine virt,ras=on -cpu max -smp %d "
+                                  "-m 1G -nic none -bios %s "
+                                  "-incoming defer", NR_CPUS,
+                                  ras_fw_dummy_bios());
+    char *status;
+    int i;
+
+    g_autofree char *uri = g_strdup_printf("file:%s", file);
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-incoming', "
+                             "'arguments': { 'uri': %s, "
+                             "'exit-on-error': false } }", uri);
+    for (i = 0; i < 1000; i++) {
+        const char *st = migration_status(qts);
+
+        if (!strcmp(st, "completed") || !strcmp(st, "failed")) {
+            break;
+        }
+        g_usleep(10 * 1000);
+    }
+    status = g_strdup(migration_status(qts));
+    /* Whatever the stream held, the machine is still there to ask */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'query-status' }");
+    qtest_quit(qts);
+    return status;
+}
+
+/*
+ * The migration stream is untrusted: a queued record the guest would
+ * reject fails the load, cleanly, instead of being written for the guest.
+ */
+static void test_stream_bad_record(void)
+{
+    static const uint8_t mem_err_guid[16] = {
+        0x14, 0x11, 0xbc, 0xa5, 0x64, 0x6f, 0xde, 0x4e,
+        0xb8, 0x63, 0x3e, 0x83, 0xed, 0x7c, 0x83, 0xb1,
+    };
+    g_autofree char *file = g_strdup_printf("%s/ras-stream-%d",
+                                            g_get_tmp_dir(), getpid());
+    g_autofree char *good = NULL, *bad = NULL, *uri = NULL;
+    g_autofree uint8_t *buf = NULL;
+    QTestState *qts = start(NULL);
+    uint8_t *last = NULL, *p;
+    gsize len;
+    RasFw fw;
+    int i;
+
+    ras_fw_init(&fw, qts);
+    ras_fw_run_loader(&fw);
+    /* One record for the guest, two queued behind it (no poison) */
+    for (i = 0; i < 3; i++) {
+        qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                                 "'arguments': { 'address': %" PRIu64
+                                 " } }", page(8 + i));
+    }
+    uri = g_strdup_printf("file:%s", file);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
+                             "{ 'uri': %s } }", uri);
+    for (i = 0; i < 1000 && strcmp(migration_status(qts), "completed"); i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpstr(migration_status(qts), ==, "completed");
+    qtest_quit(qts);
+
+    good = load_stream(file);
+    g_assert_cmpstr(good, ==, "completed");
+
+    /* The last record in the stream is the last one queued */
+    g_assert(g_file_get_contents(file, (char **)&buf, &len, NULL));
+    for (p = buf; p + sizeof(mem_err_guid) <= buf + len; p++) {
+        if (!memcmp(p, mem_err_guid, sizeof(mem_err_guid))) {
+            last = p;
+        }
+    }
+    g_assert(last && last - buf >= 20);
+    /* Its status block's data length, far past the record */
+    stl_le_p(last - 20 + 12, 0xffff);
+    g_assert(g_file_set_contents(file, (char *)buf, len, NULL));
+    bad = load_stream(file);
+    g_assert_cmpstr(bad, ==, "failed");
+    unlink(file);
+}
+
 /* Whether 'migrate' is refused because guest memory has errors */
 static bool migration_refused(QTestState *qts)
 {
@@ -260,7 +348,7 @@ static void test_migration_refused(void)
                              "'arguments': { 'max-bandwidth': 4096 } }");
     qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
                              "{ 'uri': 'exec:cat >/dev/null' } }");
-    for (i = 0; i < 100 && strcmp(migration_status(qts), "active"); i++) {
+    for (i = 0; i < 1000 && strcmp(migration_status(qts), "active"); i++) {
         g_usleep(10 * 1000);
     }
     g_assert_cmpstr(migration_status(qts), ==, "active");
@@ -1113,6 +1201,10 @@ int main(int argc, char **argv)
     qtest_add_func("/memory-failure/refault-once", test_refault_once);
     qtest_add_func("/memory-failure/migration-refused",
                    test_migration_refused);
+    if (is_arm()) {
+        qtest_add_func("/memory-failure/stream-bad-record",
+                       test_stream_bad_record);
+    }
     qtest_add_func("/memory-failure/trap-runs", test_trap_runs);
     if (!is_arm()) {
         qtest_add_func("/memory-failure/x86-queue", test_x86_queue);
