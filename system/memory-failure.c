@@ -462,7 +462,6 @@ static int gpas_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
 
 static QEMUTimer *block_retry;
 static bool want_blocker;
-static bool migration_cancelled;    /* by us, until the blocker is in */
 
 static void block_migration_retry(void *opaque);
 
@@ -474,6 +473,7 @@ static void block_migration_retry(void *opaque);
  */
 static void block_migration(void)
 {
+    MigrationInfo *info;
     Error *err = NULL;
 
     want_blocker = true;
@@ -483,16 +483,20 @@ static void block_migration(void)
     error_setg(&migration_blocker, "guest memory has hardware errors "
                "(see query-memory-failures)");
     if (migrate_add_blocker_internal(&migration_blocker, &err) == 0) {
-        migration_cancelled = false;
         return;
     }
-    /* Busy: the blocker was freed, *migration_blocker is NULL again */
-    if (!migration_cancelled) {
+    /*
+     * Busy: the blocker was freed, *migration_blocker is NULL again.  The
+     * migration is cancelled, and so is one started before the blocker
+     * is in; one already being cancelled is left to finish.
+     */
+    info = qmp_query_migrate(NULL);
+    if (info->has_status && info->status != MIGRATION_STATUS_CANCELLING) {
         warn_report("cancelling the migration in progress: %s",
                     error_get_pretty(err));
         qmp_migrate_cancel(NULL);
-        migration_cancelled = true;
     }
+    qapi_free_MigrationInfo(info);
     error_free(err);
     if (!block_retry) {
         block_retry = timer_new_ms(QEMU_CLOCK_REALTIME,

@@ -11,6 +11,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/units.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
@@ -19,6 +20,7 @@
 #include "hw/acpi/acpi_dev_interface.h"
 #include "hw/acpi/ghes-device.h"
 #include "hw/acpi/cper.h"
+#include "system/poison-trap.h"
 #include "hw/boards.h"
 #include "hw/qdev-properties.h"
 #include "migration/vmstate.h"
@@ -193,6 +195,14 @@ static void ghes_place(AcpiGhesDevice *s, bool from_ram)
     if (!addr) {
         return;
     }
+    /* Firmware allocates it in pages (the linker's alignment) */
+    if (addr & (4 * KiB - 1)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: hardware errors blob at 0x%"
+                      PRIx64 " is not page aligned; GHES disabled\n",
+                      TYPE_ACPI_GHES, addr);
+        trace_ghes_blob_rejected(addr, blob_len);
+        return;
+    }
     if (!ghes_gpa_is_ram(addr, blob_len)) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: hardware errors blob at 0x%"
                       PRIx64 " (+0x%" PRIx64 ") is not in guest RAM; "
@@ -213,7 +223,93 @@ static void ghes_place(AcpiGhesDevice *s, bool from_ram)
 static void ghes_hw_errors_addr_written(void *opaque, off_t offset,
                                         size_t len)
 {
-    ghes_place(opaque, true);
+    AcpiGhesDevice *s = opaque;
+
+    /*
+     * Firmware places the blob once per boot.  A later write (the guest
+     * OS) would point QEMU's record writes at memory of its choosing: it
+     * is ignored, and the file keeps the accepted address.
+     */
+    if (s->hw_errors_addr) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: hardware errors blob address "
+                      "rewritten to 0x%" PRIx64 ": ignored, it stays at 0x%"
+                      PRIx64 " until reset\n", TYPE_ACPI_GHES,
+                      ldq_le_p(s->hw_errors_addr_le), s->hw_errors_addr);
+        trace_ghes_blob_rewrite_ignored(ldq_le_p(s->hw_errors_addr_le),
+                                        s->hw_errors_addr);
+        stq_le_p(s->hw_errors_addr_le, s->hw_errors_addr);
+        return;
+    }
+    ghes_place(s, true);
+}
+
+/* Whether the flat range covers blob memory that is no longer RAM */
+typedef struct BlobCheck {
+    AcpiGhesDevice *s;
+    uint64_t start, end, covered;
+    bool bad;
+} BlobCheck;
+
+static bool ghes_blob_range(Int128 start, Int128 len, const MemoryRegion *mr,
+                            hwaddr offset_in_region, void *opaque)
+{
+    BlobCheck *c = opaque;
+    uint64_t a = int128_get64(start), b = a + int128_get64(len);
+    MemoryRegion *m = (MemoryRegion *)mr;
+    void *host;
+
+    if (b <= c->start || a >= c->end) {
+        return false;
+    }
+    c->covered += MIN(b, c->end) - MAX(a, c->start);
+    /* Our registers and poison traps sit over the RAM: both are fine */
+    if (m != &c->s->regs_mr &&
+        !poison_trap_hidden_ram(m, offset_in_region, &host) &&
+        (!memory_region_is_ram(m) || memory_region_is_rom(m) ||
+         memory_region_is_ram_device(m))) {
+        c->bad = true;
+    }
+    return c->bad;
+}
+
+/*
+ * The memory map changed (a BAR moved, a DIMM went): if the blob is no
+ * longer guest RAM, QEMU stops writing there until firmware places it
+ * again.  Checked from a bottom half, out of the memory map update.
+ */
+static void ghes_map_check(void *opaque)
+{
+    AcpiGhesDevice *s = opaque;
+    BlobCheck c = { .s = s, .start = s->hw_errors_addr,
+                    .end = s->hw_errors_addr + hest_blob_len(s->nr_sources) };
+
+    if (!s->hw_errors_addr) {
+        return;
+    }
+    WITH_RCU_READ_LOCK_GUARD() {
+        flatview_for_each_range(address_space_to_flatview(
+                                    &address_space_memory),
+                                ghes_blob_range, &c);
+    }
+    if (!c.bad && c.covered == c.end - c.start) {
+        return;
+    }
+    qemu_log_mask(LOG_GUEST_ERROR, "%s: hardware errors blob at 0x%" PRIx64
+                  " is no longer guest RAM; GHES disabled until firmware "
+                  "places it again\n", TYPE_ACPI_GHES, s->hw_errors_addr);
+    trace_ghes_blob_rejected(s->hw_errors_addr, c.end - c.start);
+    memset(s->hw_errors_addr_le, 0, sizeof(s->hw_errors_addr_le));
+    ghes_place(s, false);
+}
+
+static void ghes_map_commit(MemoryListener *listener)
+{
+    AcpiGhesDevice *s = container_of(listener, AcpiGhesDevice,
+                                     map_listener);
+
+    if (s->hw_errors_addr) {
+        qemu_bh_schedule(s->map_check);
+    }
 }
 
 bool ghes_device_ready(AcpiGhesDevice *s, Error **errp)
@@ -562,6 +658,13 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
                           "ghes-registers", s->regs_len);
     g_queue_init(&s->queue);
     s->async_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, ghes_async_timer, s);
+    s->map_check = qemu_bh_new(ghes_map_check, s);
+    s->map_listener = (MemoryListener) {
+        .name = "acpi-ghes",
+        .commit = ghes_map_commit,
+        .priority = MEMORY_LISTENER_PRIORITY_MIN,
+    };
+    memory_listener_register(&s->map_listener, &address_space_memory);
     qemu_register_resettable(OBJECT(dev));
 }
 
@@ -570,6 +673,8 @@ static void ghes_device_unrealize(DeviceState *dev)
     AcpiGhesDevice *s = ACPI_GHES(dev);
 
     qemu_unregister_resettable(OBJECT(dev));
+    memory_listener_unregister(&s->map_listener);
+    qemu_bh_delete(s->map_check);
     ghes_regs_unmap(s);
     ghes_queue_clear(s);
     timer_free(s->async_timer);

@@ -657,19 +657,33 @@ static void test_bad_blob_address(void)
         0x1000,                         /* flash */
         RAM_BASE + (1ull << 30) - 1024, /* blob would run off RAM */
         ~0ull - 4095,                   /* wraps */
+        RAM_BASE + 0x100,               /* not page aligned */
     };
     RasFw fw;
     QTestState *qts = start(&fw, NULL);
     RasFwFile *f;
     QDict *rsp;
+    uint64_t placed, v;
     int i;
 
     ras_fw_run_loader(&fw);
+    placed = ras_fw_file(&fw, "etc/hardware_errors")->addr;
     f = ras_fw_file(&fw, "etc/hardware_errors_addr");
-    g_assert(f);
-    for (i = 0; i < ARRAY_SIZE(bad); i++) {
-        uint64_t v = cpu_to_le64(bad[i]);
+    g_assert(f && placed);
 
+    /* Placed once per boot: the guest OS rewriting it is ignored */
+    v = cpu_to_le64(RAM_BASE + 0x100000);
+    ras_fw_cfg_write(qts, f->select, &v, 8);
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
+    g_assert_cmphex(qdict_get_int(qdict_get_qdict(rsp, "return"),
+                                  "blob-address"), ==, placed);
+    qobject_unref(rsp);
+
+    /* The first write of a boot is checked */
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
+        qtest_qmp_eventwait(qts, "RESET");
+        v = cpu_to_le64(bad[i]);
         ras_fw_cfg_write(qts, f->select, &v, 8);
         rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
         g_assert(!qdict_haskey(qdict_get_qdict(rsp, "return"),

@@ -897,9 +897,14 @@ static void test_ras_memory_huge(void)
     }
     ras_fw_init(&fw, qts);
     ras_fw_run_loader(&fw);
-    /* Firmware placed the blob at the start of the DIMM's huge page */
+    /*
+     * Firmware placed the blob at the start of the DIMM's huge page (on
+     * the next boot: the address is taken once per boot)
+     */
     blob = ras_fw_file(&fw, "etc/hardware_errors")->addr;
     qtest_memread(qts, blob, copy, sizeof(copy));
+    qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
+    qtest_qmp_eventwait(qts, "RESET");
     qtest_memwrite(qts, base, copy, sizeof(copy));
     stq_le_p(le, base);
     ras_fw_cfg_write(qts, ras_fw_file(&fw, "etc/hardware_errors_addr")->select,

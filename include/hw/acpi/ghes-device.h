@@ -66,6 +66,8 @@ struct AcpiGhesDevice {
      * acks), trapped so that an acknowledgement is seen as it happens.
      */
     MemoryRegion regs_mr;
+    MemoryListener map_listener;    /* the blob must stay guest RAM */
+    QEMUBH *map_check;
     bool regs_mapped;
     uint8_t *regs;
     uint32_t regs_len;
