@@ -44,12 +44,12 @@ static bool vcpu_thread_sleeping(CPUState *cs)
     g_autofree char *stat = NULL;
     const char *end;
 
-    /* "tid (comm) S ...": comm may hold anything, even ") " */
-    if (!g_file_get_contents(path, &stat, NULL, NULL) ||
-        !(end = strrchr(stat, ')')) || end[1] != ' ') {
+    if (!g_file_get_contents(path, &stat, NULL, NULL)) {
         return false;
     }
-    return end[2] == 'S' || end[2] == 'D';
+    /* "tid (comm) S ...": comm may hold anything, even ") " */
+    end = strrchr(stat, ')');
+    return end && end[1] == ' ' && (end[2] == 'S' || end[2] == 'D');
 }
 
 bool guest_progress_vcpu_idle(CPUState *cs)
