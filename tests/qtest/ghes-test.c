@@ -15,6 +15,7 @@
 #include "libqtest.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
+#include "qobject/qnum.h"
 #include "ras-firmware.h"
 
 #define GED_BASE            0x09080000ull
@@ -828,6 +829,381 @@ static void test_migration(void)
     rmdir(dir);
 }
 
+/* --- hostile input, at random (the seed: GLib's --seed) --------------- */
+
+#define RAM_END             (RAM_BASE + (1ull << 30))
+/* Guest RAM no random address ever points into: must stay untouched */
+#define DECOY               (RAM_BASE + 0x20000000ull)
+#define DECOY_LEN           0x10000
+
+static uint64_t rand_u64(void)
+{
+    return (uint64_t)(uint32_t)g_test_rand_int() << 32 |
+           (uint32_t)g_test_rand_int();
+}
+
+static uint64_t pick(const uint64_t *v, size_t n)
+{
+    return g_test_rand_bit() ? v[g_test_rand_int_range(0, n)] : rand_u64();
+}
+
+/* Values a careless or hostile QMP client may send for an address */
+static const uint64_t any_address[] = {
+    0, 1, 4095, 4096, 0x09000000, RAM_BASE - 4096, RAM_BASE,
+    ERROR_PAGE, ERROR_PAGE + 8, ERROR_PAGE + 4096, ERROR_PAGE + 0x200000,
+    RAM_END - 4096, RAM_END - 0x200000, RAM_END, 0xffffffffull,
+    1ull << 62, 1ull << 63, ~0ull - 4095, ~0ull,
+};
+
+static QObject *any_size(void)
+{
+    switch (g_test_rand_int_range(0, 4)) {
+    case 0:
+        return QOBJECT(qnum_from_uint(1ull << g_test_rand_int_range(0, 64)));
+    case 1:
+        return QOBJECT(qnum_from_uint(g_test_rand_int_range(0, 3) << 12));
+    case 2:
+        return QOBJECT(qnum_from_int(-4096));
+    default:
+        return QOBJECT(qnum_from_uint(rand_u64()));
+    }
+}
+
+static void put_any_cpu(QDict *args)
+{
+    static const int64_t v[] = {
+        -1, 0, 1, NR_CPUS, INT32_MAX, (int64_t)INT32_MAX + 1, INT64_MAX,
+        INT64_MIN,
+    };
+
+    qdict_put_int(args, "cpu-index", v[g_test_rand_int_range(0, 8)]);
+}
+
+/*
+ * Whether inject-memory-error must refuse @args (the rules its schema
+ * states); a valid one may still be refused (busy source, full queue).
+ */
+static bool memory_error_args_bad(QDict *args)
+{
+    QNum *a = qobject_to(QNum, qdict_get(args, "address"));
+    QNum *n = qobject_to(QNum, qdict_get(args, "size"));
+    uint64_t addr, size = 4096;
+    bool ar = qdict_haskey(args, "action-required") &&
+              qdict_get_bool(args, "action-required");
+    int64_t cpu;
+
+    if (!a || !qnum_get_try_uint(a, &addr) ||
+        (n && !qnum_get_try_uint(n, &size))) {
+        return true;                        /* not a uint64 at all */
+    }
+    if (size < 4096 || (size & (size - 1)) || (addr & (size - 1)) ||
+        addr < RAM_BASE || addr >= RAM_END || size > RAM_END - addr) {
+        return true;
+    }
+    if (qdict_haskey(args, "cpu-index")) {
+        cpu = qdict_get_int(args, "cpu-index");
+        return !ar || cpu < 0 || cpu >= NR_CPUS;
+    }
+    return false;
+}
+
+static QDict *qmp_ok_or_error(QTestState *qts, QDict *rsp)
+{
+    g_assert(qdict_haskey(rsp, "return") != qdict_haskey(rsp, "error"));
+    return rsp;
+}
+
+/* A record to start from: the one a typed injection makes */
+static void random_cper(const uint8_t rec[RECORD_LEN], GByteArray *out)
+{
+    static const uint32_t any_len[] = {
+        0, 1, 19, 20, 64, 71, 72, 80, 152, 160, 172, 180, 1004, 1024,
+        0x7fffffff, 0xffffffff,
+    };
+    int i, n;
+
+    g_byte_array_set_size(out, 0);
+    if (!g_test_rand_int_range(0, 4)) {
+        /* Anything, up to a bit more than a block */
+        n = g_test_rand_int_range(0, BLOCK_LEN + 64);
+        for (i = 0; i < n; i++) {
+            uint8_t b = g_test_rand_int();
+
+            g_byte_array_append(out, &b, 1);
+        }
+        return;
+    }
+    g_byte_array_append(out, rec, RECORD_LEN);
+    /* A header or entry length field set to something else */
+    n = g_test_rand_int_range(0, 3);
+    for (i = 0; i < n; i++) {
+        static const int field[] = { 0, 4, 8, 12, 16, 20 + 20, 20 + 24 };
+        int f = field[g_test_rand_int_range(0, ARRAY_SIZE(field))];
+
+        stl_le_p(out->data + f, any_len[g_test_rand_int_range(
+                                    0, ARRAY_SIZE(any_len))]);
+    }
+    /* Bytes changed, or the record cut short or padded */
+    for (i = g_test_rand_int_range(0, 4); i > 0; i--) {
+        out->data[g_test_rand_int_range(0, RECORD_LEN)] = g_test_rand_int();
+    }
+    if (g_test_rand_bit()) {
+        g_byte_array_set_size(out, g_test_rand_int_range(0, BLOCK_LEN + 8));
+    }
+}
+
+/* Whether a raw record must be refused: what a guest cannot parse */
+static bool cper_surely_bad(const uint8_t *b, size_t len)
+{
+    return len < 20 || len > BLOCK_LEN || !ldl_le_p(b) ||
+           20ull + ldl_le_p(b + 12) > len || ldl_le_p(b + 12) < 64;
+}
+
+static void guest_ack_at(QTestState *qts, uint64_t base, int i)
+{
+    uint64_t ack = base + 8 * (NR_SOURCES + i);
+
+    qtest_writeq(qts, ack, qtest_readq(qts, ack) | 1);
+}
+
+/* Where QEMU has the blob now, or 0 */
+static uint64_t current_blob(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
+    QDict *ret = qdict_get_qdict(rsp, "return");
+    uint64_t base = qdict_haskey(ret, "blob-address") ?
+                    qdict_get_uint(ret, "blob-address") : 0;
+    QListEntry *e;
+
+    /* Never outside guest RAM; no queue beyond its bound */
+    g_assert(!base || (base >= RAM_BASE && base < RAM_END &&
+                       RAM_END - base >= REGS_LEN + NR_SOURCES * BLOCK_LEN));
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(ret, "sources"), e) {
+        QDict *src = qobject_to(QDict, qlist_entry_obj(e));
+
+        g_assert_cmpint(qdict_get_int(src, "queued"), <=, 8);
+    }
+    qobject_unref(rsp);
+    return base;
+}
+
+static void check_decoy(QTestState *qts)
+{
+    g_autofree uint8_t *buf = g_malloc(DECOY_LEN);
+    int i;
+
+    qtest_memread(qts, DECOY, buf, DECOY_LEN);
+    for (i = 0; i < DECOY_LEN; i++) {
+        g_assert_cmphex(buf[i], ==, 0xa5);
+    }
+}
+
+/*
+ * Every argument of inject-memory-error and inject-ghes-v2-error at
+ * random: huge, negative, unaligned, wrapping, out of range, of the
+ * wrong type, malformed records.  QEMU answers each, refuses every one
+ * its schema rules out, and writes nowhere but into the blocks.
+ */
+static void test_random_qmp_args(void)
+{
+    static const char *const sev[] = {
+        "recoverable", "fatal", "corrected", "informational", "none",
+    };
+    RasFw fw;
+    QTestState *qts = start(&fw, "-global acpi-ghes.queue-size=8");
+    g_autoptr(GByteArray) cper = g_byte_array_new();
+    uint8_t rec[RECORD_LEN];
+    uint64_t base;
+    int i, which, taken[2] = { 0 }, refused[2] = { 0 };
+
+    ras_fw_run_loader(&fw);
+    base = blob_base(&fw);
+    qtest_memset(qts, DECOY, 0xa5, DECOY_LEN);
+    typed_record(&fw, rec);
+    for (i = 0; i < 600; i++) {
+        QDict *args = qdict_new(), *rsp;
+        bool bad;
+
+        if (g_test_rand_bit()) {
+            qdict_put_obj(args, "address", QOBJECT(qnum_from_uint(
+                pick(any_address, ARRAY_SIZE(any_address)))));
+            if (g_test_rand_bit()) {
+                qdict_put_obj(args, "size", any_size());
+            }
+            if (g_test_rand_bit()) {
+                qdict_put_bool(args, "action-required", g_test_rand_bit());
+            }
+            if (g_test_rand_bit()) {
+                put_any_cpu(args);
+            }
+            if (!g_test_rand_int_range(0, 8)) {
+                qdict_put_str(args, "severity",
+                              sev[g_test_rand_int_range(0, 5)]);
+            }
+            if (!g_test_rand_int_range(0, 16)) {
+                qdict_put_str(args, "address", "0x50000000");
+            }
+            if (!g_test_rand_int_range(0, 16)) {
+                qdict_put_int(args, "no-such-argument", 1);
+            }
+            bad = qdict_haskey(args, "no-such-argument") ||
+                  memory_error_args_bad(args);
+            qobject_ref(args);
+            rsp = qmp_ok_or_error(qts, qtest_qmp(qts,
+                "{ 'execute': 'inject-memory-error', 'arguments': %p }",
+                args));
+            if (bad && qdict_haskey(rsp, "return")) {
+                g_error("inject-memory-error took bad arguments");
+            }
+        } else {
+            g_autofree char *b = NULL;
+
+            random_cper(rec, cper);
+            b = g_test_rand_int_range(0, 16) ?
+                g_base64_encode(cper->data, cper->len) :
+                g_strdup("AAA=\n!!");
+            bad = cper_surely_bad(cper->data, cper->len);
+            rsp = qmp_ok_or_error(qts, qtest_qmp(qts,
+                "{ 'execute': 'inject-ghes-v2-error', "
+                "'arguments': { 'cper': %s } }", b));
+            if (bad && qdict_haskey(rsp, "return")) {
+                g_error("inject-ghes-v2-error took a bad record");
+            }
+        }
+        which = !qdict_haskey(args, "address");
+        taken[which] += qdict_haskey(rsp, "return");
+        refused[which] += qdict_haskey(rsp, "error");
+        qobject_unref(args);
+        qobject_unref(rsp);
+        if (!g_test_rand_int_range(0, 3)) {
+            guest_ack_at(qts, base, g_test_rand_int_range(0, NR_SOURCES));
+            qtest_clock_step(qts, RAS_FW_ASYNC_MAX_WAIT_NS);
+        }
+        if (!(i % 50)) {
+            g_assert_cmphex(current_blob(qts), ==, base);
+        }
+    }
+    g_test_message("inject-memory-error: %d taken, %d refused; "
+                   "inject-ghes-v2-error: %d taken, %d refused",
+                   taken[0], refused[0], taken[1], refused[1]);
+    check_decoy(qts);
+    qtest_quit(qts);
+}
+
+/*
+ * The guest's writes at random: any offset, size and value in the
+ * register page, any value (whole or in part) in the blob-address file,
+ * interleaved with errors, acknowledgements, time and resets.  QEMU
+ * never writes outside guest RAM or into memory the blob is not in.
+ */
+static void test_random_guest_writes(void)
+{
+    RasFw fw;
+    QTestState *qts = start(&fw, "-global acpi-ghes.queue-size=8");
+    uint64_t orig, addrs[12];
+    RasFwFile *f;
+    int i, moved = 0, unplaced = 0;
+
+    ras_fw_run_loader(&fw);
+    orig = blob_base(&fw);
+    f = ras_fw_file(&fw, "etc/hardware_errors_addr");
+    g_assert(f);
+    qtest_memset(qts, DECOY, 0xa5, DECOY_LEN);
+    /* What the guest may write there: none near the decoy */
+    addrs[0] = 0;
+    addrs[1] = orig;
+    addrs[2] = orig + 4096;
+    addrs[3] = orig + 1;
+    addrs[4] = RAM_BASE + 0x30000000ull;
+    addrs[5] = RAM_END - 4096;
+    addrs[6] = RAM_END - REGS_LEN - NR_SOURCES * BLOCK_LEN;
+    addrs[7] = 0x09000000;
+    addrs[8] = ~0ull - 4095;
+    addrs[9] = RAM_BASE - 4096;
+    addrs[10] = 1ull << 63;
+    addrs[11] = RAM_END;
+
+    for (i = 0; i < 800; i++) {
+        uint64_t base = current_blob(qts), v = rand_u64();
+        uint64_t at = (base ? base : orig) +
+                      g_test_rand_int_range(0, REGS_LEN + 16);
+
+        moved += base && base != orig;
+        unplaced += !base;
+
+        switch (g_test_rand_int_range(0, 12)) {
+        case 0 ... 3:
+            /* The register page, and a little past it */
+            if (g_test_rand_bit()) {
+                v |= 1;                     /* an acknowledgement */
+            }
+            switch (g_test_rand_int_range(0, 4)) {
+            case 0:
+                qtest_writeb(qts, at, v);
+                break;
+            case 1:
+                qtest_writew(qts, at, v);
+                break;
+            case 2:
+                qtest_writel(qts, at, v);
+                break;
+            default:
+                qtest_writeq(qts, at, v);
+                break;
+            }
+            break;
+        case 4: {
+            uint64_t a = cpu_to_le64(addrs[g_test_rand_int_range(0, 12)]);
+
+            ras_fw_cfg_write(qts, f->select, &a,
+                             g_test_rand_int_range(0, 4) ? 8 :
+                             g_test_rand_int_range(1, 8));
+            break;
+        }
+        case 5 ... 6:
+            qobject_unref(qtest_qmp(qts, "{ 'execute': "
+                "'inject-memory-error', 'arguments': { 'address': %"
+                PRIu64 " } }", (uint64_t)ERROR_PAGE +
+                4096 * g_test_rand_int_range(0, 64)));
+            break;
+        case 7:
+            qobject_unref(qtest_qmp(qts, "{ 'execute': "
+                "'inject-memory-error', 'arguments': { 'address': %"
+                PRIu64 ", 'action-required': true, 'cpu-index': %d } }",
+                (uint64_t)ERROR_PAGE + 4096 * g_test_rand_int_range(0, 64),
+                g_test_rand_int_range(0, NR_CPUS)));
+            break;
+        case 8 ... 9:
+            if (base) {
+                guest_ack_at(qts, base, g_test_rand_int_range(0,
+                                                              NR_SOURCES));
+            }
+            break;
+        case 10:
+            qtest_clock_step(qts, g_test_rand_int_range(0, 2) ?
+                             RAS_FW_ASYNC_MAX_WAIT_NS : 1000000);
+            break;
+        default:
+            if (!g_test_rand_int_range(0, 10)) {
+                check_decoy(qts);
+                qtest_qmp_assert_success(qts, "{ 'execute': "
+                                         "'system_reset' }");
+                qtest_qmp_eventwait(qts, "RESET");
+                if (g_test_rand_bit()) {
+                    ras_fw_run_loader(&fw);
+                    orig = blob_base(&fw);
+                }
+            }
+            break;
+        }
+    }
+    current_blob(qts);
+    g_test_message("steps with the blob elsewhere: %d, not placed: %d",
+                   moved, unplaced);
+    check_decoy(qts);
+    qtest_quit(qts);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -847,5 +1223,7 @@ int main(int argc, char **argv)
     qtest_add_func("/ghes/reset", test_reset);
     qtest_add_func("/ghes/many-cpus", test_many_cpus);
     qtest_add_func("/ghes/migration", test_migration);
+    qtest_add_func("/ghes/random-qmp-args", test_random_qmp_args);
+    qtest_add_func("/ghes/random-guest-writes", test_random_guest_writes);
     return g_test_run();
 }
