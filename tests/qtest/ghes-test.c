@@ -1204,6 +1204,143 @@ static void test_random_guest_writes(void)
     qtest_quit(qts);
 }
 
+static const char *incoming_status(QTestState *qts)
+{
+    static char status[32];
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
+
+    g_strlcpy(status, qdict_get_try_str(qdict_get_qdict(rsp, "return"),
+                                        "status") ?: "none",
+              sizeof(status));
+    qobject_unref(rsp);
+    return status;
+}
+
+/*
+ * Our part of a migration stream, mutated at random: lengths, counts,
+ * records, the blob address, the register pages.  Each load completes or
+ * fails; QEMU never dies of it (libqtest aborts if it does), and a
+ * machine that took the stream still works.
+ */
+static void test_random_streams(void)
+{
+    static const uint32_t any_word[] = {
+        0, 1, 4, 180, 1024, 1025, 4096, 0x10000, 0x7fffffff, 0x80000000,
+        0xfffffffc, 0xffffffff,
+    };
+    g_autofree char *dir = g_dir_make_tmp("ghes-test-XXXXXX", NULL);
+    g_autofree char *file = g_build_filename(dir, "state", NULL);
+    g_autofree char *uri = g_strdup_printf("file:%s", file);
+    g_autofree uint8_t *good = NULL;
+    RasFw fw;
+    QTestState *qts = start(&fw, NULL);
+    static const uint8_t mem_guid[16] = {
+        0x14, 0x11, 0xBC, 0xA5, 0x64, 0x6F, 0xDE, 0x4E,
+        0xB8, 0x63, 0x3E, 0x83, 0xED, 0x7C, 0x83, 0xB1,
+    };
+    const uint8_t *ghes, *p;
+    size_t start_off, span, hot[16], nr_hot = 0;
+    gsize len;
+    int i, j, results[2] = { 0 };
+
+    ras_fw_run_loader(&fw);
+    /* A record in the asynchronous block, two waiting, one SEA record */
+    for (i = 0; i < 3; i++) {
+        qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                                 "'arguments': { 'address': %" PRIu64
+                                 " } }", (uint64_t)ERROR_PAGE + 4096 * i);
+    }
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 ", "
+                             "'action-required': true, 'cpu-index': 1 } }",
+                             (uint64_t)ERROR_PAGE + 8 * 4096);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'stop' }");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
+                             "{ 'uri': %s } }", uri);
+    wait_migrated(qts);
+    qtest_quit(qts);
+
+    g_assert(g_file_get_contents(file, (char **)&good, &len, NULL));
+    ghes = memmem(good, len, "acpi-ghes", strlen("acpi-ghes"));
+    g_assert(ghes);
+    start_off = ghes - good;
+    /* The section: addresses, register page, queue, counters */
+    span = MIN(len - start_off, 64 + REGS_LEN + 4 * (4 + RECORD_LEN) + 256);
+    /* Its header and registers, and where each record starts */
+    hot[nr_hot++] = start_off;
+    hot[nr_hot++] = start_off + 32;
+    hot[nr_hot++] = start_off + 64;
+    p = ghes;
+    while (nr_hot < ARRAY_SIZE(hot) &&
+           (p = memmem(p + 1, good + start_off + span - p - 1, mem_guid,
+                       sizeof(mem_guid)))) {
+        hot[nr_hot++] = p - good - 24;      /* queue length, header */
+        hot[nr_hot++] = p - good + 12;      /* entry severity, lengths */
+    }
+    g_assert_cmpint(nr_hot, ==, 7);         /* the two records queued */
+
+    for (i = 0; i < 30; i++) {
+        g_autofree uint8_t *buf = g_memdup2(good, len);
+        const char *st;
+        int n;
+
+        for (j = g_test_rand_int_range(1, 5); j > 0; j--) {
+            size_t at = start_off + g_test_rand_int_range(0, span - 4);
+
+            /* Mostly where it matters: the header fields, a record's */
+            if (g_test_rand_int_range(0, 4)) {
+                at = hot[g_test_rand_int_range(0, nr_hot)] +
+                     g_test_rand_int_range(0, 32);
+            }
+            uint32_t w = any_word[g_test_rand_int_range(
+                                      0, ARRAY_SIZE(any_word))];
+
+            switch (g_test_rand_int_range(0, 3)) {
+            case 0:
+                buf[at] = g_test_rand_int();
+                break;
+            case 1:
+                stl_be_p(buf + at, w);      /* a VMState field */
+                break;
+            default:
+                stl_le_p(buf + at, w);      /* a record's own field */
+                break;
+            }
+        }
+        g_assert(g_file_set_contents(file, (char *)buf, len, NULL));
+
+        qts = start(&fw, "-incoming defer");
+        qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-incoming', "
+                                 "'arguments': { 'uri': %s, "
+                                 "'exit-on-error': false } }", uri);
+        for (n = 0; n < 1000; n++) {
+            st = incoming_status(qts);
+            if (!strcmp(st, "completed") || !strcmp(st, "failed")) {
+                break;
+            }
+            g_usleep(10 * 1000);
+        }
+        st = incoming_status(qts);
+        g_assert(!strcmp(st, "completed") || !strcmp(st, "failed"));
+        results[!strcmp(st, "completed")]++;
+        if (!strcmp(st, "completed")) {
+            /* What it took, it can use */
+            qtest_qmp_assert_success(qts, "{ 'execute': 'cont' }");
+            current_blob(qts);
+            qobject_unref(qtest_qmp(qts, "{ 'execute': "
+                "'inject-memory-error', 'arguments': { 'address': %"
+                PRIu64 " } }", (uint64_t)ERROR_PAGE));
+            qtest_clock_step(qts, RAS_FW_ASYNC_MAX_WAIT_NS);
+        }
+        qtest_qmp_assert_success(qts, "{ 'execute': 'query-status' }");
+        qtest_quit(qts);
+    }
+    g_test_message("mutated streams: %d loaded, %d refused", results[1],
+                   results[0]);
+    unlink(file);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1225,5 +1362,6 @@ int main(int argc, char **argv)
     qtest_add_func("/ghes/migration", test_migration);
     qtest_add_func("/ghes/random-qmp-args", test_random_qmp_args);
     qtest_add_func("/ghes/random-guest-writes", test_random_guest_writes);
+    qtest_add_func("/ghes/random-streams", test_random_streams);
     return g_test_run();
 }
