@@ -93,6 +93,7 @@ static void test_hest(void)
     uint8_t sum = 0;
     QDict *rsp, *ret;
     QList *sources;
+    g_autofree char *iasl = g_find_program_in_path("iasl");
     int i;
 
     ras_fw_run_loader(&fw);
@@ -164,7 +165,7 @@ static void test_hest(void)
     qobject_unref(rsp);
 
     /* iasl disassembles the table without complaint */
-    if (g_find_program_in_path("iasl")) {
+    if (iasl) {
         g_autofree char *dir = g_dir_make_tmp("ghes-test-XXXXXX", NULL);
         g_autofree char *path = g_build_filename(dir, "hest.dat", NULL);
         g_autofree char *dsl = g_build_filename(dir, "hest.dsl", NULL);
