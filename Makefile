@@ -45,7 +45,7 @@ clean:
 	rm -rf build
 
 # Hostile input.  check-sanitizers: the same tree built with ASan and
-# UBSan in a second build directory, the qtests and three guest tests
+# UBSan in a second build directory, the qtests and eight guest tests
 # under it (SANITIZERS_ONLY=qtest or guest runs one part).  fuzz: the
 # libFuzzer targets of tests/fuzz, FUZZ_SECONDS each, from their corpus.
 ASAN_OBJDIR = $(BUILD)/asan
