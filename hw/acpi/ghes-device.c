@@ -737,13 +737,17 @@ static int ghes_device_post_save(void *opaque)
 
 /*
  * The stream is untrusted: the queue's length is checked before anything
- * is allocated for it, against what this machine's queue can hold.
+ * is allocated for it, against what this machine's queue can hold and
+ * what VMState can allocate: it reads a buffer's size as an int32_t, and
+ * 2 GiB or more (a queue-size above about two million records allows it)
+ * would turn negative and abort QEMU in the allocation.
  */
 static bool ghes_queue_buf_len_valid(void *opaque, int version_id)
 {
     AcpiGhesDevice *s = opaque;
 
-    if ((uint64_t)s->queue_buf_len >
+    if (s->queue_buf_len > INT32_MAX ||
+        (uint64_t)s->queue_buf_len >
         (uint64_t)s->queue_size * (4 + HEST_GHES_BLOCK_LEN)) {
         error_report("%s: migration stream has a record queue of %u bytes, "
                      "more than %u records can take", TYPE_ACPI_GHES,

@@ -1217,32 +1217,34 @@ static const char *incoming_status(QTestState *qts)
     return status;
 }
 
-/*
- * Our part of a migration stream, mutated at random: lengths, counts,
- * records, the blob address, the register pages.  Each load completes or
- * fails; QEMU never dies of it (libqtest aborts if it does), and a
- * machine that took the stream still works.
- */
-static void test_random_streams(void)
+/* A new machine that has loaded @uri, or failed to */
+static QTestState *load_stream(RasFw *fw, const char *uri, const char *extra)
 {
-    static const uint32_t any_word[] = {
-        0, 1, 4, 180, 1024, 1025, 4096, 0x10000, 0x7fffffff, 0x80000000,
-        0xfffffffc, 0xffffffff,
-    };
-    g_autofree char *dir = g_dir_make_tmp("ghes-test-XXXXXX", NULL);
-    g_autofree char *file = g_build_filename(dir, "state", NULL);
-    g_autofree char *uri = g_strdup_printf("file:%s", file);
-    g_autofree uint8_t *good = NULL;
+    g_autofree char *args = g_strdup_printf("-incoming defer %s",
+                                            extra ?: "");
+    QTestState *qts = start(fw, args);
+    const char *st;
+    int n;
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-incoming', "
+                             "'arguments': { 'uri': %s, "
+                             "'exit-on-error': false } }", uri);
+    for (n = 0; n < 1000; n++) {
+        st = incoming_status(qts);
+        if (!strcmp(st, "completed") || !strcmp(st, "failed")) {
+            return qts;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_error("migration stream neither loaded nor refused");
+}
+
+/* Save the state of a machine with records in its sources to @uri */
+static void save_stream(const char *uri)
+{
     RasFw fw;
     QTestState *qts = start(&fw, NULL);
-    static const uint8_t mem_guid[16] = {
-        0x14, 0x11, 0xBC, 0xA5, 0x64, 0x6F, 0xDE, 0x4E,
-        0xB8, 0x63, 0x3E, 0x83, 0xED, 0x7C, 0x83, 0xB1,
-    };
-    const uint8_t *ghes, *p;
-    size_t start_off, span, hot[16], nr_hot = 0;
-    gsize len;
-    int i, j, results[2] = { 0 };
+    int i;
 
     ras_fw_run_loader(&fw);
     /* A record in the asynchronous block, two waiting, one SEA record */
@@ -1260,7 +1262,70 @@ static void test_random_streams(void)
                              "{ 'uri': %s } }", uri);
     wait_migrated(qts);
     qtest_quit(qts);
+}
 
+/*
+ * A queue length of 2 GiB or more in the stream, on a machine whose
+ * queue-size lets the bound pass it: refused (VMState took the length
+ * for a negative size, and the allocation aborted QEMU).
+ */
+static void test_stream_huge_queue(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("ghes-test-XXXXXX", NULL);
+    g_autofree char *file = g_build_filename(dir, "state", NULL);
+    g_autofree char *uri = g_strdup_printf("file:%s", file);
+    g_autofree uint8_t *buf = NULL;
+    uint8_t *ghes, *regs_len;
+    QTestState *qts;
+    gsize len;
+    RasFw fw;
+
+    save_stream(uri);
+    g_assert(g_file_get_contents(file, (char **)&buf, &len, NULL));
+    ghes = memmem(buf, len, "acpi-ghes", strlen("acpi-ghes"));
+    g_assert(ghes);
+    /* idstr, instance and version, the blob address, the registers */
+    regs_len = ghes + strlen("acpi-ghes") + 4 + 4 + 8;
+    g_assert_cmpint(ldl_be_p(regs_len), ==, REGS_LEN);
+    stl_be_p(regs_len + 4 + REGS_LEN, 0x80000000u);
+    g_assert(g_file_set_contents(file, (char *)buf, len, NULL));
+
+    qts = load_stream(&fw, uri, "-global acpi-ghes.queue-size=4000000");
+    g_assert_cmpstr(incoming_status(qts), ==, "failed");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'query-status' }");
+    qtest_quit(qts);
+    unlink(file);
+    rmdir(dir);
+}
+
+/*
+ * Our part of a migration stream, mutated at random: lengths, counts,
+ * records, the blob address, the register pages.  Each load completes or
+ * fails; QEMU never dies of it (libqtest aborts if it does), and a
+ * machine that took the stream still works.
+ */
+static void test_random_streams(void)
+{
+    static const uint32_t any_word[] = {
+        0, 1, 4, 180, 1024, 1025, 4096, 0x10000, 0x7fffffff, 0x80000000,
+        0xfffffffc, 0xffffffff,
+    };
+    g_autofree char *dir = g_dir_make_tmp("ghes-test-XXXXXX", NULL);
+    g_autofree char *file = g_build_filename(dir, "state", NULL);
+    g_autofree char *uri = g_strdup_printf("file:%s", file);
+    g_autofree uint8_t *good = NULL;
+    static const uint8_t mem_guid[16] = {
+        0x14, 0x11, 0xBC, 0xA5, 0x64, 0x6F, 0xDE, 0x4E,
+        0xB8, 0x63, 0x3E, 0x83, 0xED, 0x7C, 0x83, 0xB1,
+    };
+    RasFw fw;
+    QTestState *qts;
+    const uint8_t *ghes, *p;
+    size_t start_off, span, hot[16], nr_hot = 0;
+    gsize len;
+    int i, j, results[2] = { 0 };
+
+    save_stream(uri);
     g_assert(g_file_get_contents(file, (char **)&good, &len, NULL));
     ghes = memmem(good, len, "acpi-ghes", strlen("acpi-ghes"));
     g_assert(ghes);
@@ -1283,7 +1348,6 @@ static void test_random_streams(void)
     for (i = 0; i < 30; i++) {
         g_autofree uint8_t *buf = g_memdup2(good, len);
         const char *st;
-        int n;
 
         for (j = g_test_rand_int_range(1, 5); j > 0; j--) {
             size_t at = start_off + g_test_rand_int_range(0, span - 4);
@@ -1310,19 +1374,8 @@ static void test_random_streams(void)
         }
         g_assert(g_file_set_contents(file, (char *)buf, len, NULL));
 
-        qts = start(&fw, "-incoming defer");
-        qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-incoming', "
-                                 "'arguments': { 'uri': %s, "
-                                 "'exit-on-error': false } }", uri);
-        for (n = 0; n < 1000; n++) {
-            st = incoming_status(qts);
-            if (!strcmp(st, "completed") || !strcmp(st, "failed")) {
-                break;
-            }
-            g_usleep(10 * 1000);
-        }
+        qts = load_stream(&fw, uri, NULL);
         st = incoming_status(qts);
-        g_assert(!strcmp(st, "completed") || !strcmp(st, "failed"));
         results[!strcmp(st, "completed")]++;
         if (!strcmp(st, "completed")) {
             /* What it took, it can use */
@@ -1364,5 +1417,6 @@ int main(int argc, char **argv)
     qtest_add_func("/ghes/random-qmp-args", test_random_qmp_args);
     qtest_add_func("/ghes/random-guest-writes", test_random_guest_writes);
     qtest_add_func("/ghes/random-streams", test_random_streams);
+    qtest_add_func("/ghes/stream-huge-queue", test_stream_huge_queue);
     return g_test_run();
 }
