@@ -791,6 +791,13 @@ static int ghes_device_post_load(void *opaque, int version_id)
         g_queue_push_tail(&s->queue, q);
         off += 4 + len;
     }
+    if (off != s->queue_buf_len) {
+        /* Bytes too few for another record: QEMU did not write them */
+        error_report("%s: malformed record queue in migration stream",
+                     TYPE_ACPI_GHES);
+        ghes_queue_clear(s);
+        return -EINVAL;
+    }
     ghes_device_post_save(s);
     /* The register pages came in the stream: do not reread RAM */
     ghes_place(s, false);

@@ -1299,6 +1299,43 @@ static void test_stream_huge_queue(void)
 }
 
 /*
+ * Bytes after the last queued record, too few for another: the stream
+ * was not written by QEMU, refused (they used to be ignored).
+ */
+static void test_stream_trailing_bytes(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("ghes-test-XXXXXX", NULL);
+    g_autofree char *file = g_build_filename(dir, "state", NULL);
+    g_autofree char *uri = g_strdup_printf("file:%s", file);
+    g_autofree uint8_t *buf = NULL;
+    g_autoptr(GByteArray) bad = g_byte_array_new();
+    uint8_t *ghes, *queue_len, *end;
+    QTestState *qts;
+    gsize len;
+    RasFw fw;
+
+    save_stream(uri);
+    g_assert(g_file_get_contents(file, (char **)&buf, &len, NULL));
+    ghes = memmem(buf, len, "acpi-ghes", strlen("acpi-ghes"));
+    g_assert(ghes);
+    queue_len = ghes + strlen("acpi-ghes") + 4 + 4 + 8 + 4 + REGS_LEN;
+    /* The two records waiting, each with its length */
+    g_assert_cmpint(ldl_be_p(queue_len), ==, 2 * (4 + RECORD_LEN));
+    end = queue_len + 4 + ldl_be_p(queue_len);
+    stl_be_p(queue_len, ldl_be_p(queue_len) + 2);
+    g_byte_array_append(bad, buf, end - buf);
+    g_byte_array_append(bad, (const uint8_t *)"\0\0", 2);
+    g_byte_array_append(bad, end, buf + len - end);
+    g_assert(g_file_set_contents(file, (char *)bad->data, bad->len, NULL));
+
+    qts = load_stream(&fw, uri, NULL);
+    g_assert_cmpstr(incoming_status(qts), ==, "failed");
+    qtest_quit(qts);
+    unlink(file);
+    rmdir(dir);
+}
+
+/*
  * Our part of a migration stream, mutated at random: lengths, counts,
  * records, the blob address, the register pages.  Each load completes or
  * fails; QEMU never dies of it (libqtest aborts if it does), and a
@@ -1418,5 +1455,7 @@ int main(int argc, char **argv)
     qtest_add_func("/ghes/random-guest-writes", test_random_guest_writes);
     qtest_add_func("/ghes/random-streams", test_random_streams);
     qtest_add_func("/ghes/stream-huge-queue", test_stream_huge_queue);
+    qtest_add_func("/ghes/stream-trailing-bytes",
+                   test_stream_trailing_bytes);
     return g_test_run();
 }
