@@ -1092,6 +1092,162 @@ static void test_random_qmp_args(void)
 }
 
 /*
+ * Whether inject-host-memory-failure must refuse @args on a machine whose
+ * 1 GiB of RAM (4 KiB pages) is memory backend "m0"
+ */
+static bool host_failure_args_bad(QDict *args)
+{
+    QNum *a = qobject_to(QNum, qdict_get(args, "address"));
+    QNum *o = qobject_to(QNum, qdict_get(args, "offset"));
+    QNum *ps = qobject_to(QNum, qdict_get(args, "page-size"));
+    QNum *c = qobject_to(QNum, qdict_get(args, "count"));
+    QNum *r = qobject_to(QNum, qdict_get(args, "refaults"));
+    bool ar = qdict_haskey(args, "action-required") &&
+              qdict_get_bool(args, "action-required");
+    bool real = qdict_haskey(args, "real") && qdict_get_bool(args, "real");
+    const char *memdev = qdict_get_try_str(args, "memdev");
+    uint64_t addr = 0, off = 0, size = 4096, count = 1, refaults = 0;
+    uint64_t at;
+
+    if (!!a == !!memdev || (o && !memdev) || (real && ar)) {
+        return true;
+    }
+    if ((a && !qnum_get_try_uint(a, &addr)) ||
+        (o && !qnum_get_try_uint(o, &off)) ||
+        (ps && !qnum_get_try_uint(ps, &size)) ||
+        (c && !qnum_get_try_uint(c, &count)) ||
+        (r && !qnum_get_try_uint(r, &refaults))) {
+        return true;
+    }
+    if (qdict_haskey(args, "cpu-index")) {
+        int64_t cpu = qdict_get_int(args, "cpu-index");
+
+        if (!ar || cpu < 0 || cpu >= NR_CPUS) {
+            return true;
+        }
+    }
+    if (memdev ? strcmp(memdev, "m0") || off >= (1ull << 30)
+               : addr < RAM_BASE || addr >= RAM_END) {
+        return true;
+    }
+    at = memdev ? off : addr - RAM_BASE;
+    if (ps && (size != 4096 || real)) {
+        return true;
+    }
+    if (r && (!ar || refaults > 100)) {
+        return true;
+    }
+    if (c && (count < 1 || count > (1 << 20) || (count > 1 && (ar || real)) ||
+              (at & ~4095ull) + count * 4096 > (1ull << 30))) {
+        return true;
+    }
+    return false;
+}
+
+/* Any of inject-host-memory-failure's arguments, any value */
+static void random_host_failure_args(QDict *args)
+{
+    if (g_test_rand_int_range(0, 3)) {
+        qdict_put_obj(args, "address", QOBJECT(qnum_from_uint(
+            pick(any_address, ARRAY_SIZE(any_address)))));
+    }
+    if (!g_test_rand_int_range(0, 3)) {
+        qdict_put_str(args, "memdev",
+                      g_test_rand_int_range(0, 4) ? "m0" : "nope");
+    }
+    if (!g_test_rand_int_range(0, 3)) {
+        qdict_put_obj(args, "offset", QOBJECT(qnum_from_uint(
+            g_test_rand_bit() ? rand_u64() :
+            (uint64_t)g_test_rand_int_range(0, 1 << 18) << 12)));
+    }
+    if (g_test_rand_bit()) {
+        qdict_put_bool(args, "action-required", g_test_rand_bit());
+    }
+    if (!g_test_rand_int_range(0, 4)) {
+        put_any_cpu(args);
+    }
+    if (!g_test_rand_int_range(0, 8)) {
+        qdict_put_bool(args, "real", g_test_rand_bit());
+    }
+    if (!g_test_rand_int_range(0, 4)) {
+        qdict_put_obj(args, "page-size", any_size());
+    }
+    if (!g_test_rand_int_range(0, 4)) {
+        qdict_put_obj(args, "count", QOBJECT(qnum_from_uint(
+            g_test_rand_bit() ? g_test_rand_int_range(0, 300) :
+            rand_u64())));
+    }
+    if (!g_test_rand_int_range(0, 4)) {
+        qdict_put_obj(args, "refaults", QOBJECT(qnum_from_uint(
+            g_test_rand_int_range(0, 200))));
+    }
+}
+
+/*
+ * inject-host-memory-failure with arguments at random: every one its
+ * rules forbid is refused, and QEMU keeps answering.
+ */
+static void test_random_host_failure_args(void)
+{
+    RasFw fw;
+    QTestState *qts = start(&fw, "-object memory-backend-ram,id=m0,size=1G "
+                            "-machine memory-backend=m0");
+    int i, taken = 0, refused = 0;
+    QDict *rsp;
+
+    ras_fw_run_loader(&fw);
+    for (i = 0; i < 400; i++) {
+        QDict *args = qdict_new();
+        uint64_t page = g_test_rand_int_range(0, 1 << 18);
+
+        if (g_test_rand_bit()) {
+            /* Something sensible: a page of RAM, the blob's included */
+            bool ar = g_test_rand_bit();
+
+            if (g_test_rand_bit()) {
+                qdict_put_obj(args, "address", QOBJECT(qnum_from_uint(
+                    RAM_BASE + page * 4096)));
+            } else {
+                qdict_put_str(args, "memdev", "m0");
+                qdict_put_obj(args, "offset",
+                              QOBJECT(qnum_from_uint(page * 4096)));
+            }
+            qdict_put_bool(args, "action-required", ar);
+            if (ar) {
+                qdict_put_int(args, "cpu-index",
+                              g_test_rand_int_range(0, NR_CPUS));
+            } else if (g_test_rand_bit()) {
+                qdict_put_obj(args, "count", QOBJECT(qnum_from_uint(
+                    g_test_rand_int_range(1, 16))));
+            }
+        } else {
+            random_host_failure_args(args);
+        }
+        qobject_ref(args);
+        rsp = qmp_ok_or_error(qts, qtest_qmp(qts,
+            "{ 'execute': 'inject-host-memory-failure', 'arguments': %p }",
+            args));
+        if (host_failure_args_bad(args) && qdict_haskey(rsp, "return")) {
+            g_error("inject-host-memory-failure took bad arguments");
+        }
+        taken += qdict_haskey(rsp, "return");
+        refused += qdict_haskey(rsp, "error");
+        qobject_unref(args);
+        qobject_unref(rsp);
+        if (g_test_rand_bit()) {
+            guest_ack_at(qts, blob_base(&fw), g_test_rand_int_range(
+                                                  0, NR_SOURCES));
+        }
+        qtest_clock_step(qts, RAS_FW_ASYNC_MAX_WAIT_NS);
+    }
+    g_test_message("inject-host-memory-failure: %d taken, %d refused",
+                   taken, refused);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'query-memory-failures' }");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'query-ras-queues' }");
+    qtest_quit(qts);
+}
+
+/*
  * The guest's writes at random: any offset, size and value in the
  * register page, any value (whole or in part) in the blob-address file,
  * interleaved with errors, acknowledgements, time and resets.  QEMU
@@ -1452,6 +1608,8 @@ int main(int argc, char **argv)
     qtest_add_func("/ghes/many-cpus", test_many_cpus);
     qtest_add_func("/ghes/migration", test_migration);
     qtest_add_func("/ghes/random-qmp-args", test_random_qmp_args);
+    qtest_add_func("/ghes/random-host-failure-args",
+                   test_random_host_failure_args);
     qtest_add_func("/ghes/random-guest-writes", test_random_guest_writes);
     qtest_add_func("/ghes/random-streams", test_random_streams);
     qtest_add_func("/ghes/stream-huge-queue", test_stream_huge_queue);
