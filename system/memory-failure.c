@@ -203,6 +203,8 @@ static void check_refault(int code, void *addr)
 bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx)
 {
     CPUState *cpu = current_cpu;
+    /* The eventfd write may change it under the interrupted code */
+    int saved_errno = errno;
 
     if (code != BUS_MCEERR_AR && code != BUS_MCEERR_AO) {
         return false;
@@ -212,6 +214,7 @@ bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx)
     if (qatomic_read(&wakeup_ready)) {
         event_notifier_set(&wakeup);
     }
+    errno = saved_errno;
     if (cpu && code == BUS_MCEERR_AR && !simulating && tcg_enabled()) {
         tcg_unwind(cpu, uctx);
     }

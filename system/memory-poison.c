@@ -413,8 +413,10 @@ bool memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
     insert_slot(&n);
     qatomic_set(&used, used + 1);
     map = map_of(rb);
-    if (offset + size <= map->pages << 12) {
-        bitmap_set_atomic(map->bits, offset >> 12, size >> 12);
+    if (offset >> 12 < map->pages) {
+        /* The part inside the block (a range is never larger today) */
+        bitmap_set_atomic(map->bits, offset >> 12,
+                          MIN(size >> 12, map->pages - (offset >> 12)));
     }
     sizes |= size;
     unpack(&n, p);

@@ -705,12 +705,19 @@ static int x86_mce_queue_post_save(void *opaque)
     return 0;
 }
 
-/* The stream is untrusted: its count is checked before the allocation */
+/*
+ * The stream is untrusted: its count is checked before the allocation,
+ * against the queue's size and a hard bound (a machine given a huge size
+ * must not allocate whatever a stream claims).
+ */
+#define X86_MF_MAX_MIGRATED     (1 << 20)
 static bool x86_mce_queue_nr_valid(void *opaque, int version_id)
 {
     X86MceQueue *q = opaque;
 
-    if (q->nr_mig < 0 || q->nr_mig > q->size) {
+    /* Whatever size this machine was given: no more than one can hold */
+    if (q->nr_mig < 0 || q->nr_mig > q->size ||
+        q->nr_mig > X86_MF_MAX_MIGRATED) {
         error_report("%s: migration stream holds %d machine checks, this "
                      "queue %u", TYPE_X86_MCE_QUEUE, q->nr_mig, q->size);
         return false;

@@ -156,13 +156,10 @@ static void do_add(Input *in)
         map_pages[b] = DIV_ROUND_UP(rbs[b]->max_length, PAGE);
         bits[b] = bitmap_new(map_pages[b]);
     }
-    /*
-     * memory-poison.c marks only ranges that end inside the block: one
-     * running past the end is not in the bitmap at all.  No caller adds
-     * one (a range is at most the block's page size and aligned to it).
-     */
-    if (offset + size <= map_pages[b] * PAGE) {
-        bitmap_set(bits[b], offset / PAGE, size / PAGE);
+    /* The part of the range inside the block is marked */
+    if (offset / PAGE < map_pages[b]) {
+        bitmap_set(bits[b], offset / PAGE,
+                   MIN(size / PAGE, map_pages[b] - offset / PAGE));
     }
 }
 
@@ -208,7 +205,7 @@ static void do_find(Input *in)
                        test_bit(offset / PAGE, bits[b])));
     /* ... never a healthy page, every page of a range in the block */
     assert(!trapped || found);
-    assert(trapped || !r || r->offset + r->size > map_pages[b] * PAGE);
+    assert(trapped || !r || offset / PAGE >= map_pages[b]);
     assert(memory_poison_find(rbs[b], offset, NULL) == found);
 }
 
