@@ -1361,18 +1361,6 @@ static void test_random_guest_writes(void)
     qtest_quit(qts);
 }
 
-static const char *incoming_status(QTestState *qts)
-{
-    static char status[32];
-    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
-
-    g_strlcpy(status, qdict_get_try_str(qdict_get_qdict(rsp, "return"),
-                                        "status") ?: "none",
-              sizeof(status));
-    qobject_unref(rsp);
-    return status;
-}
-
 /* A new machine that has loaded @uri, or failed to */
 static QTestState *load_stream(RasFw *fw, const char *uri, const char *extra)
 {
@@ -1386,7 +1374,7 @@ static QTestState *load_stream(RasFw *fw, const char *uri, const char *extra)
                              "'arguments': { 'uri': %s, "
                              "'exit-on-error': false } }", uri);
     for (n = 0; n < 1000; n++) {
-        st = incoming_status(qts);
+        st = ras_migration_status(qts);
         if (!strcmp(st, "completed") || !strcmp(st, "failed")) {
             return qts;
         }
@@ -1447,7 +1435,7 @@ static void test_stream_huge_queue(void)
     g_assert(g_file_set_contents(file, (char *)buf, len, NULL));
 
     qts = load_stream(&fw, uri, "-global acpi-ghes.queue-size=4000000");
-    g_assert_cmpstr(incoming_status(qts), ==, "failed");
+    g_assert_cmpstr(ras_migration_status(qts), ==, "failed");
     qtest_qmp_assert_success(qts, "{ 'execute': 'query-status' }");
     qtest_quit(qts);
     unlink(file);
@@ -1485,7 +1473,7 @@ static void test_stream_trailing_bytes(void)
     g_assert(g_file_set_contents(file, (char *)bad->data, bad->len, NULL));
 
     qts = load_stream(&fw, uri, NULL);
-    g_assert_cmpstr(incoming_status(qts), ==, "failed");
+    g_assert_cmpstr(ras_migration_status(qts), ==, "failed");
     qtest_quit(qts);
     unlink(file);
     rmdir(dir);
@@ -1568,7 +1556,7 @@ static void test_random_streams(void)
         g_assert(g_file_set_contents(file, (char *)buf, len, NULL));
 
         qts = load_stream(&fw, uri, NULL);
-        st = incoming_status(qts);
+        st = ras_migration_status(qts);
         results[!strcmp(st, "completed")]++;
         if (!strcmp(st, "completed")) {
             /* What it took, it can use */

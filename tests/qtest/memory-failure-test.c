@@ -214,8 +214,6 @@ static void test_guest_memory(void)
     qtest_quit(qts);
 }
 
-static const char *migration_status(QTestState *qts);
-
 /* Load @file into a new machine; the final migration status */
 static char *load_stream(const char *file)
 {
@@ -232,14 +230,14 @@ static char *load_stream(const char *file)
                              "'arguments': { 'uri': %s, "
                              "'exit-on-error': false } }", uri);
     for (i = 0; i < 1000; i++) {
-        const char *st = migration_status(qts);
+        const char *st = ras_migration_status(qts);
 
         if (!strcmp(st, "completed") || !strcmp(st, "failed")) {
             break;
         }
         g_usleep(10 * 1000);
     }
-    status = g_strdup(migration_status(qts));
+    status = g_strdup(ras_migration_status(qts));
     /* Whatever the stream held, the machine is still there to ask */
     qtest_qmp_assert_success(qts, "{ 'execute': 'query-status' }");
     qtest_quit(qts);
@@ -277,10 +275,10 @@ static void test_stream_bad_record(void)
     uri = g_strdup_printf("file:%s", file);
     qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
                              "{ 'uri': %s } }", uri);
-    for (i = 0; i < 1000 && strcmp(migration_status(qts), "completed"); i++) {
+    for (i = 0; i < 1000 && strcmp(ras_migration_status(qts), "completed"); i++) {
         g_usleep(10 * 1000);
     }
-    g_assert_cmpstr(migration_status(qts), ==, "completed");
+    g_assert_cmpstr(ras_migration_status(qts), ==, "completed");
     qtest_quit(qts);
 
     good = load_stream(file);
@@ -315,18 +313,6 @@ static bool migration_refused(QTestState *qts)
     return refused;
 }
 
-static const char *migration_status(QTestState *qts)
-{
-    static char status[32];
-    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
-
-    g_strlcpy(status, qdict_get_try_str(qdict_get_qdict(rsp, "return"),
-                                        "status") ?: "none",
-              sizeof(status));
-    qobject_unref(rsp);
-    return status;
-}
-
 /*
  * -only-migratable cannot veto the blocker (the hardware left no choice),
  * and a migration running when memory fails is cancelled: it would read
@@ -348,17 +334,17 @@ static void test_migration_refused(void)
                              "'arguments': { 'max-bandwidth': 4096 } }");
     qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
                              "{ 'uri': 'exec:cat >/dev/null' } }");
-    for (i = 0; i < 1000 && strcmp(migration_status(qts), "active"); i++) {
+    for (i = 0; i < 1000 && strcmp(ras_migration_status(qts), "active"); i++) {
         g_usleep(10 * 1000);
     }
-    g_assert_cmpstr(migration_status(qts), ==, "active");
+    g_assert_cmpstr(ras_migration_status(qts), ==, "active");
     inject_gpa(qts, page(1), false, 0);
     qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
-    for (i = 0; i < 1000 && strcmp(migration_status(qts), "cancelled");
+    for (i = 0; i < 1000 && strcmp(ras_migration_status(qts), "cancelled");
          i++) {
         g_usleep(10 * 1000);
     }
-    g_assert_cmpstr(migration_status(qts), ==, "cancelled");
+    g_assert_cmpstr(ras_migration_status(qts), ==, "cancelled");
     /* And the blocker is in place once it has stopped */
     for (i = 0; i < 1000 && !migration_refused(qts); i++) {
         g_usleep(10 * 1000);

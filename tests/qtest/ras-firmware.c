@@ -7,6 +7,7 @@
 #include "qemu/osdep.h"
 #include "qemu/bswap.h"
 #include "libqtest.h"
+#include "qobject/qdict.h"
 #include "standard-headers/linux/qemu_fw_cfg.h"
 #include "ras-firmware.h"
 
@@ -203,4 +204,16 @@ const char *ras_fw_dummy_bios(void)
         close(fd);
     }
     return bios;
+}
+
+const char *ras_migration_status(QTestState *qts)
+{
+    static char status[32];
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
+
+    g_strlcpy(status, qdict_get_try_str(qdict_get_qdict(rsp, "return"),
+                                        "status") ?: "none",
+              sizeof(status));
+    qobject_unref(rsp);
+    return status;
 }

@@ -46,4 +46,7 @@ uint64_t ras_fw_find_table(RasFw *fw, const char *sig, uint32_t *len);
 /* A file to pass as -bios: the qtest accelerator runs no guest code */
 const char *ras_fw_dummy_bios(void);
 
+/* query-migrate's status (either side), "none" before any migration */
+const char *ras_migration_status(QTestState *qts);
+
 #endif
