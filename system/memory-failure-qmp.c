@@ -15,7 +15,12 @@
 #include "system/memory-poison.h"
 #include "system/poison-trap.h"
 #include "system/ramblock.h"
-#include "hw/acpi/ghes-device.h"
+#include "system/ras-queue.h"
+#include "trace.h"
+
+/* Bounds of inject-host-memory-failure's refaults and count */
+#define MAX_REFAULTS    100
+#define MAX_RUN         (1 << 20)
 
 /* Host memory of guest physical address @gpa */
 static MemoryRegion *ram_of_gpa(uint64_t gpa, void **host, Error **errp)
@@ -80,6 +85,119 @@ static MemoryRegion *ram_of_memdev(const char *id, uint64_t offset,
     return mr;
 }
 
+bool memory_failure_cpu_arg(bool action_required, bool has_cpu_index,
+                            int64_t cpu_index, CPUState **cpu, Error **errp)
+{
+    *cpu = NULL;
+    if (has_cpu_index && !action_required) {
+        error_setg(errp, "cpu-index applies to action-required errors only");
+        return false;
+    }
+    if (!action_required) {
+        return true;
+    }
+    *cpu = cpu_index >= 0 && cpu_index <= INT_MAX ? qemu_get_cpu(cpu_index)
+                                                  : NULL;
+    if (!*cpu) {
+        error_setg(errp, "there is no vCPU with index %" PRId64, cpu_index);
+        return false;
+    }
+    return true;
+}
+
+/* --- simulated host memory failures ------------------------------------ */
+
+typedef struct SimulateAR {
+    void *host;
+    uint64_t page_size;
+    unsigned refaults;
+} SimulateAR;
+
+static void simulate_ar_on_vcpu(CPUState *cpu, run_on_cpu_data data)
+{
+    g_autofree SimulateAR *sim = data.host_ptr;
+    unsigned i;
+
+    memory_failure_raise_signal(BUS_MCEERR_AR, sim->host, sim->page_size);
+    /*
+     * A vCPU that re-enters the guest before the error is handled (KVM)
+     * takes the signal again, while the main loop looks at the table.
+     */
+    for (i = 0; i < sim->refaults; i++) {
+        memory_failure_process_pending();
+        memory_failure_raise_signal(BUS_MCEERR_AR, sim->host,
+                                    sim->page_size);
+    }
+    /* The handler ran during the syscall; decide now, on this vCPU */
+    memory_failure_vcpu_check(cpu);
+}
+
+/*
+ * Simulate a host memory failure of the @page_size bytes at host address
+ * @host: raise the SIGBUS the host kernel would, on @cpu's thread for an
+ * action-required error, on the main thread for an action-optional one
+ * (@cpu NULL).  @refaults: how many more times the vCPU takes the signal
+ * before the error is handled (a KVM vCPU that re-enters the guest).
+ */
+static void simulate(void *host, CPUState *cpu, uint64_t page_size,
+                     unsigned refaults)
+{
+    /* The signal names the base page, its size the range lost */
+    host = (void *)((uintptr_t)host & qemu_real_host_page_mask());
+    trace_memory_failure_simulate((uintptr_t)host, cpu != NULL,
+                                  cpu ? cpu->cpu_index : -1);
+    if (cpu) {
+        SimulateAR *sim = g_new(SimulateAR, 1);
+
+        sim->host = host;
+        sim->page_size = page_size;
+        sim->refaults = refaults;
+        async_run_on_cpu(cpu, simulate_ar_on_vcpu, RUN_ON_CPU_HOST_PTR(sim));
+    } else {
+        memory_failure_raise_signal(BUS_MCEERR_AO, host, page_size);
+    }
+}
+
+/*
+ * @count action-optional failures of consecutive pages of @page_size
+ * bytes from @host on (a failing row), each handled before the next is
+ * raised: the signal table never holds more than one.
+ */
+static void simulate_run(void *host, uint64_t page_size, uint64_t count)
+{
+    uint64_t i;
+
+    /* One memory map update for the whole run, not one per page */
+    memory_region_transaction_begin();
+    for (i = 0; i < count; i++) {
+        simulate((uint8_t *)host + i * page_size, NULL, page_size, 0);
+        memory_failure_process_pending();
+    }
+    memory_region_transaction_commit();
+}
+
+/*
+ * Poison the host page of @host (in @mr) for real, with MADV_HWPOISON;
+ * the host kernel then signals QEMU as for a real failure.
+ */
+static void poison_host(MemoryRegion *mr, void *host, Error **errp)
+{
+    size_t page = qemu_ram_pagesize(mr->ram_block);
+
+    host = (void *)((uintptr_t)host & ~(page - 1));
+#ifdef MADV_HWPOISON
+    if (madvise(host, page, MADV_HWPOISON) == 0) {
+        trace_memory_failure_poison_host((uintptr_t)host, page);
+        return;
+    }
+    error_setg_errno(errp, errno, "real host poison is not available "
+                     "(MADV_HWPOISON needs CAP_SYS_ADMIN and a host kernel "
+                     "with CONFIG_MEMORY_FAILURE)");
+#else
+    error_setg(errp, "real host poison is not available on this host");
+#endif
+}
+
 void qmp_inject_host_memory_failure(bool has_address, uint64_t address,
                                     const char *memdev,
                                     bool has_offset, uint64_t offset,
@@ -132,18 +250,18 @@ void qmp_inject_host_memory_failure(bool has_address, uint64_t address,
                    "it reports");
         return;
     }
-    if (has_refaults && (!ar || refaults > MEMORY_FAILURE_MAX_REFAULTS)) {
+    if (has_refaults && (!ar || refaults > MAX_REFAULTS)) {
         error_setg(errp, "refaults applies to action-required errors only, "
-                   "at most %d", MEMORY_FAILURE_MAX_REFAULTS);
+                   "at most %d", MAX_REFAULTS);
         return;
     }
     if (!has_count) {
         count = 1;
-    } else if (count < 1 || count > MEMORY_FAILURE_MAX_RUN ||
+    } else if (count < 1 || count > MAX_RUN ||
                (count > 1 && (ar || (has_real && real)))) {
         error_setg(errp, "count must be from 1 to %d, and 1 for an "
                    "action-required error or real poison",
-                   MEMORY_FAILURE_MAX_RUN);
+                   MAX_RUN);
         return;
     } else if ((((uint8_t *)host - (uint8_t *)memory_region_get_ram_ptr(mr)) &
                 ~(page_size - 1)) + count * page_size >
@@ -154,12 +272,11 @@ void qmp_inject_host_memory_failure(bool has_address, uint64_t address,
         return;
     }
     if (has_real && real) {
-        memory_failure_poison_host(mr, host, errp);
+        poison_host(mr, host, errp);
     } else if (count > 1) {
-        memory_failure_simulate_run(mr, host, page_size, count);
+        simulate_run(host, page_size, count);
     } else {
-        memory_failure_simulate(mr, host, cpu, page_size,
-                                has_refaults ? refaults : 0);
+        simulate(host, cpu, page_size, has_refaults ? refaults : 0);
     }
 }
 
@@ -205,17 +322,5 @@ MemoryFailureInfoList *qmp_query_memory_failures(Error **errp)
 
 RasQueueInfoList *qmp_query_ras_queues(Error **errp)
 {
-    RasQueueInfoList *head = NULL;
-    AcpiGhesDevice *ghes = ghes_device_find();
-    RasQueueInfo *info = memory_failure_arch_queue_info();
-
-    /* Built backwards: the GHES queue, the target's, the signals */
-    QAPI_LIST_PREPEND(head, memory_failure_signal_queue_info());
-    if (info) {
-        QAPI_LIST_PREPEND(head, info);
-    }
-    if (ghes) {
-        QAPI_LIST_PREPEND(head, ghes_device_queue_info(ghes));
-    }
-    return head;
+    return ras_queue_list();
 }

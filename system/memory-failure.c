@@ -32,6 +32,8 @@
 #include "system/memory-poison.h"
 #include "system/poison-trap.h"
 #include "system/ramblock.h"
+#include "system/ras-queue.h"
+#include "hw/core/sysemu-cpu-ops.h"
 #include "exec/ramlist.h"
 #include "system/reset.h"
 #include "system/system.h"
@@ -67,21 +69,46 @@ static bool resetting;
 static bool reset_asked;
 static EventNotifier wakeup;
 static bool wakeup_ready;
-static const MemoryFailureArchOps *arch_ops;
 static Error *migration_blocker;
 static __thread bool simulating;
 /* Host pages of simulated errors not handled yet: their data is intact */
 static GHashTable *simulated_pages;
 
-void memory_failure_register_arch(const MemoryFailureArchOps *ops)
+/* What the guest's CPUs do with memory errors (NULL: nothing) */
+static const MemoryFailureArchOps *arch_ops(CPUState *cpu)
 {
-    arch_ops = ops;
+    cpu = cpu ? cpu : first_cpu;
+    return cpu ? cpu->cc->sysemu_ops->memory_failure : NULL;
 }
 
-RasQueueInfo *memory_failure_arch_queue_info(void)
+/*
+ * The one accelerator question.  Under KVM the host kernel keeps
+ * poisoned pages out of the guest's mappings, and a vCPU touching one
+ * faults with an action-required signal, to be reported then.  Under TCG
+ * QEMU traps accesses to poisoned pages itself and reports each one as
+ * it happens.
+ */
+static bool host_guards_poison(void)
 {
-    return arch_ops && arch_ops->queue_info ? arch_ops->queue_info() : NULL;
+    return kvm_enabled();
 }
+
+/* The signal table, as a queue of reports: query-ras-queues */
+static void signal_queue_count(RasReportQueue *q, RasQueueInfo *info)
+{
+    int i;
+
+    for (i = 0; i < MF_SLOTS; i++) {
+        info->waiting += qatomic_load_acquire(&slots[i].state) == SLOT_READY;
+    }
+    info->delivered = slots_handled;
+}
+
+static RasReportQueue signal_queue = {
+    .kind = RAS_QUEUE_SIGNALS,
+    .capacity = MF_SLOTS,
+    .count = signal_queue_count,
+};
 
 /* --- signal context ----------------------------------------------------- */
 
@@ -519,8 +546,9 @@ static void block_migration_retry(void *opaque)
 static unsigned poisoned_access(CPUState *cpu, hwaddr gpa, uint64_t size,
                                 bool intact, bool told)
 {
-    unsigned outcome = arch_ops && arch_ops->consumed ?
-                       arch_ops->consumed(cpu, gpa, size, intact, told) : 0;
+    const MemoryFailureArchOps *ops = arch_ops(cpu);
+    unsigned outcome = ops ? ops->poison_accessed(cpu, gpa, size, intact,
+                                                  told) : 0;
 
     if ((outcome & POISON_TRAP_RESET) && !reset_asked) {
         /* The guest could not take it: the machine resets, event first */
@@ -532,7 +560,12 @@ static unsigned poisoned_access(CPUState *cpu, hwaddr gpa, uint64_t size,
     return outcome;
 }
 
-static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
+/*
+ * One host memory error, as signalled: at @addr, 2^@lsb bytes lost, taken
+ * by @cpu (NULL: not a vCPU, or taken for it).  Tracked, reported to its
+ * recipient and published.
+ */
+static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
 {
     bool ar = code == BUS_MCEERR_AR;
     uint64_t size = MAX(lsb > 0 && lsb < 64 ? 1ull << lsb : 0,
@@ -546,6 +579,7 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
     bool simulated = simulated_pages &&
                      g_hash_table_remove(simulated_pages, host);
     hwaddr gpa = 0, aliases[MAX_ALIASES] = { 0 };
+    const MemoryFailureArchOps *ops;
     int i, nr_aliases = 0;
 
     trace_memory_failure_handle(cpu ? cpu->cpu_index : -1, ar, addr, size);
@@ -607,7 +641,7 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
         return;
     }
     block_migration();
-    if (!kvm_enabled()) {
+    if (!host_guards_poison()) {
         /*
          * Make the next access behave like real poison, which under KVM
          * the host kernel keeps out of the guest's mappings itself.
@@ -629,13 +663,18 @@ static void handle(CPUState *cpu, int code, uintptr_t addr, int lsb)
      * page is reported as it is touched.  Tracking and the event keep the
      * size of the range lost.
      */
-    action = arch_ops ?
-             arch_ops->report(ar && cpu ? cpu : NULL,
-                              gpa + ((addr & qemu_real_host_page_mask()) -
-                                     (uintptr_t)host),
-                              qemu_real_host_page_size(), ar && cpu,
-                              &recursive) :
-             MEMORY_FAILURE_ACTION_IGNORE;
+    ops = arch_ops(cpu);
+    if (ar && cpu && !host_guards_poison()) {
+        /* Reported when the vCPU touches the poison: the access traps */
+        action = MEMORY_FAILURE_ACTION_INJECT;
+    } else if (ops) {
+        action = ops->report(ar ? cpu : NULL,
+                             gpa + ((addr & qemu_real_host_page_mask()) -
+                                    (uintptr_t)host),
+                             qemu_real_host_page_size(), &recursive);
+    } else {
+        action = MEMORY_FAILURE_ACTION_IGNORE;
+    }
     reset_asked |= action == MEMORY_FAILURE_ACTION_RESET;
     event_repeats = !is_new;
     send_event(MEMORY_FAILURE_RECIPIENT_GUEST, action, ar, recursive, true,
@@ -681,7 +720,8 @@ static void process_slots(CPUState *only, bool all)
             qatomic_dec(&vcpu_ar_waiting);
         }
         slots_handled++;
-        handle(all ? NULL : cpu, copy.code, copy.addr, copy.addr_lsb);
+        process_error(all ? NULL : cpu, copy.code, copy.addr,
+                      copy.addr_lsb);
     }
     lost = qatomic_read(&slots_lost);
     if (lost != slots_lost_reported) {
@@ -696,8 +736,8 @@ static void process_slots(CPUState *only, bool all)
         error_report("%u host memory error signals arrived faster than "
                      "they could be recorded (the last at host address "
                      "0x%" PRIxPTR ")", lost - slots_lost_reported, addr);
-        qapi_event_send_ras_queue_overflow(RAS_QUEUE_SIGNALS, false, 0,
-                                           has_gpa, gpa[0], MF_SLOTS, lost);
+        ras_queue_overflow(&signal_queue, lost - slots_lost_reported,
+                           has_gpa, gpa[0]);
         slots_lost_reported = lost;
     }
 }
@@ -721,14 +761,15 @@ void memory_failure_guest_sea(CPUState *cpu, bool has_gpa, hwaddr gpa)
     }
     if (host) {
         /* What the host's signal would have said, on this vCPU's thread */
-        handle(cpu, BUS_MCEERR_AR, host, ctz64(qemu_real_host_page_size()));
+        process_error(cpu, BUS_MCEERR_AR, host,
+                      ctz64(qemu_real_host_page_size()));
         return;
     }
     /* Nowhere to point the guest at: its SEA, with nothing to decode */
     send_event(MEMORY_FAILURE_RECIPIENT_GUEST, MEMORY_FAILURE_ACTION_INJECT,
                true, false, false, 0, qemu_real_host_page_size());
-    if (arch_ops && arch_ops->raise_sync) {
-        arch_ops->raise_sync(cpu);
+    if (arch_ops(cpu) && arch_ops(cpu)->raise_sync) {
+        arch_ops(cpu)->raise_sync(cpu);
     }
 }
 
@@ -764,21 +805,6 @@ static void refault_stop(void)
                                            EXIT_FAILURE);
 }
 
-RasQueueInfo *memory_failure_signal_queue_info(void)
-{
-    RasQueueInfo *info = g_new0(RasQueueInfo, 1);
-    int i;
-
-    info->queue = RAS_QUEUE_SIGNALS;
-    info->size = MF_SLOTS;
-    for (i = 0; i < MF_SLOTS; i++) {
-        info->waiting += qatomic_load_acquire(&slots[i].state) == SLOT_READY;
-    }
-    info->delivered = slots_handled;
-    info->dropped = qatomic_read(&slots_lost);
-    return info;
-}
-
 static void wakeup_read(EventNotifier *n)
 {
     event_notifier_test_and_clear(n);
@@ -794,12 +820,12 @@ typedef struct RaiseSync {
 static void raise_sync_on_vcpu(CPUState *cpu, run_on_cpu_data data)
 {
     RaiseSync *r = data.host_ptr;
-    bool user = arch_ops->in_user_mode(cpu);
+    bool user = arch_ops(cpu)->in_user_mode(cpu);
     bool raise = r->prepare(cpu, user, r->opaque);
 
     trace_memory_failure_raise_sync(cpu->cpu_index, user, raise);
     if (raise) {
-        arch_ops->raise_sync(cpu);
+        arch_ops(cpu)->raise_sync(cpu);
     }
 }
 
@@ -808,34 +834,16 @@ bool memory_failure_raise_sync(CPUState *cpu, MemoryFailureSyncPrepare prepare,
 {
     RaiseSync r = { .prepare = prepare, .opaque = opaque };
 
-    if (!arch_ops || !arch_ops->raise_sync || !arch_ops->in_user_mode) {
+    const MemoryFailureArchOps *ops = arch_ops(cpu);
+
+    if (!ops || !ops->raise_sync || !ops->in_user_mode) {
         return false;
     }
     run_on_cpu(cpu, raise_sync_on_vcpu, RUN_ON_CPU_HOST_PTR(&r));
     return true;
 }
 
-bool memory_failure_cpu_arg(bool action_required, bool has_cpu_index,
-                            int64_t cpu_index, CPUState **cpu, Error **errp)
-{
-    *cpu = NULL;
-    if (has_cpu_index && !action_required) {
-        error_setg(errp, "cpu-index applies to action-required errors only");
-        return false;
-    }
-    if (!action_required) {
-        return true;
-    }
-    *cpu = cpu_index >= 0 && cpu_index <= INT_MAX ? qemu_get_cpu(cpu_index)
-                                                  : NULL;
-    if (!*cpu) {
-        error_setg(errp, "there is no vCPU with index %" PRId64, cpu_index);
-        return false;
-    }
-    return true;
-}
-
-/* --- simulation --------------------------------------------------------- */
+/* --- simulated signals ------------------------------------------------ */
 
 /* Record a SIGBUS pending on this thread (which blocks it), if any */
 static void take_pending_sigbus(void)
@@ -852,24 +860,27 @@ static void take_pending_sigbus(void)
     }
 }
 
-static void raise_sigbus(int code, void *host, int lsb)
+void memory_failure_raise_signal(int code, void *host, uint64_t page_size)
 {
     siginfo_t si = { 0 };
     sigset_t set, old;
 
+    if (!simulated_pages) {
+        simulated_pages = g_hash_table_new(NULL, NULL);
+    }
+    g_hash_table_add(simulated_pages,
+                     (void *)((uintptr_t)host & ~(page_size - 1)));
     si.si_signo = SIGBUS;
     si.si_code = code;
     si.si_addr = host;
-    si.si_addr_lsb = lsb;
+    si.si_addr_lsb = ctz64(page_size);
     sigemptyset(&set);
     sigaddset(&set, SIGBUS);
-    if (code == BUS_MCEERR_AO) {
-        /*
-         * SIGBUS is not queued: one still pending would swallow this one.
-         * Take it now, as the signalfd reader would have.
-         */
-        take_pending_sigbus();
-    }
+    /*
+     * SIGBUS is not queued: one still pending would swallow this one.
+     * Take it now, as the signalfd reader would have.
+     */
+    take_pending_sigbus();
     simulating = true;
     /* Only the thread itself may queue a positive si_code to itself */
     pthread_sigmask(code == BUS_MCEERR_AR ? SIG_UNBLOCK : SIG_BLOCK, &set,
@@ -878,96 +889,10 @@ static void raise_sigbus(int code, void *host, int lsb)
                 SIGBUS, &si) < 0) {
         error_report("cannot queue SIGBUS: %s", strerror(errno));
     }
+    /* Blocked (action optional): recorded now, not at the next poll */
+    take_pending_sigbus();
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     simulating = false;
-}
-
-typedef struct SimulateAR {
-    void *host;
-    int lsb;
-    unsigned refaults;
-} SimulateAR;
-
-static void simulate_ar_on_vcpu(CPUState *cpu, run_on_cpu_data data)
-{
-    SimulateAR *sim = data.host_ptr;
-
-    unsigned i;
-
-    raise_sigbus(BUS_MCEERR_AR, sim->host, sim->lsb);
-    /*
-     * A vCPU that re-enters the guest before the error is handled (KVM)
-     * takes the signal again, while the main loop looks at the slots.
-     */
-    for (i = 0; i < sim->refaults; i++) {
-        process_slots(NULL, false);
-        raise_sigbus(BUS_MCEERR_AR, sim->host, sim->lsb);
-    }
-    g_free(sim);
-    /* The handler ran during the syscall; decide now, on this vCPU */
-    process_slots(cpu, false);
-}
-
-void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu,
-                             uint64_t page_size, unsigned refaults)
-{
-    int lsb = ctz64(page_size);
-
-    /* The signal names the base page, its size the range lost */
-    host = (void *)((uintptr_t)host & qemu_real_host_page_mask());
-    trace_memory_failure_simulate((uintptr_t)host, cpu != NULL,
-                                  cpu ? cpu->cpu_index : -1);
-    if (!simulated_pages) {
-        simulated_pages = g_hash_table_new(NULL, NULL);
-    }
-    g_hash_table_add(simulated_pages,
-                     (void *)((uintptr_t)host & ~(page_size - 1)));
-    if (cpu) {
-        SimulateAR *sim = g_new(SimulateAR, 1);
-
-        sim->host = host;
-        sim->lsb = lsb;
-        sim->refaults = refaults;
-        async_run_on_cpu(cpu, simulate_ar_on_vcpu, RUN_ON_CPU_HOST_PTR(sim));
-    } else {
-        /* The main thread blocks SIGBUS; it arrives through signalfd */
-        raise_sigbus(BUS_MCEERR_AO, host, lsb);
-    }
-}
-
-void memory_failure_simulate_run(MemoryRegion *mr, void *host,
-                                 uint64_t page_size, uint64_t count)
-{
-    uint64_t i;
-
-    /* One memory map update for the whole run, not one per page */
-    memory_region_transaction_begin();
-    for (i = 0; i < count; i++) {
-        memory_failure_simulate(mr, (uint8_t *)host + i * page_size, NULL,
-                                page_size, 0);
-        take_pending_sigbus();
-        process_slots(NULL, false);
-    }
-    memory_region_transaction_commit();
-}
-
-bool memory_failure_poison_host(MemoryRegion *mr, void *host, Error **errp)
-{
-    size_t page = qemu_ram_pagesize(mr->ram_block);
-
-    host = (void *)((uintptr_t)host & ~(page - 1));
-#ifdef MADV_HWPOISON
-    if (madvise(host, page, MADV_HWPOISON) == 0) {
-        trace_memory_failure_poison_host((uintptr_t)host, page);
-        return true;
-    }
-    error_setg_errno(errp, errno, "real host poison is not available "
-                     "(MADV_HWPOISON needs CAP_SYS_ADMIN and a host kernel "
-                     "with CONFIG_MEMORY_FAILURE)");
-#else
-    error_setg(errp, "real host poison is not available on this host");
-#endif
-    return false;
 }
 
 /* --- life cycle --------------------------------------------------------- */
@@ -1015,6 +940,7 @@ static Notifier machine_ready = { .notify = memory_failure_machine_ready };
 static void memory_failure_init(void)
 {
     qemu_add_machine_init_done_notifier(&machine_ready);
+    ras_queue_register(&signal_queue);
     poison_trap_set_consumer(poisoned_access);
     ram_block_notifier_add(&owned_ram_notifier);
 }

@@ -31,9 +31,12 @@
 #include "system/reset.h"
 #include "trace.h"
 
+/* The machine's, from creation to unrealize: looked up on every error */
+static AcpiGhesDevice *machine_ghes;
+
 AcpiGhesDevice *ghes_device_find(void)
 {
-    return ACPI_GHES(object_resolve_path_type("", TYPE_ACPI_GHES, NULL));
+    return machine_ghes;
 }
 
 bool ghes_gpa_is_ram(uint64_t addr, uint64_t len)
@@ -169,10 +172,11 @@ static void ghes_mend(void *opaque, hwaddr gpa, uint64_t size, bool replaced)
                         block);
             if (i == GHES_SOURCE_ASYNC && !g_queue_is_empty(&s->queue)) {
                 /* Nowhere to go now: dropped, and counted */
-                s->stats[i].overflow += g_queue_get_length(&s->queue);
                 warn_report("%s: %u records waiting for source %u dropped",
                             TYPE_ACPI_GHES, g_queue_get_length(&s->queue),
                             i);
+                ras_queue_overflow(&s->async_queue,
+                                   g_queue_get_length(&s->queue), false, 0);
                 ghes_queue_clear(s);
             }
         }
@@ -337,12 +341,6 @@ unsigned ghes_sea_source(AcpiGhesDevice *s, int cpu_index)
     return own;
 }
 
-uint64_t ghes_device_block_addr(AcpiGhesDevice *s, unsigned source)
-{
-    return source < s->nr_sources && !ghes_device_block_free(s, source) ?
-           s->block_addr[source] : GHES_ADDR_UNKNOWN;
-}
-
 bool ghes_device_block_free(AcpiGhesDevice *s, unsigned source)
 {
     return s->hw_errors_addr && source < s->nr_sources &&
@@ -354,48 +352,34 @@ unsigned ghes_device_queued(AcpiGhesDevice *s, unsigned source)
     return source == GHES_SOURCE_ASYNC ? g_queue_get_length(&s->queue) : 0;
 }
 
-RasQueueInfo *ghes_device_queue_info(AcpiGhesDevice *s)
-{
-    RasQueueInfo *info = g_new0(RasQueueInfo, 1);
-
-    info->queue = RAS_QUEUE_GHES;
-    info->has_source_id = true;
-    info->source_id = GHES_SOURCE_ASYNC;
-    info->size = s->queue_size;
-    info->waiting = g_queue_get_length(&s->queue);
-    info->delivered = s->stats[GHES_SOURCE_ASYNC].records;
-    info->dropped = s->stats[GHES_SOURCE_ASYNC].overflow;
-    return info;
-}
-
-uint64_t ghes_device_next_sequence(AcpiGhesDevice *s)
-{
-    return ++s->sequence;
-}
-
-bool ghes_device_write_record(AcpiGhesDevice *s, unsigned source,
-                              const void *cper, size_t len, Error **errp)
+/*
+ * Write @cper, about the memory error at @addr (or GHES_ADDR_UNKNOWN),
+ * into @source's block if the guest has acknowledged the one before, and
+ * claim the block.  GHES_POST_BUSY if it has not.
+ */
+static GhesPosted ghes_write_block(AcpiGhesDevice *s, unsigned source,
+                                   const void *cper, size_t len,
+                                   uint64_t addr, Error **errp)
 {
     unsigned n = s->nr_sources;
     uint64_t block_addr, ack;
-    MemTxResult r;
 
     if (!ghes_device_ready(s, errp)) {
-        return false;
+        return GHES_POST_FAILED;
     }
     if (source >= n) {
         error_setg(errp, "no GHES error source %u (there are %u)", source, n);
-        return false;
+        return GHES_POST_FAILED;
     }
     if (len > HEST_GHES_BLOCK_LEN) {
         error_setg(errp, "CPER record of %zu bytes does not fit the %d-byte "
                    "error status block", len, HEST_GHES_BLOCK_LEN);
-        return false;
+        return GHES_POST_FAILED;
     }
     if (s->copies[source].lost) {
         error_setg(errp, "GHES source %u was lost to a memory error in its "
                    "error status block", source);
-        return false;
+        return GHES_POST_FAILED;
     }
     block_addr = s->hw_errors_addr + hest_blob_block(n, source);
     ack = ghes_ack_get(s, source);
@@ -404,28 +388,27 @@ bool ghes_device_write_record(AcpiGhesDevice *s, unsigned source,
         trace_ghes_record_busy(source, ack);
         error_setg(errp, "GHES source %u: the guest has not acknowledged "
                    "the previous error record yet", source);
-        return false;
+        return GHES_POST_BUSY;
     }
-
-    r = address_space_write(&address_space_memory, block_addr,
-                            MEMTXATTRS_UNSPECIFIED, cper, len);
-    if (r != MEMTX_OK) {
+    if (address_space_write(&address_space_memory, block_addr,
+                            MEMTXATTRS_UNSPECIFIED, cper, len) != MEMTX_OK) {
         error_setg(errp, "cannot write the error status block of GHES "
                    "source %u at 0x%" PRIx64, source, block_addr);
-        return false;
+        return GHES_POST_FAILED;
     }
     memcpy(s->copies[source].record, cper, len);
     s->copies[source].len = len;
+    s->block_addr[source] = addr;
     /* Claim the block: the guest sets the bit again once it has read it */
     ghes_ack_set(s, source, ack & HEST_READ_ACK_PRESERVE);
     s->stats[source].records++;
-    trace_ghes_record_written(source, block_addr, len);
+    trace_ghes_record_written(source, block_addr, len, addr);
 
     if (s->sources[source].notify == HEST_NOTIFY_GPIO && s->acpi_dev) {
         trace_ghes_notify_ged(source);
         acpi_send_event(s->acpi_dev, ACPI_GENERIC_ERROR);
     }
-    return true;
+    return GHES_POST_DONE;
 }
 
 /*
@@ -451,53 +434,71 @@ typedef struct GhesQueued {
 
 static void ghes_async_next(AcpiGhesDevice *s);
 
-static bool ghes_post(AcpiGhesDevice *s, unsigned source, const void *cper,
-                      size_t len, bool has_addr, uint64_t addr, Error **errp)
+static GhesPosted ghes_post(AcpiGhesDevice *s, unsigned source,
+                            const void *cper, size_t len, uint64_t addr,
+                            Error **errp)
 {
     GhesQueued *q;
 
-    /* Anything but a record that must wait: write_record() says why */
+    /* Anything but a record that must wait: ghes_write_block() says why */
     if (source != GHES_SOURCE_ASYNC || !ghes_device_ready(s, NULL) ||
         len > HEST_GHES_BLOCK_LEN || s->copies[source].lost ||
         (g_queue_is_empty(&s->queue) && ghes_device_block_free(s, source) &&
          s->async_unconfirmed < GHES_ASYNC_WINDOW)) {
-        if (!ghes_device_write_record(s, source, cper, len, errp)) {
-            return false;
-        }
-        s->block_addr[source] = has_addr ? addr : GHES_ADDR_UNKNOWN;
-        if (has_addr) {
-            trace_ghes_mem_error_delivered(source, addr, 0);
-        }
-        return true;
+        return ghes_write_block(s, source, cper, len, addr, errp);
     }
     if (g_queue_get_length(&s->queue) >= s->queue_size) {
-        s->stats[source].overflow++;
-        trace_ghes_queue_overflow(source, s->queue_size);
-        qapi_event_send_ras_queue_overflow(RAS_QUEUE_GHES, true, source,
-                                           has_addr, addr, s->queue_size,
-                                           s->stats[source].overflow);
+        ras_queue_overflow(&s->async_queue, 1, addr != GHES_ADDR_UNKNOWN,
+                           addr);
         error_setg(errp, "GHES source %u: %u records are already waiting "
                    "for the guest to acknowledge (queue-size)", source,
                    s->queue_size);
-        return false;
+        return GHES_POST_FAILED;
     }
     q = g_malloc(sizeof(*q) + len);
     q->queued_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-    q->addr = has_addr ? addr : GHES_ADDR_UNKNOWN;
+    q->addr = addr;
     q->len = len;
     memcpy(q->data, cper, len);
     g_queue_push_tail(&s->queue, q);
     trace_ghes_queued(source, g_queue_get_length(&s->queue));
     ghes_async_next(s);
-    return true;
+    return GHES_POST_DONE;
 }
 
-bool ghes_device_post_record(AcpiGhesDevice *s, unsigned source,
-                             const void *cper, size_t len, Error **errp)
+bool ghes_post_record(AcpiGhesDevice *s, unsigned source, const void *cper,
+                      size_t len, Error **errp)
 {
-    return ghes_post(s, source, cper, len, false, 0, errp);
+    return ghes_post(s, source, cper, len, GHES_ADDR_UNKNOWN, errp) ==
+           GHES_POST_DONE;
 }
 
+GhesPosted ghes_post_mem_error(AcpiGhesDevice *s, unsigned source,
+                               const CperMemError *err, Error **errp)
+{
+    g_autoptr(GArray) rec = g_array_new(false, true, 1);
+    uint64_t addr = err->physical_address;
+    GhesPosted posted;
+
+    /*
+     * A synchronous source whose block still holds this error, not taken
+     * yet: an access that touched it again (one instruction, several
+     * accesses), or the same injection twice.  The guest reads that one.
+     */
+    if (source != GHES_SOURCE_ASYNC && source < s->nr_sources &&
+        ghes_device_ready(s, NULL) && !ghes_device_block_free(s, source) &&
+        s->block_addr[source] == addr) {
+        trace_ghes_mem_error_pending(source, addr);
+        return GHES_POST_PENDING;
+    }
+    cper_encode_mem_error(rec, err, s->sequence + 1,
+                          qemu_clock_get_ms(QEMU_CLOCK_HOST) / 1000);
+    posted = ghes_post(s, source, rec->data, rec->len, addr, errp);
+    if (posted == GHES_POST_DONE) {
+        s->sequence++;
+    }
+    return posted;
+}
 
 /* The next record waiting for the asynchronous source, if it may go in */
 static void ghes_async_next(AcpiGhesDevice *s)
@@ -521,20 +522,16 @@ static void ghes_async_next(AcpiGhesDevice *s)
         s->async_unconfirmed = 0;
     }
     q = g_queue_pop_head(&s->queue);
-    if (!ghes_device_write_record(s, source, q->data, q->len, &err)) {
+    if (ghes_write_block(s, source, q->data, q->len, q->addr, &err) !=
+        GHES_POST_DONE) {
         /* The blob stopped being RAM: the record waits for a new one */
         warn_report_err(err);
         g_queue_push_head(&s->queue, g_steal_pointer(&q));
         return;
     }
-    s->block_addr[source] = q->addr;
     waited_us = (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - q->queued_ns) /
                 SCALE_US;
-    if (q->addr != GHES_ADDR_UNKNOWN) {
-        trace_ghes_mem_error_delivered(source, q->addr, waited_us);
-    } else {
-        trace_ghes_dequeued(source, waited_us);
-    }
+    trace_ghes_dequeued(source, q->addr, waited_us);
 }
 
 static void ghes_async_timer(void *opaque)
@@ -560,34 +557,6 @@ static void ghes_queue_clear(AcpiGhesDevice *s)
     g_queue_clear_full(&s->queue, g_free);
     s->async_unconfirmed = 0;
     timer_del(s->async_timer);
-}
-
-bool ghes_device_write_mem_error(AcpiGhesDevice *s, unsigned source,
-                                 const CperMemError *err, Error **errp)
-{
-    g_autoptr(GArray) rec = g_array_new(false, true, 1);
-
-    cper_encode_mem_error(rec, err, s->sequence + 1,
-                          qemu_clock_get_ms(QEMU_CLOCK_HOST) / 1000);
-    if (!ghes_post(s, source, rec->data, rec->len, true,
-                   err->physical_address, errp)) {
-        return false;
-    }
-    ghes_device_next_sequence(s);
-    return true;
-}
-
-bool ghes_record_mem_error(AcpiGhesDevice *s, unsigned source, uint64_t gpa,
-                           uint64_t size, Error **errp)
-{
-    CperMemError err = {
-        .physical_address = gpa,
-        .size = size,
-        .severity = CPER_SEV_RECOVERABLE,
-        .type = CPER_MEM_TYPE_MULTI_BIT_ECC,
-    };
-
-    return ghes_device_write_mem_error(s, source, &err, errp);
 }
 
 void ghes_device_build_hest(AcpiGhesDevice *s, GArray *table_data,
@@ -625,7 +594,16 @@ AcpiGhesDevice *ghes_device_create(Object *machine, DeviceState *acpi_dev,
                              &error_abort);
     object_property_add_child(machine, TYPE_ACPI_GHES, OBJECT(dev));
     qdev_realize_and_unref(dev, NULL, &error_fatal);
-    return ACPI_GHES(dev);
+    machine_ghes = ACPI_GHES(dev);
+    return machine_ghes;
+}
+
+static void ghes_async_queue_count(RasReportQueue *q, RasQueueInfo *info)
+{
+    AcpiGhesDevice *s = container_of(q, AcpiGhesDevice, async_queue);
+
+    info->waiting = g_queue_get_length(&s->queue);
+    info->delivered = s->stats[GHES_SOURCE_ASYNC].records;
 }
 
 static void ghes_device_realize(DeviceState *dev, Error **errp)
@@ -645,8 +623,7 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
         s->sources[i].notify = i == GHES_SOURCE_ASYNC ? HEST_NOTIFY_GPIO
                                                       : HEST_NOTIFY_SEA;
     }
-    s->nr_stats = s->nr_sources;
-    s->stats = g_new0(GhesSourceStats, s->nr_stats);
+    s->stats = g_new0(GhesSourceStats, s->nr_sources);
     s->block_addr = g_new(uint64_t, s->nr_sources);
     s->copies = g_new0(GhesSourceCopy, s->nr_sources);
     for (i = 0; i < s->nr_sources; i++) {
@@ -657,6 +634,14 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
     memory_region_init_io(&s->regs_mr, OBJECT(s), &ghes_regs_ops, s,
                           "ghes-registers", s->regs_len);
     g_queue_init(&s->queue);
+    s->async_queue = (RasReportQueue) {
+        .kind = RAS_QUEUE_GHES,
+        .has_source_id = true,
+        .source_id = GHES_SOURCE_ASYNC,
+        .capacity = s->queue_size,
+        .count = ghes_async_queue_count,
+    };
+    ras_queue_register(&s->async_queue);
     s->async_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, ghes_async_timer, s);
     s->map_check = qemu_bh_new(ghes_map_check, s);
     s->map_listener = (MemoryListener) {
@@ -672,7 +657,11 @@ static void ghes_device_unrealize(DeviceState *dev)
 {
     AcpiGhesDevice *s = ACPI_GHES(dev);
 
+    if (machine_ghes == s) {
+        machine_ghes = NULL;
+    }
     qemu_unregister_resettable(OBJECT(dev));
+    ras_queue_unregister(&s->async_queue);
     memory_listener_unregister(&s->map_listener);
     qemu_bh_delete(s->map_check);
     ghes_regs_unmap(s);
@@ -709,49 +698,66 @@ static void ghes_device_reset_hold(Object *obj, ResetType type)
 static int ghes_device_pre_save(void *opaque)
 {
     AcpiGhesDevice *s = opaque;
-    g_autoptr(GByteArray) buf = g_byte_array_new();
     GList *l;
+    int32_t i = 0;
 
-    for (l = s->queue.head; l; l = l->next) {
+    s->nr_mig = g_queue_get_length(&s->queue);
+    s->mig = g_new(GhesMigratedRecord, s->nr_mig);
+    for (l = s->queue.head; l; l = l->next, i++) {
         GhesQueued *q = l->data;
-        uint8_t len[4];
 
-        stl_le_p(len, q->len);
-        g_byte_array_append(buf, len, 4);
-        g_byte_array_append(buf, q->data, q->len);
+        s->mig[i].len = q->len;
+        s->mig[i].data = q->data;
     }
-    g_free(s->queue_buf);
-    s->queue_buf_len = buf->len;
-    s->queue_buf = g_byte_array_free(g_steal_pointer(&buf), false);
     return 0;
+}
+
+static void ghes_mig_free(AcpiGhesDevice *s, bool loaded)
+{
+    int32_t i;
+
+    for (i = 0; loaded && s->mig && i < s->nr_mig; i++) {
+        g_free(s->mig[i].data);
+    }
+    g_clear_pointer(&s->mig, g_free);
+    s->nr_mig = 0;
 }
 
 static int ghes_device_post_save(void *opaque)
 {
-    AcpiGhesDevice *s = opaque;
-
-    g_clear_pointer(&s->queue_buf, g_free);
-    s->queue_buf_len = 0;
+    /* The records are the queue's own */
+    ghes_mig_free(opaque, false);
     return 0;
 }
 
 /*
- * The stream is untrusted: the queue's length is checked before anything
- * is allocated for it, against what this machine's queue can hold and
- * what VMState can allocate: it reads a buffer's size as an int32_t, and
- * 2 GiB or more (a queue-size above about two million records allows it)
- * would turn negative and abort QEMU in the allocation.
+ * The stream is untrusted: counts and lengths are checked before
+ * anything is allocated for them, against what this machine's queue can
+ * hold and a hard bound (a machine given a huge queue-size must not
+ * allocate whatever a stream claims).
  */
-static bool ghes_queue_buf_len_valid(void *opaque, int version_id)
+#define GHES_MAX_MIGRATED       (1 << 20)
+
+static bool ghes_nr_mig_valid(void *opaque, int version_id)
 {
     AcpiGhesDevice *s = opaque;
 
-    if (s->queue_buf_len > INT32_MAX ||
-        (uint64_t)s->queue_buf_len >
-        (uint64_t)s->queue_size * (4 + HEST_GHES_BLOCK_LEN)) {
-        error_report("%s: migration stream has a record queue of %u bytes, "
-                     "more than %u records can take", TYPE_ACPI_GHES,
-                     s->queue_buf_len, s->queue_size);
+    if (s->nr_mig < 0 || s->nr_mig > s->queue_size ||
+        s->nr_mig > GHES_MAX_MIGRATED) {
+        error_report("%s: migration stream holds %d queued records, this "
+                     "queue %u", TYPE_ACPI_GHES, s->nr_mig, s->queue_size);
+        return false;
+    }
+    return true;
+}
+
+static bool ghes_mig_len_valid(void *opaque, int version_id)
+{
+    GhesMigratedRecord *r = opaque;
+
+    if (!r->len || r->len > HEST_GHES_BLOCK_LEN) {
+        error_report("%s: migration stream holds a record of %u bytes",
+                     TYPE_ACPI_GHES, r->len);
         return false;
     }
     return true;
@@ -760,45 +766,31 @@ static bool ghes_queue_buf_len_valid(void *opaque, int version_id)
 static int ghes_device_post_load(void *opaque, int version_id)
 {
     AcpiGhesDevice *s = opaque;
-    uint32_t off = 0;
     Error *err = NULL;
+    int32_t i;
 
     ghes_queue_clear(s);
-    while (off + 4 <= s->queue_buf_len) {
-        uint32_t len = ldl_le_p(s->queue_buf + off);
+    for (i = 0; i < s->nr_mig; i++) {
+        GhesMigratedRecord *r = &s->mig[i];
         GhesQueued *q;
 
-        if (len > HEST_GHES_BLOCK_LEN || len > s->queue_buf_len - off - 4 ||
-            g_queue_get_length(&s->queue) >= s->queue_size) {
-            error_report("%s: malformed record queue in migration stream",
-                         TYPE_ACPI_GHES);
-            ghes_queue_clear(s);
-            return -EINVAL;
-        }
         /* What the guest would read: checked as it would check it */
-        if (!cper_check_estatus(s->queue_buf + off + 4, len, &err)) {
+        if (!cper_check_estatus(r->data, r->len, &err)) {
             error_report("%s: bad record in migration stream: %s",
                          TYPE_ACPI_GHES, error_get_pretty(err));
             error_free(err);
             ghes_queue_clear(s);
+            ghes_mig_free(s, true);
             return -EINVAL;
         }
-        q = g_malloc(sizeof(*q) + len);
+        q = g_malloc(sizeof(*q) + r->len);
         q->queued_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
         q->addr = GHES_ADDR_UNKNOWN;
-        q->len = len;
-        memcpy(q->data, s->queue_buf + off + 4, len);
+        q->len = r->len;
+        memcpy(q->data, r->data, r->len);
         g_queue_push_tail(&s->queue, q);
-        off += 4 + len;
     }
-    if (off != s->queue_buf_len) {
-        /* Bytes too few for another record: QEMU did not write them */
-        error_report("%s: malformed record queue in migration stream",
-                     TYPE_ACPI_GHES);
-        ghes_queue_clear(s);
-        return -EINVAL;
-    }
-    ghes_device_post_save(s);
+    ghes_mig_free(s, true);
     /* The register pages came in the stream: do not reread RAM */
     ghes_place(s, false);
     /*
@@ -812,22 +804,35 @@ static int ghes_device_post_load(void *opaque, int version_id)
     return 0;
 }
 
-static const VMStateDescription vmstate_ghes_source_stats = {
-    .name = "acpi-ghes/source",
+static const VMStateDescription vmstate_ghes_migrated_record = {
+    .name = "acpi-ghes/record",
     .version_id = 1,
     .minimum_version_id = 1,
     .fields = (const VMStateField[]) {
+        VMSTATE_UINT32(len, GhesMigratedRecord),
+        VMSTATE_VALIDATE("record fits an error status block",
+                         ghes_mig_len_valid),
+        VMSTATE_VBUFFER_ALLOC_UINT32(data, GhesMigratedRecord, 0, NULL, len),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const VMStateDescription vmstate_ghes_source_stats = {
+    .name = "acpi-ghes/source",
+    .version_id = 2,
+    .minimum_version_id = 2,
+    .fields = (const VMStateField[]) {
         VMSTATE_UINT64(records, GhesSourceStats),
         VMSTATE_UINT64(busy, GhesSourceStats),
-        VMSTATE_UINT64(overflow, GhesSourceStats),
+        VMSTATE_UINT64(mended, GhesSourceStats),
         VMSTATE_END_OF_LIST()
     },
 };
 
 static const VMStateDescription vmstate_ghes_device = {
     .name = TYPE_ACPI_GHES,
-    .version_id = 1,
-    .minimum_version_id = 1,
+    .version_id = 2,
+    .minimum_version_id = 2,
     .pre_save = ghes_device_pre_save,
     .post_save = ghes_device_post_save,
     .post_load = ghes_device_post_load,
@@ -836,14 +841,16 @@ static const VMStateDescription vmstate_ghes_device = {
                             sizeof(uint64_t)),
         VMSTATE_UINT32_EQUAL(regs_len, AcpiGhesDevice, NULL),
         VMSTATE_VBUFFER_UINT32(regs, AcpiGhesDevice, 0, NULL, regs_len),
-        VMSTATE_UINT32(queue_buf_len, AcpiGhesDevice),
-        VMSTATE_VALIDATE("record queue within bounds",
-                         ghes_queue_buf_len_valid),
-        VMSTATE_VBUFFER_ALLOC_UINT32(queue_buf, AcpiGhesDevice, 0, NULL,
-                                     queue_buf_len),
+        VMSTATE_INT32(nr_mig, AcpiGhesDevice),
+        VMSTATE_VALIDATE("queued records within bounds", ghes_nr_mig_valid),
+        VMSTATE_STRUCT_VARRAY_ALLOC(mig, AcpiGhesDevice, nr_mig, 0,
+                                    vmstate_ghes_migrated_record,
+                                    GhesMigratedRecord),
         VMSTATE_UINT64(sequence, AcpiGhesDevice),
-        VMSTATE_UINT32_EQUAL(nr_stats, AcpiGhesDevice, NULL),
-        VMSTATE_STRUCT_VARRAY_POINTER_UINT32(stats, AcpiGhesDevice, nr_stats,
+        VMSTATE_UINT64(async_queue.dropped, AcpiGhesDevice),
+        VMSTATE_UINT32_EQUAL(nr_sources, AcpiGhesDevice, NULL),
+        VMSTATE_STRUCT_VARRAY_POINTER_UINT32(stats, AcpiGhesDevice,
+                                             nr_sources,
                                              vmstate_ghes_source_stats,
                                              GhesSourceStats),
         VMSTATE_END_OF_LIST()

@@ -20,11 +20,6 @@ AcpiGhesDevice *ghes_device_find(void)
     return NULL;
 }
 
-RasQueueInfo *ghes_device_queue_info(AcpiGhesDevice *s)
-{
-    g_assert_not_reached();
-}
-
 void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
                              bool has_severity, CperSeverity severity,
                              bool has_error_type,

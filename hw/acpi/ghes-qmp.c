@@ -55,15 +55,13 @@ static bool ghes_inject_ar_prepare(CPUState *cpu, bool user_mode,
     uint64_t addr = inj->err->physical_address;
     unsigned source = user_mode ? ghes_sea_source(inj->ghes, cpu->cpu_index)
                                 : GHES_SOURCE_ASYNC;
+    GhesPosted posted;
 
     trace_ghes_inject_ar(cpu->cpu_index, user_mode, source, addr);
-    if (user_mode && ghes_device_block_addr(inj->ghes, source) == addr) {
-        /* The vCPU has not taken this very error yet: the same SEA */
-        trace_ghes_inject_coalesced(source, addr);
-        return true;
-    }
-    return ghes_device_write_mem_error(inj->ghes, source, inj->err,
-                                       inj->errp) && user_mode;
+    posted = ghes_post_mem_error(inj->ghes, source, inj->err, inj->errp);
+    /* PENDING: the vCPU has not taken this very error yet, the same SEA */
+    return user_mode && (posted == GHES_POST_DONE ||
+                         posted == GHES_POST_PENDING);
 }
 
 void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
@@ -117,7 +115,7 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
         }
         return;
     }
-    ghes_device_write_mem_error(s, GHES_SOURCE_ASYNC, &err, errp);
+    ghes_post_mem_error(s, GHES_SOURCE_ASYNC, &err, errp);
 }
 
 void qmp_inject_ghes_v2_error(const char *cper, Error **errp)
@@ -142,7 +140,7 @@ void qmp_inject_ghes_v2_error(const char *cper, Error **errp)
         return;
     }
     trace_ghes_inject_raw(len);
-    ghes_device_post_record(s, GHES_SOURCE_ASYNC, buf, len, errp);
+    ghes_post_record(s, GHES_SOURCE_ASYNC, buf, len, errp);
 }
 
 GhesInfo *qmp_query_ghes(Error **errp)
@@ -180,7 +178,7 @@ GhesInfo *qmp_query_ghes(Error **errp)
         src->records = s->stats[i].records;
         src->busy = s->stats[i].busy;
         src->queued = ghes_device_queued(s, i);
-        src->overflow = s->stats[i].overflow;
+        src->overflow = i == GHES_SOURCE_ASYNC ? s->async_queue.dropped : 0;
         src->mended = s->stats[i].mended;
         src->lost = s->copies[i].lost;
         QAPI_LIST_APPEND(tail, src);

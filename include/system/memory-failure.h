@@ -18,16 +18,22 @@
 #include "qapi/qapi-types-ras.h"
 #include "qapi/qapi-types-run-state.h"
 
+/*
+ * What a target does to tell its guest of memory errors: a CPU class's
+ * SysemuCPUOps::memory_failure.  The core decides when each is called:
+ * under KVM an action-required error is reported when the signal comes,
+ * under TCG when the guest touches the poison (the access traps).
+ */
 typedef struct MemoryFailureArchOps {
     /*
-     * Report an error in guest RAM at [@gpa, @gpa + @size) to the guest.
-     * @cpu is the vCPU that consumed the poison for an action-required
-     * error and NULL for an action-optional one.  Sets *@recursive when
+     * Report an error in guest RAM at [@gpa, @gpa + @size): action
+     * required on @cpu, whose access cannot complete (KVM; on @cpu's
+     * thread), or action optional with @cpu NULL.  Sets *@recursive when
      * the guest was still handling an earlier error.  Returns the action
      * taken; the core publishes it.
      */
     MemoryFailureAction (*report)(CPUState *cpu, hwaddr gpa, uint64_t size,
-                                  bool action_required, bool *recursive);
+                                  bool *recursive);
     /*
      * Under TCG, @cpu (NULL for a device or the monitor) accessed the
      * poisoned range [@gpa, @gpa + @size).  Prepare the synchronous error;
@@ -38,27 +44,16 @@ typedef struct MemoryFailureArchOps {
      * read it, which a synchronous error would kill).  @told: an earlier
      * access told the guest already.
      */
-    unsigned (*consumed)(CPUState *cpu, hwaddr gpa, uint64_t size,
-                         bool intact, bool told);
+    unsigned (*poison_accessed)(CPUState *cpu, hwaddr gpa, uint64_t size,
+                                bool intact, bool told);
     /*
      * Raise the synchronous error of a consumed memory error on @cpu now
-     * (arm: SEA), for firmware-first injection.  Runs on @cpu's thread.
+     * (arm: SEA), on @cpu's thread; NULL if the target has none.
      */
     void (*raise_sync)(CPUState *cpu);
     /* Whether @cpu, on its own thread, is executing guest user code */
     bool (*in_user_mode)(CPUState *cpu);
-    /* The target's own queue of reports waiting for the guest, if any */
-    RasQueueInfo *(*queue_info)(void);
 } MemoryFailureArchOps;
-
-/* Targets register how they report errors (once, at type_init) */
-void memory_failure_register_arch(const MemoryFailureArchOps *ops);
-
-/* The target's queue of reports for the guest, or NULL if it has none */
-RasQueueInfo *memory_failure_arch_queue_info(void);
-
-/* The signals recorded and not handled yet, and those that found no room */
-RasQueueInfo *memory_failure_signal_queue_info(void);
 
 /*
  * The SIGBUS handler of system emulation.  Async-signal-safe: it only
@@ -93,31 +88,12 @@ void memory_failure_vcpu_check(CPUState *cpu);
 bool memory_failure_event_repeats(void);
 
 /*
- * Simulate a host memory failure of the @page_size bytes at host address
- * @host, inside the RAM of @mr: raise the SIGBUS the host kernel would,
- * on @cpu's thread for an action-required error, on the main thread for
- * an action-optional one (@cpu NULL).  @refaults: how many more times
- * the vCPU takes the signal before the error is handled (a KVM vCPU that
- * re-enters the guest), with the main loop looking at the table between.
+ * A simulated host memory failure of the @page_size bytes at @host: the
+ * SIGBUS the host kernel would raise, with @code, raised on this thread
+ * and recorded before this returns.  The data is intact: the guest
+ * kernel may read it (see MemoryFailureArchOps::poison_accessed).
  */
-void memory_failure_simulate(MemoryRegion *mr, void *host, CPUState *cpu,
-                             uint64_t page_size, unsigned refaults);
-
-/*
- * Simulate @count action-optional failures, of consecutive pages of
- * @page_size bytes from @host on (a failing row), each handled before
- * the next is raised: the signal table never holds more than one.
- */
-#define MEMORY_FAILURE_MAX_RUN  (1 << 20)
-#define MEMORY_FAILURE_MAX_REFAULTS 100
-void memory_failure_simulate_run(MemoryRegion *mr, void *host,
-                                 uint64_t page_size, uint64_t count);
-
-/*
- * Poison the host page of @host (in @mr) for real, with MADV_HWPOISON;
- * the host kernel then signals QEMU as for a real failure.
- */
-bool memory_failure_poison_host(MemoryRegion *mr, void *host, Error **errp);
+void memory_failure_raise_signal(int code, void *host, uint64_t page_size);
 
 /*
  * On @cpu's own thread, and waiting for it: call @prepare with whether

@@ -22,6 +22,7 @@
 #include "kvm_arm.h"
 #include "system/qtest.h"
 #include "system/memory-failure.h"
+#include "target/arm/memory-failure.h"
 #include "system/poison-trap.h"
 #include "trace.h"
 
@@ -71,64 +72,64 @@ static bool arm_mf_in_user_mode(CPUState *cs)
     return arm_current_el(cpu_env(cs)) == 0;
 }
 
-/* A record for @gpa: to @cs's SEA source, or the asynchronous one */
-static bool arm_mf_record(CPUState *cs, hwaddr gpa, uint64_t size,
-                          Error **errp)
+/*
+ * A record for the error at @gpa: to @cs's SEA source, or the
+ * asynchronous one (@cs NULL).  Without error sources (ras=off) or
+ * before firmware placed them, GHES_POST_FAILED.
+ */
+static GhesPosted arm_mf_record(CPUState *cs, hwaddr gpa, uint64_t size,
+                                Error **errp)
 {
     AcpiGhesDevice *ghes = ghes_device_find();
+    CperMemError err = {
+        .physical_address = gpa,
+        .size = size,
+        .severity = CPER_SEV_RECOVERABLE,
+        .type = CPER_MEM_TYPE_MULTI_BIT_ECC,
+    };
     unsigned source = GHES_SOURCE_ASYNC;
-    Error *err = NULL;
+    Error *local_err = NULL;
+    GhesPosted posted = GHES_POST_FAILED;
 
-    if (ghes && cs) {
-        source = ghes_sea_source(ghes, cs->cpu_index);
-    }
     if (!ghes) {
-        error_setg(&err, "the machine has no GHES error sources (ras=off)");
-    } else if (ghes_device_ready(ghes, &err)) {
-        ghes_record_mem_error(ghes, source, gpa, size, &err);
+        error_setg(&local_err, "the machine has no GHES error sources "
+                   "(ras=off)");
+    } else {
+        source = cs ? ghes_sea_source(ghes, cs->cpu_index) : source;
+        posted = ghes_post_mem_error(ghes, source, &err, &local_err);
     }
-    if (err) {
-        trace_arm_mf_record_failed(source, gpa, error_get_pretty(err));
-        error_propagate(errp, err);
-        return false;
+    if (local_err) {
+        trace_arm_mf_record_failed(source, gpa,
+                                   error_get_pretty(local_err));
+        error_propagate(errp, local_err);
     }
-    return true;
+    return posted;
 }
 
 /*
  * vCPU @cs takes an SEA for the poison at @gpa: its source gets a record
  * for it, unless the guest has not taken the one there yet.  That one is
- * what this SEA finds: the same page (one error, coalesced), or another
- * page the guest handles first; an access to this page that is retried
- * then traps (TCG) or faults (KVM) again and gets its own record.
- * Returns whether a record was pending; *@told whether the guest has a
- * record for @gpa.
+ * what this SEA finds: the same page (one error), or another page the
+ * guest handles first; an access to this page that is retried then
+ * traps (TCG) or faults (KVM) again and gets its own record.  Returns
+ * whether the guest has a record for @gpa; *@recursive whether one was
+ * pending.
  */
 static bool arm_mf_sea_record(CPUState *cs, hwaddr gpa, uint64_t size,
-                              bool *told)
+                              bool *recursive)
 {
-    AcpiGhesDevice *ghes = ghes_device_find();
-    if (cs && ghes && ghes_device_ready(ghes, NULL)) {
-        unsigned source = ghes_sea_source(ghes, cs->cpu_index);
+    GhesPosted posted = arm_mf_record(cs, gpa, size, NULL);
 
-        if (!ghes_device_block_free(ghes, source)) {
-            uint64_t pending = ghes_device_block_addr(ghes, source);
-
-            trace_arm_mf_sea_pending(cs->cpu_index, gpa, source, pending);
-            *told = pending == gpa;
-            return true;
-        }
-    }
-    *told = arm_mf_record(cs, gpa, size, NULL);
-    if (*told && cs) {
-        trace_arm_mf_sea(cs->cpu_index, gpa);
-    }
-    return false;
+    trace_arm_mf_sea(cs->cpu_index, gpa, posted);
+    *recursive = posted == GHES_POST_PENDING || posted == GHES_POST_BUSY;
+    return posted == GHES_POST_DONE || posted == GHES_POST_PENDING;
 }
 
-static unsigned arm_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
-                                bool intact, bool told)
+static unsigned arm_mf_poison_accessed(CPUState *cs, hwaddr gpa,
+                                       uint64_t size, bool intact, bool told)
 {
+    bool recursive;
+
     if (cs && intact && arm_current_el(cpu_env(cs)) > 0) {
         /*
          * The guest kernel read it (a page it freed, say, whose record it
@@ -139,23 +140,26 @@ static unsigned arm_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
         if (told) {
             return POISON_TRAP_PASS | POISON_TRAP_TOLD;
         }
-        told = arm_mf_record(NULL, gpa, size, NULL);
+        told = arm_mf_record(NULL, gpa, size, NULL) == GHES_POST_DONE;
         trace_arm_mf_kernel_consumed(cs->cpu_index, gpa, told);
         return POISON_TRAP_PASS | (told ? POISON_TRAP_TOLD : 0);
     }
-    arm_mf_sea_record(cs, gpa, size, &told);
-    return told ? POISON_TRAP_TOLD : 0;
+    if (!cs) {
+        /* A device or QEMU itself: the guest hears of it asynchronously */
+        return arm_mf_record(NULL, gpa, size, NULL) == GHES_POST_DONE ?
+               POISON_TRAP_TOLD : 0;
+    }
+    return arm_mf_sea_record(cs, gpa, size, &recursive) ? POISON_TRAP_TOLD
+                                                        : 0;
 }
 
 static MemoryFailureAction arm_mf_report(CPUState *cs, hwaddr gpa,
-                                         uint64_t size, bool ar,
-                                         bool *recursive)
+                                         uint64_t size, bool *recursive)
 {
     Error *err = NULL;
-    bool told;
 
-    if (!ar) {
-        if (arm_mf_record(NULL, gpa, size, &err)) {
+    if (!cs) {
+        if (arm_mf_record(NULL, gpa, size, &err) == GHES_POST_DONE) {
             return MEMORY_FAILURE_ACTION_INJECT;
         }
         /*
@@ -168,27 +172,15 @@ static MemoryFailureAction arm_mf_report(CPUState *cs, hwaddr gpa,
         error_free(err);
         return MEMORY_FAILURE_ACTION_IGNORE;
     }
-
-    if (!kvm_enabled()) {
-        /* Under TCG the access traps on the poisoned page and takes the SEA */
-        return MEMORY_FAILURE_ACTION_INJECT;
-    }
-    /* KVM could not complete the vCPU's access: the SEA is taken now */
-    *recursive = arm_mf_sea_record(cs, gpa, size, &told);
+    /* The vCPU's access could not complete: the SEA is taken now */
+    arm_mf_sea_record(cs, gpa, size, recursive);
     arm_mf_take_sea(cs);
     return MEMORY_FAILURE_ACTION_INJECT;
 }
 
-static const MemoryFailureArchOps arm_mf_ops = {
+const MemoryFailureArchOps arm_memory_failure_ops = {
     .report = arm_mf_report,
-    .consumed = arm_mf_consumed,
+    .poison_accessed = arm_mf_poison_accessed,
     .raise_sync = arm_mf_take_sea,
     .in_user_mode = arm_mf_in_user_mode,
 };
-
-static void arm_mf_register(void)
-{
-    memory_failure_register_arch(&arm_mf_ops);
-}
-
-type_init(arm_mf_register)

@@ -25,12 +25,7 @@
 #include "system/runstate.h"
 #include "qemu/timer.h"
 #include "qapi/error.h"
-#include "qapi/qapi-events-ras.h"
-#include "hw/boards.h"
-#include "system/system.h"
-#include "hw/qdev-core.h"
-#include "hw/qdev-properties.h"
-#include "migration/vmstate.h"
+#include "target/i386/memory-failure.h"
 #include "trace.h"
 
 /*
@@ -75,48 +70,14 @@ typedef struct X86MceParams {
 #define X86_MF_AO_BUSY_GAP_NS   (20 * SCALE_MS)
 #define X86_MF_AO_BUSY_GAP_MAX  (320 * SCALE_MS)
 
-#define TYPE_X86_MCE_QUEUE "x86-mce-queue"
-OBJECT_DECLARE_SIMPLE_TYPE(X86MceQueue, X86_MCE_QUEUE)
+/* Pacing of action-optional machine checks (QEMU_CLOCK_VIRTUAL) */
+static int64_t last_ao_ns = INT64_MIN / 2;
+static int64_t busy_gap_ns = X86_MF_AO_BUSY_GAP_NS;
 
-typedef struct X86HeldMce {
-    int32_t cpu_index;
-    uint64_t gpa;
-    bool ar;
-} X86HeldMce;
-
-struct X86MceQueue {
-    DeviceState parent_obj;
-
-    uint32_t size;              /* property: bound of @held */
-    GQueue held;                /* X86HeldMce, oldest first */
-    QEMUTimer *timer;
-    int64_t last_ao_ns;         /* QEMU_CLOCK_VIRTUAL */
-    int64_t busy_gap_ns;
-    uint64_t delivered;
-    uint64_t dropped;
-
-    /* @held, flattened for migration */
-    X86HeldMce *mig;
-    int32_t nr_mig;
-};
-
-static X86MceQueue *x86_mce_queue(void)
+void x86_memory_failure_reset(void)
 {
-    static X86MceQueue *q;
-
-    if (!q) {
-        q = X86_MCE_QUEUE(object_resolve_path_type("", TYPE_X86_MCE_QUEUE,
-                                                   NULL));
-    }
-    return q;
-}
-
-static void x86_mf_retry_later(X86MceQueue *q)
-{
-    if (!timer_pending(q->timer)) {
-        timer_mod(q->timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
-                            X86_MF_RETRY_NS);
-    }
+    last_ao_ns = INT64_MIN / 2;
+    busy_gap_ns = X86_MF_AO_BUSY_GAP_NS;
 }
 
 /*
@@ -390,19 +351,15 @@ static MemoryFailureAction x86_mf_try(CPUState *cs, hwaddr gpa, bool ar,
     *recursive = p.recursive;
     *held = p.held;
     if (p.preempted) {
-        X86MceQueue *q = x86_mce_queue();
-        X86HeldMce *h = g_new(X86HeldMce, 1);
+        X86HeldMce h = { .cpu_index = cs->cpu_index,
+                         .gpa = p.preempted_gpa };
+        X86MceQueue *q = x86_mce_queue_get();
 
-        h->cpu_index = cs->cpu_index;
-        h->gpa = p.preempted_gpa;
-        h->ar = false;
-        g_queue_push_head(&q->held, h);
-        q->delivered--;
-        trace_x86_mf_requeued(cs->cpu_index, p.preempted_gpa);
-        x86_mf_retry_later(q);
+        x86_mce_queue_requeue(q, &h);
+        x86_mce_queue_retry_in(q, X86_MF_RETRY_NS);
     }
     if (!ar && !p.held && p.action == MEMORY_FAILURE_ACTION_INJECT) {
-        x86_mce_queue()->last_ao_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+        last_ao_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
     }
     if (p.held || p.action != MEMORY_FAILURE_ACTION_INJECT || !broadcast) {
         return p.action;
@@ -433,7 +390,7 @@ static MemoryFailureAction x86_mf_try(CPUState *cs, hwaddr gpa, bool ar,
  * guest is idle (the worker that drains the log may run on any CPU), or
  * it has been busy for long enough.
  */
-static CPUState *x86_mf_ao_target(X86MceQueue *q)
+static CPUState *x86_mf_ao_target(void)
 {
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
     CPUState *cs;
@@ -446,7 +403,7 @@ static CPUState *x86_mf_ao_target(X86MceQueue *q)
          */
         return first_cpu;
     }
-    if (now < q->last_ao_ns + X86_MF_AO_MIN_GAP_NS) {
+    if (now < last_ao_ns + X86_MF_AO_MIN_GAP_NS) {
         return NULL;
     }
     CPU_FOREACH(cs) {
@@ -455,116 +412,59 @@ static CPUState *x86_mf_ao_target(X86MceQueue *q)
         }
     }
     if (!cs) {
-        q->busy_gap_ns = X86_MF_AO_BUSY_GAP_NS;
+        busy_gap_ns = X86_MF_AO_BUSY_GAP_NS;
         return first_cpu;
     }
-    if (now < q->last_ao_ns + q->busy_gap_ns) {
+    if (now < last_ao_ns + busy_gap_ns) {
         return NULL;
     }
     /* Still busy: maybe with the last ones; give it longer next time */
-    q->busy_gap_ns = MIN(q->busy_gap_ns * 2, X86_MF_AO_BUSY_GAP_MAX);
+    busy_gap_ns = MIN(busy_gap_ns * 2, X86_MF_AO_BUSY_GAP_MAX);
     return first_cpu;
 }
 
-static void x86_mf_retry(void *opaque)
+void x86_memory_failure_deliver_held(X86MceQueue *q)
 {
-    X86MceQueue *q = opaque;
+    X86HeldMce *h;
 
-    while (!g_queue_is_empty(&q->held)) {
-        X86HeldMce *h = g_queue_peek_head(&q->held);
+    while ((h = x86_mce_queue_next(q))) {
         CPUState *cs = h->ar ? qemu_get_cpu(h->cpu_index)
-                             : x86_mf_ao_target(q);
+                             : x86_mf_ao_target();
         MemoryFailureAction action = MEMORY_FAILURE_ACTION_IGNORE;
         bool recursive, still_held = !cs;
 
         if (cs) {
             action = x86_mf_try(cs, h->gpa, h->ar, &recursive, &still_held);
         }
-        if (still_held && !h->ar && IS_AMD_CPU(cpu_env(first_cpu))) {
-            /* A deferred error waits for the guest's poll: look less often */
-            timer_mod(q->timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
-                                X86_MF_DEFERRED_RETRY_NS);
-            return;
-        }
         if (still_held) {
-            x86_mf_retry_later(q);
+            /* A deferred error waits for the guest's poll: look less often */
+            x86_mce_queue_retry_in(q, !h->ar && IS_AMD_CPU(cpu_env(first_cpu))
+                                      ? X86_MF_DEFERRED_RETRY_NS
+                                      : X86_MF_RETRY_NS);
             return;
         }
         /* Not necessarily the head: a requeued one may stand before it */
-        g_queue_remove(&q->held, h);
-        q->delivered += action == MEMORY_FAILURE_ACTION_INJECT;
-        trace_x86_mf_released(h->cpu_index, h->gpa,
-                              g_queue_get_length(&q->held));
-        g_free(h);
+        x86_mce_queue_release(q, h, action == MEMORY_FAILURE_ACTION_INJECT);
     }
-}
-
-/*
- * @cs took its action-required machine check for @gpa at the access: one
- * held for it earlier (another CPU was in a machine check then) must not
- * be delivered again when that one ends, at an arbitrary instruction.
- */
-static void x86_mf_unhold(X86MceQueue *q, CPUState *cs, hwaddr gpa)
-{
-    GList *l, *next;
-
-    for (l = q->held.head; l; l = next) {
-        X86HeldMce *h = l->data;
-
-        next = l->next;
-        if (h->ar && h->cpu_index == cs->cpu_index && h->gpa == gpa) {
-            trace_x86_mf_unheld(h->cpu_index, h->gpa);
-            g_queue_delete_link(&q->held, l);
-            g_free(h);
-        }
-    }
-}
-
-/* Queue a machine check for @cs; false if the queue is full (dropped) */
-static bool x86_mf_hold(X86MceQueue *q, CPUState *cs, hwaddr gpa, bool ar)
-{
-    X86HeldMce *h;
-
-    for (GList *l = q->held.head; l; l = l->next) {
-        h = l->data;
-        if (h->cpu_index == cs->cpu_index && h->gpa == gpa && h->ar == ar) {
-            /* The same poison touched again while it waits: once is it */
-            return true;
-        }
-    }
-    if (g_queue_get_length(&q->held) >= q->size) {
-        q->dropped++;
-        qapi_event_send_ras_queue_overflow(RAS_QUEUE_X86_MCE, false, 0,
-                                           true, gpa, q->size, q->dropped);
-        warn_report_once("memory error at guest address 0x%" HWADDR_PRIx
-                         " not reported to the guest: %u machine checks "
-                         "are already waiting", gpa, q->size);
-        return false;
-    }
-    h = g_new(X86HeldMce, 1);
-    h->cpu_index = cs->cpu_index;
-    h->gpa = gpa;
-    h->ar = ar;
-    g_queue_push_tail(&q->held, h);
-    return true;
 }
 
 static MemoryFailureAction x86_mf_mce(CPUState *cs, hwaddr gpa, bool ar,
                                       bool *recursive)
 {
-    X86MceQueue *q = x86_mce_queue();
+    X86MceQueue *q = x86_mce_queue_get();
+    X86HeldMce h = { .gpa = gpa, .ar = ar };
     MemoryFailureAction action = MEMORY_FAILURE_ACTION_INJECT;
     CPUState *target = NULL;
     bool is_held = true;
 
     if (!ar && !current_cpu) {
-        target = x86_mf_ao_target(q);
+        target = x86_mf_ao_target();
         cs = target ? target : first_cpu;
     }
     if (!ar && !current_cpu && !target) {
         *recursive = false;
         trace_x86_mf_paced(gpa);
-    } else if (!g_queue_is_empty(&q->held) && !(ar && current_cpu == cs)) {
+    } else if (!x86_mce_queue_empty(q) && !(ar && current_cpu == cs)) {
         /*
          * Behind others already waiting: keep the order.  Not the vCPU
          * that touched poison: it is at the access, and delivered later
@@ -576,48 +476,35 @@ static MemoryFailureAction x86_mf_mce(CPUState *cs, hwaddr gpa, bool ar,
         action = x86_mf_try(cs, gpa, ar, recursive, &is_held);
     }
     if (!is_held) {
-        q->delivered += action == MEMORY_FAILURE_ACTION_INJECT;
+        if (action == MEMORY_FAILURE_ACTION_INJECT) {
+            x86_mce_queue_count_delivered(q);
+        }
         if (ar && action == MEMORY_FAILURE_ACTION_INJECT) {
-            x86_mf_unhold(q, cs, gpa);
+            /*
+             * Taken at the access: one held for it earlier (another CPU
+             * was in a machine check then) must not be delivered again
+             * when that one ends, at an arbitrary instruction.
+             */
+            x86_mce_queue_forget(q, cs->cpu_index, gpa);
         }
         return action;
     }
-    if (!x86_mf_hold(q, cs, gpa, ar)) {
+    h.cpu_index = cs->cpu_index;
+    if (!x86_mce_queue_push(q, &h)) {
         return MEMORY_FAILURE_ACTION_IGNORE;
     }
-    x86_mf_retry_later(q);
+    x86_mce_queue_retry_in(q, X86_MF_RETRY_NS);
     return action;
 }
 
-static RasQueueInfo *x86_mf_queue_info(void)
-{
-    X86MceQueue *q = x86_mce_queue();
-    RasQueueInfo *info = g_new0(RasQueueInfo, 1);
-
-    info->queue = RAS_QUEUE_X86_MCE;
-    info->size = q->size;
-    info->waiting = g_queue_get_length(&q->held);
-    info->delivered = q->delivered;
-    info->dropped = q->dropped;
-    return info;
-}
-
 static MemoryFailureAction x86_mf_report(CPUState *cs, hwaddr gpa,
-                                         uint64_t size, bool ar,
-                                         bool *recursive)
+                                         uint64_t size, bool *recursive)
 {
-    if (!ar) {
-        return x86_mf_mce(first_cpu, gpa, false, recursive);
-    }
-    if (kvm_enabled()) {
-        return x86_mf_mce(cs, gpa, true, recursive);
-    }
-    /* TCG: the machine check is raised when the page is touched */
-    return MEMORY_FAILURE_ACTION_INJECT;
+    return x86_mf_mce(cs ? cs : first_cpu, gpa, cs != NULL, recursive);
 }
 
-static unsigned x86_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
-                                bool intact, bool told)
+static unsigned x86_mf_poison_accessed(CPUState *cs, hwaddr gpa,
+                                       uint64_t size, bool intact, bool told)
 {
     bool recursive;
 
@@ -632,10 +519,12 @@ static unsigned x86_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
          * The data is there, so the access completes and the error waits
          * as an action-optional one.
          */
-        told = x86_mf_hold(x86_mce_queue(), first_cpu, gpa, false);
+        X86HeldMce h = { .cpu_index = first_cpu->cpu_index, .gpa = gpa };
+        X86MceQueue *q = x86_mce_queue_get();
 
+        told = x86_mce_queue_push(q, &h);
         trace_x86_mf_kernel_consumed(cs->cpu_index, gpa, told);
-        x86_mf_retry_later(x86_mce_queue());
+        x86_mce_queue_retry_in(q, X86_MF_RETRY_NS);
         return POISON_TRAP_PASS | (told ? POISON_TRAP_TOLD : 0);
     }
     switch (x86_mf_mce(cs ? cs : first_cpu, gpa, cs != NULL, &recursive)) {
@@ -648,211 +537,7 @@ static unsigned x86_mf_consumed(CPUState *cs, hwaddr gpa, uint64_t size,
     }
 }
 
-static const MemoryFailureArchOps x86_mf_ops = {
+const MemoryFailureArchOps x86_memory_failure_ops = {
     .report = x86_mf_report,
-    .consumed = x86_mf_consumed,
-    .queue_info = x86_mf_queue_info,
+    .poison_accessed = x86_mf_poison_accessed,
 };
-
-/* --- the x86-mce-queue device ---------------------------------------- */
-
-static void x86_mce_queue_realize(DeviceState *dev, Error **errp)
-{
-    X86MceQueue *q = X86_MCE_QUEUE(dev);
-
-    if (!q->size) {
-        error_setg(errp, "%s: size must be at least 1", TYPE_X86_MCE_QUEUE);
-        return;
-    }
-    g_queue_init(&q->held);
-    q->timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, x86_mf_retry, q);
-    q->last_ao_ns = INT64_MIN / 2;
-    q->busy_gap_ns = X86_MF_AO_BUSY_GAP_NS;
-    qemu_register_resettable(OBJECT(dev));
-}
-
-static void x86_mce_queue_reset_hold(Object *obj, ResetType type)
-{
-    X86MceQueue *q = X86_MCE_QUEUE(obj);
-
-    /* The memory they were about was replaced at reset */
-    g_queue_clear_full(&q->held, g_free);
-    timer_del(q->timer);
-    q->last_ao_ns = INT64_MIN / 2;
-    q->busy_gap_ns = X86_MF_AO_BUSY_GAP_NS;
-}
-
-static int x86_mce_queue_pre_save(void *opaque)
-{
-    X86MceQueue *q = opaque;
-    GList *l;
-    uint32_t i = 0;
-
-    q->nr_mig = g_queue_get_length(&q->held);
-    q->mig = g_new(X86HeldMce, q->nr_mig);
-    for (l = q->held.head; l; l = l->next) {
-        q->mig[i++] = *(X86HeldMce *)l->data;
-    }
-    return 0;
-}
-
-static int x86_mce_queue_post_save(void *opaque)
-{
-    X86MceQueue *q = opaque;
-
-    g_clear_pointer(&q->mig, g_free);
-    q->nr_mig = 0;
-    return 0;
-}
-
-/*
- * The stream is untrusted: its count is checked before the allocation,
- * against the queue's size and a hard bound (a machine given a huge size
- * must not allocate whatever a stream claims).
- */
-#define X86_MF_MAX_MIGRATED     (1 << 20)
-static bool x86_mce_queue_nr_valid(void *opaque, int version_id)
-{
-    X86MceQueue *q = opaque;
-
-    /* Whatever size this machine was given: no more than one can hold */
-    if (q->nr_mig < 0 || q->nr_mig > q->size ||
-        q->nr_mig > X86_MF_MAX_MIGRATED) {
-        error_report("%s: migration stream holds %d machine checks, this "
-                     "queue %u", TYPE_X86_MCE_QUEUE, q->nr_mig, q->size);
-        return false;
-    }
-    return true;
-}
-
-static int x86_mce_queue_post_load(void *opaque, int version_id)
-{
-    X86MceQueue *q = opaque;
-    int32_t i;
-
-    for (i = 0; i < q->nr_mig; i++) {
-        X86HeldMce *h = &q->mig[i];
-
-        /* A machine check for no vCPU, or not at a page, is no record */
-        if (!qemu_get_cpu(h->cpu_index) || h->cpu_index < 0 ||
-            (h->gpa & (4 * KiB - 1))) {
-            error_report("%s: migration stream holds a machine check for "
-                         "vCPU %d at 0x%" PRIx64, TYPE_X86_MCE_QUEUE,
-                         h->cpu_index, h->gpa);
-            x86_mce_queue_post_save(q);
-            return -EINVAL;
-        }
-    }
-    g_queue_clear_full(&q->held, g_free);
-    for (i = 0; i < q->nr_mig; i++) {
-        g_queue_push_tail(&q->held, g_memdup2(&q->mig[i], sizeof(*q->mig)));
-    }
-    x86_mce_queue_post_save(q);
-    if (!g_queue_is_empty(&q->held)) {
-        x86_mf_retry_later(q);
-    }
-    return 0;
-}
-
-static bool x86_mce_queue_needed(void *opaque)
-{
-    X86MceQueue *q = opaque;
-
-    return !g_queue_is_empty(&q->held) || q->delivered || q->dropped;
-}
-
-static const VMStateDescription vmstate_x86_held_mce = {
-    .name = "x86-mce-queue/held",
-    .version_id = 1,
-    .minimum_version_id = 1,
-    .fields = (const VMStateField[]) {
-        VMSTATE_INT32(cpu_index, X86HeldMce),
-        VMSTATE_UINT64(gpa, X86HeldMce),
-        VMSTATE_BOOL(ar, X86HeldMce),
-        VMSTATE_END_OF_LIST()
-    },
-};
-
-static const VMStateDescription vmstate_x86_mce_queue_state = {
-    .name = TYPE_X86_MCE_QUEUE "/state",
-    .version_id = 1,
-    .minimum_version_id = 1,
-    .needed = x86_mce_queue_needed,
-    .pre_save = x86_mce_queue_pre_save,
-    .post_save = x86_mce_queue_post_save,
-    .post_load = x86_mce_queue_post_load,
-    .fields = (const VMStateField[]) {
-        VMSTATE_UINT64(delivered, X86MceQueue),
-        VMSTATE_UINT64(dropped, X86MceQueue),
-        VMSTATE_INT32(nr_mig, X86MceQueue),
-        VMSTATE_VALIDATE("held machine checks within bounds",
-                         x86_mce_queue_nr_valid),
-        VMSTATE_STRUCT_VARRAY_ALLOC(mig, X86MceQueue, nr_mig, 0,
-                                    vmstate_x86_held_mce, X86HeldMce),
-        VMSTATE_END_OF_LIST()
-    },
-};
-
-/* Nothing but a subsection: a machine that never held one sends nothing */
-static const VMStateDescription vmstate_x86_mce_queue = {
-    .name = TYPE_X86_MCE_QUEUE,
-    .version_id = 1,
-    .minimum_version_id = 1,
-    .fields = (const VMStateField[]) {
-        VMSTATE_END_OF_LIST()
-    },
-    .subsections = (const VMStateDescription * const []) {
-        &vmstate_x86_mce_queue_state,
-        NULL
-    },
-};
-
-static const Property x86_mce_queue_properties[] = {
-    DEFINE_PROP_UINT32("size", X86MceQueue, size, 65536),
-};
-
-static void x86_mce_queue_class_init(ObjectClass *klass, const void *data)
-{
-    DeviceClass *dc = DEVICE_CLASS(klass);
-    ResettableClass *rc = RESETTABLE_CLASS(klass);
-
-    dc->desc = "machine checks waiting for the guest";
-    dc->realize = x86_mce_queue_realize;
-    dc->vmsd = &vmstate_x86_mce_queue;
-    dc->user_creatable = false;
-    /* Created once the machine is ready (x86_mce_queue_create) */
-    dc->hotpluggable = true;
-    rc->phases.hold = x86_mce_queue_reset_hold;
-    device_class_set_props(dc, x86_mce_queue_properties);
-    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
-}
-
-static const TypeInfo x86_mce_queue_info = {
-    .name          = TYPE_X86_MCE_QUEUE,
-    .parent        = TYPE_DEVICE,
-    .instance_size = sizeof(X86MceQueue),
-    .class_init    = x86_mce_queue_class_init,
-};
-
-/* Every x86 machine gets one, the same way on both ends of a migration */
-static void x86_mce_queue_create(Notifier *n, void *opaque)
-{
-    DeviceState *dev = qdev_new(TYPE_X86_MCE_QUEUE);
-
-    object_property_add_child(qdev_get_machine(), TYPE_X86_MCE_QUEUE,
-                              OBJECT(dev));
-    qdev_realize_and_unref(dev, NULL, &error_fatal);
-}
-
-static Notifier x86_mce_queue_notifier = {
-    .notify = x86_mce_queue_create,
-};
-
-static void x86_mf_register(void)
-{
-    type_register_static(&x86_mce_queue_info);
-    qemu_add_machine_init_done_notifier(&x86_mce_queue_notifier);
-    memory_failure_register_arch(&x86_mf_ops);
-}
-
-type_init(x86_mf_register)

@@ -15,6 +15,7 @@
 #include "qapi/qapi-types-ras.h"
 #include "qom/object.h"
 #include "system/guest-progress.h"
+#include "system/ras-queue.h"
 
 #define TYPE_ACPI_GHES "acpi-ghes"
 OBJECT_DECLARE_SIMPLE_TYPE(AcpiGhesDevice, ACPI_GHES)
@@ -33,9 +34,14 @@ OBJECT_DECLARE_SIMPLE_TYPE(AcpiGhesDevice, ACPI_GHES)
 typedef struct GhesSourceStats {
     uint64_t records;           /* records written into the block */
     uint64_t busy;              /* records refused: block not acknowledged */
-    uint64_t overflow;          /* records refused: queue full */
     uint64_t mended;            /* memory errors in the block mended */
 } GhesSourceStats;
+
+/* A record waiting for the asynchronous source, as migrated */
+typedef struct GhesMigratedRecord {
+    uint32_t len;
+    uint8_t *data;
+} GhesMigratedRecord;
 
 /* What QEMU keeps of a source, to mend its block after a memory error */
 typedef struct GhesSourceCopy {
@@ -53,7 +59,7 @@ struct AcpiGhesDevice {
     DeviceState *acpi_dev;      /* GED that carries the async notification */
 
     /* derived at realize */
-    unsigned nr_sources;
+    uint32_t nr_sources;
     HestSource *sources;
 
     /* written by firmware through HEST_HW_ERRORS_ADDR_FILE */
@@ -74,12 +80,14 @@ struct AcpiGhesDevice {
 
     /* Records for the async source, delivered as the guest acknowledges */
     GQueue queue;
+    RasReportQueue async_queue;
     /* ... and as it works: records acknowledged since it last idled */
     uint32_t async_unconfirmed;
     GuestProgress async_progress;
     QEMUTimer *async_timer;
-    uint8_t *queue_buf;         /* the queue, flattened for migration */
-    uint32_t queue_buf_len;
+    /* @queue, flattened for migration */
+    GhesMigratedRecord *mig;
+    int32_t nr_mig;
 
     /* Address of the memory error each block holds, for coalescing */
     uint64_t *block_addr;
@@ -87,7 +95,6 @@ struct AcpiGhesDevice {
     uint64_t sequence;          /* last record sequence number used */
     GhesSourceCopy *copies;
     GhesSourceStats *stats;
-    uint32_t nr_stats;          /* == nr_sources, for migration */
 };
 
 /**
@@ -98,7 +105,8 @@ struct AcpiGhesDevice {
 unsigned ghes_sea_source(AcpiGhesDevice *s, int cpu_index);
 
 /**
- * ghes_device_find: the machine's GHES sources, or NULL without ras=on
+ * ghes_device_find: the machine's GHES sources (those ghes_device_create()
+ * made), or NULL without ras=on
  */
 AcpiGhesDevice *ghes_device_find(void);
 
@@ -123,57 +131,42 @@ void ghes_device_add_fw_cfg(AcpiGhesDevice *s, FWCfgState *fw_cfg,
 bool ghes_device_ready(AcpiGhesDevice *s, Error **errp);
 
 /**
- * ghes_device_write_record:
+ * ghes_post_record:
  * @s: the GHES sources
  * @source: source index (GHES_SOURCE_ASYNC or ghes_sea_source())
  * @cper: a complete Generic Error Status Block
  * @len: its length, at most HEST_GHES_BLOCK_LEN
- * @errp: set when the record cannot be written now
+ * @errp: set when the record is refused
  *
- * Write @cper into the source's error status block if the guest has
- * acknowledged the previous record, and clear the read-ack register.
- * Raises the source's notification for asynchronous sources; the caller
- * delivers the SEA for synchronous ones.  Nothing is written on error.
+ * Give @cper to the guest.  A synchronous source's record is written into
+ * its error status block if the guest has acknowledged the one before,
+ * and the caller delivers the SEA.  The asynchronous source's records
+ * reach the guest in order, each written once the guest has taken the
+ * one before, and notified through the GED; they wait in a queue of
+ * "queue-size" records meanwhile, and are refused only when it is full.
  */
-bool ghes_device_write_record(AcpiGhesDevice *s, unsigned source,
-                              const void *cper, size_t len, Error **errp);
+bool ghes_post_record(AcpiGhesDevice *s, unsigned source, const void *cper,
+                      size_t len, Error **errp);
+
+typedef enum GhesPosted {
+    GHES_POST_FAILED,       /* refused, for the reason in *errp */
+    GHES_POST_BUSY,         /* refused: the block holds another record */
+    GHES_POST_DONE,         /* written, or queued for the async source */
+    GHES_POST_PENDING,      /* the block holds this error, not taken yet */
+} GhesPosted;
 
 /**
- * ghes_record_mem_error:
- * @s: the GHES sources
- * @source: source index
- * @gpa: guest physical address, aligned to @size
- * @size: bytes lost, a power of two
- * @errp: set when the record cannot be written now
- *
- * Encode a recoverable multi-bit ECC memory error and write it to @source.
+ * ghes_post_mem_error: encode @err as a CPER memory error record and post
+ * it to @source as ghes_post_record() does.  A synchronous source whose
+ * block still holds a record of the same address, which the guest has
+ * not taken, gets nothing new (GHES_POST_PENDING): the guest will read
+ * that one.
  */
-bool ghes_record_mem_error(AcpiGhesDevice *s, unsigned source, uint64_t gpa,
-                           uint64_t size, Error **errp);
-
-/**
- * ghes_device_post_record:
- *
- * Like ghes_device_write_record(), but a record for the asynchronous
- * source that cannot be written now waits in a queue (up to the
- * "queue-size" property) and is written when the guest acknowledges the
- * one before: records reach the guest in order, none is refused while
- * the queue has room.  Synchronous sources have no queue.
- */
-bool ghes_device_post_record(AcpiGhesDevice *s, unsigned source,
-                             const void *cper, size_t len, Error **errp);
+GhesPosted ghes_post_mem_error(AcpiGhesDevice *s, unsigned source,
+                               const CperMemError *err, Error **errp);
 
 /* Records waiting for @source */
 unsigned ghes_device_queued(AcpiGhesDevice *s, unsigned source);
-
-/* The asynchronous source's queue, for query-ras-queues */
-RasQueueInfo *ghes_device_queue_info(AcpiGhesDevice *s);
-
-/**
- * ghes_device_write_mem_error: post an encoded memory error to @source
- */
-bool ghes_device_write_mem_error(AcpiGhesDevice *s, unsigned source,
-                                 const CperMemError *err, Error **errp);
 
 /**
  * ghes_device_block_free: whether @source can take a record now (placed
@@ -182,18 +175,6 @@ bool ghes_device_write_mem_error(AcpiGhesDevice *s, unsigned source,
 bool ghes_device_block_free(AcpiGhesDevice *s, unsigned source);
 
 #define GHES_ADDR_UNKNOWN   UINT64_MAX
-
-/**
- * ghes_device_block_addr: the physical address of the memory error
- * record @source holds and the guest has not taken yet, or
- * GHES_ADDR_UNKNOWN (block free, or not a memory error QEMU encoded)
- */
-uint64_t ghes_device_block_addr(AcpiGhesDevice *s, unsigned source);
-
-/**
- * ghes_device_next_sequence: a fresh record sequence number
- */
-uint64_t ghes_device_next_sequence(AcpiGhesDevice *s);
 
 /**
  * ghes_gpa_is_ram: whether [@addr, @addr + @len) is writable guest RAM

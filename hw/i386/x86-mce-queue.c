@@ -1,0 +1,314 @@
+/*
+ * x86 machine checks waiting for the guest
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/timer.h"
+#include "hw/core/cpu.h"
+#include "hw/i386/x86-mce-queue.h"
+#include "hw/qdev-properties.h"
+#include "migration/vmstate.h"
+#include "system/reset.h"
+#include "target/i386/memory-failure.h"
+#include "trace.h"
+
+static X86MceQueue *machine_queue;
+
+X86MceQueue *x86_mce_queue_get(void)
+{
+    return machine_queue;
+}
+
+bool x86_mce_queue_empty(X86MceQueue *q)
+{
+    return g_queue_is_empty(&q->held);
+}
+
+X86HeldMce *x86_mce_queue_next(X86MceQueue *q)
+{
+    return g_queue_peek_head(&q->held);
+}
+
+bool x86_mce_queue_push(X86MceQueue *q, const X86HeldMce *mce)
+{
+    GList *l;
+
+    for (l = q->held.head; l; l = l->next) {
+        X86HeldMce *h = l->data;
+
+        if (h->cpu_index == mce->cpu_index && h->gpa == mce->gpa &&
+            h->ar == mce->ar) {
+            /* The same poison touched again while it waits: once is it */
+            return true;
+        }
+    }
+    if (g_queue_get_length(&q->held) >= q->size) {
+        ras_queue_overflow(&q->ras, 1, true, mce->gpa);
+        warn_report_once("memory error at guest address 0x%" PRIx64
+                         " not reported to the guest: %u machine checks "
+                         "are already waiting", mce->gpa, q->size);
+        return false;
+    }
+    g_queue_push_tail(&q->held, g_memdup2(mce, sizeof(*mce)));
+    trace_x86_mce_queue_held(mce->cpu_index, mce->gpa, mce->ar,
+                             g_queue_get_length(&q->held));
+    return true;
+}
+
+void x86_mce_queue_requeue(X86MceQueue *q, const X86HeldMce *mce)
+{
+    g_queue_push_head(&q->held, g_memdup2(mce, sizeof(*mce)));
+    q->delivered--;
+    trace_x86_mce_queue_requeued(mce->cpu_index, mce->gpa);
+}
+
+void x86_mce_queue_release(X86MceQueue *q, X86HeldMce *mce, bool delivered)
+{
+    g_queue_remove(&q->held, mce);
+    q->delivered += delivered;
+    trace_x86_mce_queue_released(mce->cpu_index, mce->gpa, delivered,
+                                 g_queue_get_length(&q->held));
+    g_free(mce);
+}
+
+void x86_mce_queue_count_delivered(X86MceQueue *q)
+{
+    q->delivered++;
+}
+
+void x86_mce_queue_forget(X86MceQueue *q, int cpu_index, uint64_t gpa)
+{
+    GList *l, *next;
+
+    for (l = q->held.head; l; l = next) {
+        X86HeldMce *h = l->data;
+
+        next = l->next;
+        if (h->ar && h->cpu_index == cpu_index && h->gpa == gpa) {
+            trace_x86_mce_queue_forgotten(h->cpu_index, h->gpa);
+            g_queue_delete_link(&q->held, l);
+            g_free(h);
+        }
+    }
+}
+
+void x86_mce_queue_retry_in(X86MceQueue *q, int64_t ns)
+{
+    int64_t when = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + ns;
+
+    if (!timer_pending(q->timer) || timer_expire_time_ns(q->timer) > when) {
+        timer_mod(q->timer, when);
+    }
+}
+
+static void x86_mce_queue_timer(void *opaque)
+{
+    x86_memory_failure_deliver_held(opaque);
+}
+
+static void x86_mce_queue_count(RasReportQueue *rq, RasQueueInfo *info)
+{
+    X86MceQueue *q = container_of(rq, X86MceQueue, ras);
+
+    info->waiting = g_queue_get_length(&q->held);
+    info->delivered = q->delivered;
+}
+
+static void x86_mce_queue_realize(DeviceState *dev, Error **errp)
+{
+    X86MceQueue *q = X86_MCE_QUEUE(dev);
+
+    if (!q->size) {
+        error_setg(errp, "%s: size must be at least 1", TYPE_X86_MCE_QUEUE);
+        return;
+    }
+    g_queue_init(&q->held);
+    q->timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, x86_mce_queue_timer, q);
+    q->ras = (RasReportQueue) {
+        .kind = RAS_QUEUE_X86_MCE,
+        .capacity = q->size,
+        .count = x86_mce_queue_count,
+    };
+    ras_queue_register(&q->ras);
+    qemu_register_resettable(OBJECT(dev));
+}
+
+static void x86_mce_queue_reset_hold(Object *obj, ResetType type)
+{
+    X86MceQueue *q = X86_MCE_QUEUE(obj);
+
+    /* The memory they were about was replaced at reset */
+    g_queue_clear_full(&q->held, g_free);
+    timer_del(q->timer);
+    x86_memory_failure_reset();
+}
+
+static int x86_mce_queue_pre_save(void *opaque)
+{
+    X86MceQueue *q = opaque;
+    GList *l;
+    int32_t i = 0;
+
+    q->nr_mig = g_queue_get_length(&q->held);
+    q->mig = g_new(X86HeldMce, q->nr_mig);
+    for (l = q->held.head; l; l = l->next) {
+        q->mig[i++] = *(X86HeldMce *)l->data;
+    }
+    return 0;
+}
+
+static int x86_mce_queue_post_save(void *opaque)
+{
+    X86MceQueue *q = opaque;
+
+    g_clear_pointer(&q->mig, g_free);
+    q->nr_mig = 0;
+    return 0;
+}
+
+/*
+ * The stream is untrusted: its count is checked before the allocation,
+ * against the queue's size and a hard bound (a machine given a huge size
+ * must not allocate whatever a stream claims).
+ */
+#define X86_MCE_QUEUE_MAX_MIGRATED  (1 << 20)
+
+static bool x86_mce_queue_nr_valid(void *opaque, int version_id)
+{
+    X86MceQueue *q = opaque;
+
+    if (q->nr_mig < 0 || q->nr_mig > q->size ||
+        q->nr_mig > X86_MCE_QUEUE_MAX_MIGRATED) {
+        error_report("%s: migration stream holds %d machine checks, this "
+                     "queue %u", TYPE_X86_MCE_QUEUE, q->nr_mig, q->size);
+        return false;
+    }
+    return true;
+}
+
+static int x86_mce_queue_post_load(void *opaque, int version_id)
+{
+    X86MceQueue *q = opaque;
+    int32_t i;
+
+    for (i = 0; i < q->nr_mig; i++) {
+        X86HeldMce *h = &q->mig[i];
+
+        /* A machine check for no vCPU, or not at a page, is no record */
+        if (h->cpu_index < 0 || !qemu_get_cpu(h->cpu_index) ||
+            (h->gpa & 0xfff)) {
+            error_report("%s: migration stream holds a machine check for "
+                         "vCPU %d at 0x%" PRIx64, TYPE_X86_MCE_QUEUE,
+                         h->cpu_index, h->gpa);
+            x86_mce_queue_post_save(q);
+            return -EINVAL;
+        }
+    }
+    g_queue_clear_full(&q->held, g_free);
+    for (i = 0; i < q->nr_mig; i++) {
+        g_queue_push_tail(&q->held, g_memdup2(&q->mig[i], sizeof(*q->mig)));
+    }
+    x86_mce_queue_post_save(q);
+    if (!g_queue_is_empty(&q->held)) {
+        x86_mce_queue_retry_in(q, 0);
+    }
+    return 0;
+}
+
+static bool x86_mce_queue_needed(void *opaque)
+{
+    X86MceQueue *q = opaque;
+
+    return !g_queue_is_empty(&q->held) || q->delivered || q->ras.dropped;
+}
+
+static const VMStateDescription vmstate_x86_held_mce = {
+    .name = "x86-mce-queue/held",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_INT32(cpu_index, X86HeldMce),
+        VMSTATE_UINT64(gpa, X86HeldMce),
+        VMSTATE_BOOL(ar, X86HeldMce),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const VMStateDescription vmstate_x86_mce_queue_state = {
+    .name = TYPE_X86_MCE_QUEUE "/state",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = x86_mce_queue_needed,
+    .pre_save = x86_mce_queue_pre_save,
+    .post_save = x86_mce_queue_post_save,
+    .post_load = x86_mce_queue_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT64(delivered, X86MceQueue),
+        VMSTATE_UINT64(ras.dropped, X86MceQueue),
+        VMSTATE_INT32(nr_mig, X86MceQueue),
+        VMSTATE_VALIDATE("held machine checks within bounds",
+                         x86_mce_queue_nr_valid),
+        VMSTATE_STRUCT_VARRAY_ALLOC(mig, X86MceQueue, nr_mig, 0,
+                                    vmstate_x86_held_mce, X86HeldMce),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+/* Nothing but a subsection: a machine that never held one sends nothing */
+static const VMStateDescription vmstate_x86_mce_queue = {
+    .name = TYPE_X86_MCE_QUEUE,
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_END_OF_LIST()
+    },
+    .subsections = (const VMStateDescription * const []) {
+        &vmstate_x86_mce_queue_state,
+        NULL
+    },
+};
+
+static const Property x86_mce_queue_properties[] = {
+    DEFINE_PROP_UINT32("size", X86MceQueue, size, 65536),
+};
+
+static void x86_mce_queue_class_init(ObjectClass *klass, const void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    ResettableClass *rc = RESETTABLE_CLASS(klass);
+
+    dc->desc = "machine checks waiting for the guest";
+    dc->realize = x86_mce_queue_realize;
+    dc->vmsd = &vmstate_x86_mce_queue;
+    dc->user_creatable = false;
+    rc->phases.hold = x86_mce_queue_reset_hold;
+    device_class_set_props(dc, x86_mce_queue_properties);
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+}
+
+static const TypeInfo x86_mce_queue_info = {
+    .name          = TYPE_X86_MCE_QUEUE,
+    .parent        = TYPE_DEVICE,
+    .instance_size = sizeof(X86MceQueue),
+    .class_init    = x86_mce_queue_class_init,
+};
+
+void x86_mce_queue_create(Object *machine)
+{
+    DeviceState *dev = qdev_new(TYPE_X86_MCE_QUEUE);
+
+    object_property_add_child(machine, TYPE_X86_MCE_QUEUE, OBJECT(dev));
+    qdev_realize_and_unref(dev, NULL, &error_fatal);
+    machine_queue = X86_MCE_QUEUE(dev);
+}
+
+static void x86_mce_queue_register_types(void)
+{
+    type_register_static(&x86_mce_queue_info);
+}
+
+type_init(x86_mce_queue_register_types)

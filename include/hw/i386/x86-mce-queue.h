@@ -1,0 +1,83 @@
+/*
+ * x86 machine checks waiting for the guest
+ *
+ * A machine check cannot be delivered while the guest is still in the
+ * previous one (the CPU would shut down), and action-optional ones are
+ * paced to the guest's speed: they wait here, in order, within a bound.
+ * What may go when is decided by target/i386/memory-failure.c; this
+ * device only keeps them, migrates them and drops them at reset.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_I386_X86_MCE_QUEUE_H
+#define HW_I386_X86_MCE_QUEUE_H
+
+#include "hw/qdev-core.h"
+#include "qom/object.h"
+#include "system/ras-queue.h"
+
+#define TYPE_X86_MCE_QUEUE "x86-mce-queue"
+OBJECT_DECLARE_SIMPLE_TYPE(X86MceQueue, X86_MCE_QUEUE)
+
+typedef struct X86HeldMce {
+    int32_t cpu_index;          /* the vCPU it is for */
+    uint64_t gpa;               /* page of the memory error */
+    bool ar;                    /* action required (SRAR) */
+} X86HeldMce;
+
+struct X86MceQueue {
+    DeviceState parent_obj;
+
+    uint32_t size;              /* property: bound of @held */
+    GQueue held;                /* X86HeldMce, oldest first */
+    QEMUTimer *timer;
+    uint64_t delivered;
+    RasReportQueue ras;
+
+    /* @held, flattened for migration */
+    X86HeldMce *mig;
+    int32_t nr_mig;
+};
+
+/* Create the machine's queue, its child "x86-mce-queue" */
+void x86_mce_queue_create(Object *machine);
+
+/* The machine's queue, or NULL before x86_mce_queue_create() */
+X86MceQueue *x86_mce_queue_get(void);
+
+/*
+ * Hold @mce at the tail, unless the same one waits already.  False if
+ * the queue is full: the machine check is dropped, counted and announced
+ * (RAS_QUEUE_OVERFLOW).
+ */
+bool x86_mce_queue_push(X86MceQueue *q, const X86HeldMce *mce);
+
+/* Hold @mce at the head again: delivered, but the guest did not take it */
+void x86_mce_queue_requeue(X86MceQueue *q, const X86HeldMce *mce);
+
+/* The oldest machine check held, or NULL */
+X86HeldMce *x86_mce_queue_next(X86MceQueue *q);
+
+/* @mce, from x86_mce_queue_next(), leaves the queue, @delivered or not */
+void x86_mce_queue_release(X86MceQueue *q, X86HeldMce *mce, bool delivered);
+
+/* One machine check delivered without waiting, for the counts */
+void x86_mce_queue_count_delivered(X86MceQueue *q);
+
+/*
+ * @cpu_index took its action-required machine check for @gpa at the
+ * access: one held for it is no longer to be delivered
+ */
+void x86_mce_queue_forget(X86MceQueue *q, int cpu_index, uint64_t gpa);
+
+bool x86_mce_queue_empty(X86MceQueue *q);
+
+/*
+ * Look again at the queue in @ns (QEMU_CLOCK_VIRTUAL), or sooner if a
+ * look is due already: target/i386/memory-failure.c then delivers what
+ * may go.
+ */
+void x86_mce_queue_retry_in(X86MceQueue *q, int64_t ns);
+
+#endif
