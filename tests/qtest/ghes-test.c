@@ -20,58 +20,16 @@
 
 #define GED_BASE            0x09080000ull
 #define GED_ERROR_EVT       0x20
-#define RAM_BASE            0x40000000ull
+#define RAM_BASE            RAS_VIRT_RAM_BASE
 #define ERROR_PAGE          (RAM_BASE + 0x10000000ull)
-
-#define NR_CPUS             2
-#define NR_SOURCES          (1 + NR_CPUS)
-#define BLOCK_LEN           1024
-/* the read ack and address registers have a page of their own */
-#define REGS_LEN            4096
 #define GHES_V2_LEN         92
-#define RECORD_LEN          (20 + 72 + 80 + 8)
 
 static QTestState *start(RasFw *fw, const char *extra)
 {
-    QTestState *qts;
+    QTestState *qts = ras_virt_start("1G", extra);
 
-    qts = qtest_initf("-machine virt,ras=on -cpu max -smp %d -m 1G -nic none "
-                      "-bios %s %s", NR_CPUS, ras_fw_dummy_bios(),
-                      extra ? extra : "");
     ras_fw_init(fw, qts);
     return qts;
-}
-
-static uint64_t blob_base(RasFw *fw)
-{
-    RasFwFile *f = ras_fw_file(fw, "etc/hardware_errors");
-
-    g_assert(f && f->addr);
-    return f->addr;
-}
-
-static uint64_t block_addr(RasFw *fw, int i)
-{
-    return blob_base(fw) + REGS_LEN + BLOCK_LEN * i;
-}
-
-static uint64_t ack_addr(RasFw *fw, int i)
-{
-    return blob_base(fw) + 8 * (NR_SOURCES + i);
-}
-
-/* Acknowledge a record the way Linux's ghes_clear_estatus() does */
-static void guest_ack(RasFw *fw, int i)
-{
-    uint64_t ack;
-
-    qtest_writel(fw->qts, block_addr(fw, i), 0);
-    ack = qtest_readq(fw->qts, ack_addr(fw, i));
-    qtest_writeq(fw->qts, ack_addr(fw, i), (ack & ~1ull) | 1);
-    if (i == 0) {
-        /* Time for the guest to have done what it acknowledged */
-        qtest_clock_step(fw->qts, RAS_FW_ASYNC_MAX_WAIT_NS);
-    }
 }
 
 static void check_gas(QTestState *qts, uint64_t gas, uint64_t addr)
@@ -99,10 +57,10 @@ static void test_hest(void)
     ras_fw_run_loader(&fw);
     hest = ras_fw_find_table(&fw, "HEST", &len);
     g_assert(hest);
-    base = blob_base(&fw);
+    base = ras_ghes_blob(&fw);
 
     /* Header: length, revision, checksum over the patched table */
-    g_assert_cmpint(len, ==, 36 + 4 + GHES_V2_LEN * NR_SOURCES);
+    g_assert_cmpint(len, ==, 36 + 4 + GHES_V2_LEN * RAS_GHES_SOURCES);
     g_assert_cmpint(qtest_readb(qts, hest + 8), ==, 1);
     raw = g_malloc(len);
     qtest_memread(qts, hest, raw, len);
@@ -110,9 +68,9 @@ static void test_hest(void)
         sum += raw[i];
     }
     g_assert_cmpint(sum, ==, 0);
-    g_assert_cmpint(ldl_le_p(raw + 36), ==, NR_SOURCES);
+    g_assert_cmpint(ldl_le_p(raw + 36), ==, RAS_GHES_SOURCES);
 
-    for (i = 0; i < NR_SOURCES; i++) {
+    for (i = 0; i < RAS_GHES_SOURCES; i++) {
         uint64_t e = hest + 40 + GHES_V2_LEN * i;
 
         g_assert_cmpint(qtest_readw(qts, e), ==, 10);          /* GHESv2 */
@@ -122,21 +80,21 @@ static void test_hest(void)
         g_assert_cmpint(qtest_readb(qts, e + 7), ==, 1);       /* Enabled */
         g_assert_cmpint(qtest_readl(qts, e + 8), ==, 1);       /* Records */
         g_assert_cmpint(qtest_readl(qts, e + 12), ==, 1);      /* Sections */
-        g_assert_cmpint(qtest_readl(qts, e + 16), ==, BLOCK_LEN);
+        g_assert_cmpint(qtest_readl(qts, e + 16), ==, RAS_GHES_BLOCK_LEN);
         check_gas(qts, e + 20, base + 8 * i);
         /* Notification Structure: GPIO for source 0, SEA for the rest */
         g_assert_cmpint(qtest_readb(qts, e + 32), ==, i == 0 ? 7 : 8);
         g_assert_cmpint(qtest_readb(qts, e + 33), ==, 28);
-        g_assert_cmpint(qtest_readl(qts, e + 60), ==, BLOCK_LEN);
-        check_gas(qts, e + 64, base + 8 * (NR_SOURCES + i));
+        g_assert_cmpint(qtest_readl(qts, e + 60), ==, RAS_GHES_BLOCK_LEN);
+        check_gas(qts, e + 64, base + 8 * (RAS_GHES_SOURCES + i));
         g_assert_cmphex(qtest_readq(qts, e + 76), ==, ~1ull);  /* Preserve */
         g_assert_cmphex(qtest_readq(qts, e + 84), ==, 1);      /* Write */
 
         /* The blob: address registers patched, blocks free and empty */
         g_assert_cmphex(qtest_readq(qts, base + 8 * i), ==,
-                        block_addr(&fw, i));
-        g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, i)), ==, 1);
-        g_assert_cmphex(qtest_readl(qts, block_addr(&fw, i)), ==, 0);
+                        ras_ghes_block(&fw, i));
+        g_assert_cmphex(qtest_readq(qts, ras_ghes_ack_reg(&fw, i)), ==, 1);
+        g_assert_cmphex(qtest_readl(qts, ras_ghes_block(&fw, i)), ==, 0);
     }
 
     /* QEMU saw where the firmware put the blob */
@@ -145,15 +103,15 @@ static void test_hest(void)
     g_assert(ret);
     g_assert_cmphex(qdict_get_int(ret, "blob-address"), ==, base);
     sources = qdict_get_qlist(ret, "sources");
-    g_assert_cmpint(qlist_size(sources), ==, NR_SOURCES);
-    for (i = 0; i < NR_SOURCES; i++) {
+    g_assert_cmpint(qlist_size(sources), ==, RAS_GHES_SOURCES);
+    for (i = 0; i < RAS_GHES_SOURCES; i++) {
         QDict *s = qobject_to(QDict, qlist_pop(sources));
 
         g_assert_cmpint(qdict_get_int(s, "source-id"), ==, i);
         g_assert_cmpstr(qdict_get_str(s, "notification"), ==,
                         i ? "sea" : "gpio");
         g_assert_cmphex(qdict_get_int(s, "block-address"), ==,
-                        block_addr(&fw, i));
+                        ras_ghes_block(&fw, i));
         g_assert(qdict_get_bool(s, "acknowledged"));
         if (i) {
             g_assert_cmpint(qdict_get_int(s, "cpu-index"), ==, i - 1);
@@ -196,16 +154,12 @@ static void test_hest(void)
 static void check_mem_record(RasFw *fw, int i, uint64_t pa, uint64_t size,
                              uint32_t sev, uint8_t type, uint64_t seq)
 {
-    static const uint8_t mem_guid[16] = {
-        0x14, 0x11, 0xBC, 0xA5, 0x64, 0x6F, 0xDE, 0x4E,
-        0xB8, 0x63, 0x3E, 0x83, 0xED, 0x7C, 0x83, 0xB1,
-    };
-    uint8_t r[RECORD_LEN], zero[36] = { 0 };
+    uint8_t r[RAS_GHES_RECORD_LEN], zero[36] = { 0 };
     const uint8_t *g = r + 20, *m = r + 92, *ts = g + 64;
     uint64_t valid;
     int k;
 
-    qtest_memread(fw->qts, block_addr(fw, i), r, sizeof(r));
+    qtest_memread(fw->qts, ras_ghes_block(fw, i), r, sizeof(r));
     /* Generic Error Status Block */
     g_assert_cmphex(ldl_le_p(r), ==,
                     (sev == 2 ? 2 : 1) | (1 << 4));   /* one entry */
@@ -214,7 +168,7 @@ static void check_mem_record(RasFw *fw, int i, uint64_t pa, uint64_t size,
     g_assert_cmpint(ldl_le_p(r + 12), ==, 72 + 80);      /* data length */
     g_assert_cmpint(ldl_le_p(r + 16), ==, sev);
     /* Generic Error Data Entry, revision 0x300 */
-    g_assert(!memcmp(g, mem_guid, 16));
+    g_assert(!memcmp(g, ras_cper_mem_err_guid, 16));
     g_assert_cmpint(ldl_le_p(g + 16), ==, sev);
     g_assert_cmphex(lduw_le_p(g + 20), ==, 0x300);
     g_assert_cmphex(g[22], ==, 0x4);                     /* timestamp */
@@ -236,28 +190,14 @@ static void check_mem_record(RasFw *fw, int i, uint64_t pa, uint64_t size,
     g_assert_cmphex(ldq_le_p(m + 24), ==, size > 4096 ? ~(size - 1) : 0);
     g_assert_cmpint(m[72], ==, type);
     /* Raw data: the record sequence number */
-    g_assert_cmpint(ldq_le_p(r + 172), ==, seq);
-}
-
-static QDict *source_info(QTestState *qts, int i)
-{
-    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
-    QList *l = qdict_get_qlist(qdict_get_qdict(rsp, "return"), "sources");
-    QDict *s = NULL;
-
-    for (; i >= 0; i--) {
-        qobject_unref(s);
-        s = qobject_to(QDict, qlist_pop(l));
-    }
-    qobject_unref(rsp);
-    return s;
+    g_assert_cmpint(ldq_le_p(r + RAS_GHES_RECORD_SEQ), ==, seq);
 }
 
 static void test_inject_and_ack(void)
 {
     RasFw fw;
     QTestState *qts = start(&fw, NULL);
-    uint8_t before[RECORD_LEN], after[RECORD_LEN];
+    uint8_t before[RAS_GHES_RECORD_LEN], after[RAS_GHES_RECORD_LEN];
     QDict *s;
 
     ras_fw_run_loader(&fw);
@@ -268,18 +208,18 @@ static void test_inject_and_ack(void)
                              (uint64_t)ERROR_PAGE);
     check_mem_record(&fw, 0, ERROR_PAGE, 4096, 0, 3, 1);
     /* the block is claimed, the guest notified through the GED */
-    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 0)), ==, 0);
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_ack_reg(&fw, 0)), ==, 0);
     g_assert_cmphex(qtest_readl(qts, GED_BASE) & GED_ERROR_EVT, ==,
                     GED_ERROR_EVT);
 
     /* Not acknowledged: the next record waits, the block is untouched */
-    qtest_memread(qts, block_addr(&fw, 0), before, sizeof(before));
+    qtest_memread(qts, ras_ghes_block(&fw, 0), before, sizeof(before));
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 " } }",
                              (uint64_t)ERROR_PAGE + 4096);
-    qtest_memread(qts, block_addr(&fw, 0), after, sizeof(after));
+    qtest_memread(qts, ras_ghes_block(&fw, 0), after, sizeof(after));
     g_assert(!memcmp(before, after, sizeof(before)));
-    s = source_info(qts, 0);
+    s = ras_ghes_source(qts, 0);
     g_assert_cmpint(qdict_get_int(s, "records"), ==, 1);
     g_assert_cmpint(qdict_get_int(s, "busy"), ==, 0);
     g_assert_cmpint(qdict_get_int(s, "queued"), ==, 1);
@@ -288,19 +228,19 @@ static void test_inject_and_ack(void)
 
     /* The acknowledgement brings it in at once, notified again */
     qtest_readl(qts, GED_BASE);
-    guest_ack(&fw, 0);
+    ras_ghes_ack(&fw, 0);
     check_mem_record(&fw, 0, ERROR_PAGE + 4096, 4096, 0, 3, 2);
-    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 0)), ==, 0);
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_ack_reg(&fw, 0)), ==, 0);
     g_assert_cmphex(qtest_readl(qts, GED_BASE) & GED_ERROR_EVT, ==,
                     GED_ERROR_EVT);
-    s = source_info(qts, 0);
+    s = ras_ghes_source(qts, 0);
     g_assert_cmpint(qdict_get_int(s, "records"), ==, 2);
     g_assert_cmpint(qdict_get_int(s, "queued"), ==, 0);
     qobject_unref(s);
 
     /* Acknowledged: the next record goes in, a 2 MiB one with a mask */
-    guest_ack(&fw, 0);
-    s = source_info(qts, 0);
+    ras_ghes_ack(&fw, 0);
+    s = ras_ghes_source(qts, 0);
     g_assert(qdict_get_bool(s, "acknowledged"));
     qobject_unref(s);
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
@@ -310,18 +250,18 @@ static void test_inject_and_ack(void)
                              (uint64_t)ERROR_PAGE);
     check_mem_record(&fw, 0, ERROR_PAGE, 2 * 1024 * 1024, 2, 14, 3);
     /* the ack register keeps the bits the guest must preserve */
-    guest_ack(&fw, 0);
-    qtest_writeq(qts, ack_addr(&fw, 0), 0xf0f0000000000001ull);
+    ras_ghes_ack(&fw, 0);
+    qtest_writeq(qts, ras_ghes_ack_reg(&fw, 0), 0xf0f0000000000001ull);
     qtest_clock_step(qts, RAS_FW_ASYNC_MAX_WAIT_NS);
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 " } }",
                              (uint64_t)ERROR_PAGE);
-    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 0)), ==,
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_ack_reg(&fw, 0)), ==,
                     0xf0f0000000000000ull);
     check_mem_record(&fw, 0, ERROR_PAGE, 4096, 0, 3, 4);
     /* the SEA sources were not touched */
-    g_assert_cmphex(qtest_readl(qts, block_addr(&fw, 1)), ==, 0);
-    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 1)), ==, 1);
+    g_assert_cmphex(qtest_readl(qts, ras_ghes_block(&fw, 1)), ==, 0);
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_ack_reg(&fw, 1)), ==, 1);
 
     /* Action required: the SEA source of the vCPU that consumed it */
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
@@ -329,29 +269,20 @@ static void test_inject_and_ack(void)
                              "'action-required': true, 'cpu-index': 1 } }",
                              (uint64_t)ERROR_PAGE + 8192);
     check_mem_record(&fw, 2, ERROR_PAGE + 8192, 4096, 0, 3, 5);
-    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 2)), ==, 0);
-    g_assert_cmphex(qtest_readl(qts, block_addr(&fw, 1)), ==, 0);
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_ack_reg(&fw, 2)), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, ras_ghes_block(&fw, 1)), ==, 0);
     qtest_quit(qts);
-}
-
-static int64_t source_stat(QTestState *qts, int i, const char *key)
-{
-    QDict *s = source_info(qts, i);
-    int64_t v = qdict_get_int(s, key);
-
-    qobject_unref(s);
-    return v;
 }
 
 
 /* Inject a typed memory error, take the record and acknowledge it */
-static void typed_record(RasFw *fw, uint8_t rec[RECORD_LEN])
+static void typed_record(RasFw *fw, uint8_t rec[RAS_GHES_RECORD_LEN])
 {
     qtest_qmp_assert_success(fw->qts, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 " } }",
                              (uint64_t)ERROR_PAGE);
-    qtest_memread(fw->qts, block_addr(fw, 0), rec, RECORD_LEN);
-    guest_ack(fw, 0);
+    qtest_memread(fw->qts, ras_ghes_block(fw, 0), rec, RAS_GHES_RECORD_LEN);
+    ras_ghes_ack(fw, 0);
 }
 
 /*
@@ -388,7 +319,7 @@ static void test_queue(void)
     g_assert_cmpint(qdict_get_int(d, "size"), ==, 3);
     g_assert_cmpint(qdict_get_int(d, "dropped"), ==, 1);
     qobject_unref(ev);
-    s = source_info(qts, 0);
+    s = ras_ghes_source(qts, 0);
     g_assert_cmpint(qdict_get_int(s, "queued"), ==, 3);
     g_assert_cmpint(qdict_get_int(s, "overflow"), ==, 1);
     qobject_unref(s);
@@ -398,16 +329,13 @@ static void test_queue(void)
     g_assert_cmpint(qlist_size(q), ==, 2);
     d = qobject_to(QDict, qlist_peek(q));
     g_assert_cmpstr(qdict_get_str(d, "queue"), ==, "ghes");
-    g_assert_cmpint(qdict_get_int(d, "size"), ==, 3);
-    g_assert_cmpint(qdict_get_int(d, "waiting"), ==, 3);
-    g_assert_cmpint(qdict_get_int(d, "delivered"), ==, 1);
-    g_assert_cmpint(qdict_get_int(d, "dropped"), ==, 1);
     qobject_unref(rsp);
+    ras_assert_queue(qts, "ghes", 3, 3, 1, 1);
     for (i = 0; i < 4; i++) {
         check_mem_record(&fw, 0, ERROR_PAGE + i * 4096, 4096, 0, 3, i + 1);
-        guest_ack(&fw, 0);
+        ras_ghes_ack(&fw, 0);
     }
-    s = source_info(qts, 0);
+    s = ras_ghes_source(qts, 0);
     g_assert_cmpint(qdict_get_int(s, "queued"), ==, 0);
     g_assert_cmpint(qdict_get_int(s, "records"), ==, 4);
     g_assert(qdict_get_bool(s, "acknowledged"));
@@ -424,40 +352,20 @@ static void test_raw_cper(void)
 {
     RasFw fw;
     QTestState *qts = start(&fw, NULL);
-    uint8_t rec[RECORD_LEN], back[RECORD_LEN];
+    uint8_t rec[RAS_GHES_RECORD_LEN], back[RAS_GHES_RECORD_LEN];
     g_autofree char *good = NULL;
 
     ras_fw_run_loader(&fw);
     /* A record made by the typed command is a valid raw record too */
     typed_record(&fw, rec);
-    stq_le_p(rec + 172, 77);
+    stq_le_p(rec + RAS_GHES_RECORD_SEQ, 77);
     good = b64(rec, sizeof(rec));
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-ghes-v2-error', "
                              "'arguments': { 'cper': %s } }", good);
-    qtest_memread(qts, block_addr(&fw, 0), back, sizeof(back));
+    qtest_memread(qts, ras_ghes_block(&fw, 0), back, sizeof(back));
     g_assert(!memcmp(rec, back, sizeof(rec)));
-    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 0)), ==, 0);
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_ack_reg(&fw, 0)), ==, 0);
     qtest_quit(qts);
-}
-
-static void assert_error(QTestState *qts, const char *needle,
-                         const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-
-static void assert_error(QTestState *qts, const char *needle,
-                         const char *fmt, ...)
-{
-    va_list ap;
-    QDict *rsp, *err;
-
-    va_start(ap, fmt);
-    rsp = qtest_vqmp(qts, fmt, ap);
-    va_end(ap);
-    err = qdict_get_qdict(rsp, "error");
-    g_assert(err);
-    if (!strstr(qdict_get_str(err, "desc"), needle)) {
-        g_error("expected '%s' in '%s'", needle, qdict_get_str(err, "desc"));
-    }
-    qobject_unref(rsp);
 }
 
 /*
@@ -476,131 +384,133 @@ static void test_sea_coalesce(void)
     qtest_qmp_assert_success(qts, ar, (uint64_t)ERROR_PAGE);
     qtest_qmp_assert_success(qts, ar, (uint64_t)ERROR_PAGE);
     check_mem_record(&fw, 2, ERROR_PAGE, 4096, 0, 3, 1);
-    g_assert_cmpint(source_stat(qts, 2, "records"), ==, 1);
-    g_assert_cmpint(source_stat(qts, 2, "busy"), ==, 0);
+    g_assert_cmpint(ras_ghes_source_int(qts, 2, "records"), ==, 1);
+    g_assert_cmpint(ras_ghes_source_int(qts, 2, "busy"), ==, 0);
 
-    assert_error(qts, "not acknowledged", ar, (uint64_t)ERROR_PAGE + 4096);
-    g_assert_cmpint(source_stat(qts, 2, "busy"), ==, 1);
+    ras_assert_error(qts, "not acknowledged", ar, (uint64_t)ERROR_PAGE + 4096);
+    g_assert_cmpint(ras_ghes_source_int(qts, 2, "busy"), ==, 1);
     check_mem_record(&fw, 2, ERROR_PAGE, 4096, 0, 3, 1);
 
     /* Once taken, the same page is a new error: a new record */
-    guest_ack(&fw, 2);
+    ras_ghes_ack(&fw, 2);
     qtest_qmp_assert_success(qts, ar, (uint64_t)ERROR_PAGE);
     check_mem_record(&fw, 2, ERROR_PAGE, 4096, 0, 3, 2);
-    g_assert_cmpint(source_stat(qts, 2, "records"), ==, 2);
+    g_assert_cmpint(ras_ghes_source_int(qts, 2, "records"), ==, 2);
     qtest_quit(qts);
+}
+
+/* inject-ghes-v2-error refuses @rec with field @off set to @val */
+static void refuse_cper_field(QTestState *qts, const char *needle,
+                              const uint8_t rec[RAS_GHES_RECORD_LEN],
+                              int off, uint32_t val)
+{
+    uint8_t bad[RAS_GHES_RECORD_LEN];
+    g_autofree char *b = NULL;
+
+    memcpy(bad, rec, sizeof(bad));
+    stl_le_p(bad + off, val);
+    b = b64(bad, sizeof(bad));
+    ras_assert_error(qts, needle, "{ 'execute': 'inject-ghes-v2-error', "
+                     "'arguments': { 'cper': %s } }", b);
 }
 
 static void test_bad_input(void)
 {
     RasFw fw;
     QTestState *qts = start(&fw, NULL);
-    uint8_t rec[RECORD_LEN], bad[RECORD_LEN], big[BLOCK_LEN + 8] = { 1 };
+    uint8_t rec[RAS_GHES_RECORD_LEN];
+    uint8_t big[RAS_GHES_BLOCK_LEN + 8] = { 1 };
     g_autofree char *b = NULL;
     QDict *s;
 
     /* Before the firmware has placed the blob */
-    assert_error(qts, "not placed", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': %" PRIu64 " } }",
-                 (uint64_t)ERROR_PAGE);
-    assert_error(qts, "not placed", "{ 'execute': 'inject-ghes-v2-error', "
-                 "'arguments': { 'cper': 'AAAA' } }");
+    ras_assert_error(qts, "not placed", "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': %" PRIu64 " } }",
+                     (uint64_t)ERROR_PAGE);
+    ras_assert_error(qts, "not placed", "{ 'execute': 'inject-ghes-v2-error', "
+                     "'arguments': { 'cper': 'AAAA' } }");
 
     ras_fw_run_loader(&fw);
     typed_record(&fw, rec);
 
-    assert_error(qts, "not aligned", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': %" PRIu64 " } }",
-                 (uint64_t)ERROR_PAGE + 8);
-    assert_error(qts, "not aligned", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': %" PRIu64 ", 'size': 65536 } }",
-                 (uint64_t)ERROR_PAGE + 4096);
-    assert_error(qts, "power of two", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': %" PRIu64 ", 'size': 12288 } }",
-                 (uint64_t)ERROR_PAGE);
-    assert_error(qts, "power of two", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': %" PRIu64 ", 'size': 512 } }",
-                 (uint64_t)ERROR_PAGE);
-    assert_error(qts, "power of two", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': %" PRIu64 ", 'size': 0 } }",
-                 (uint64_t)ERROR_PAGE);
+    ras_assert_error(qts, "not aligned", "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': %" PRIu64 " } }",
+                     (uint64_t)ERROR_PAGE + 8);
+    ras_assert_error(qts, "not aligned", "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': %" PRIu64 ", 'size': 65536 } }",
+                     (uint64_t)ERROR_PAGE + 4096);
+    ras_assert_error(qts, "power of two", "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': %" PRIu64 ", 'size': 12288 } }",
+                     (uint64_t)ERROR_PAGE);
+    ras_assert_error(qts, "power of two", "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': %" PRIu64 ", 'size': 512 } }",
+                     (uint64_t)ERROR_PAGE);
+    ras_assert_error(qts, "power of two", "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': %" PRIu64 ", 'size': 0 } }",
+                     (uint64_t)ERROR_PAGE);
     /*
      * MMIO (the UART), flash, a hole, past the end of RAM, a range
      * that runs off the end of RAM, a wrapping range
      */
-    assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': %u } }", 0x09000000);
-    assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': 0 } }");
-    assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': %u } }", 0x30000000);
-    assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': %" PRIu64 " } }",
-                 (uint64_t)(RAM_BASE + (1ull << 30)));
-    assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': %" PRIu64 ", "
-                 "'size': 2147483648 } }", (uint64_t)0x80000000ull);
-    assert_error(qts, "not guest RAM", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': %" PRIu64 ", "
-                 "'size': 9223372036854775808 } }", (uint64_t)1 << 63);
-    assert_error(qts, "no vCPU", "{ 'execute': "
-                 "'inject-memory-error', 'arguments': { 'address': %"
-                 PRIu64 ", 'action-required': true, 'cpu-index': %d } }",
-                 (uint64_t)ERROR_PAGE, NR_CPUS);
-    assert_error(qts, "no vCPU", "{ 'execute': "
-                 "'inject-memory-error', 'arguments': { 'address': %"
-                 PRIu64 ", 'action-required': true, 'cpu-index': -1 } }",
-                 (uint64_t)ERROR_PAGE);
-    assert_error(qts, "action-required errors only", "{ 'execute': "
-                 "'inject-memory-error', 'arguments': { 'address': %"
-                 PRIu64 ", 'cpu-index': 0 } }", (uint64_t)ERROR_PAGE);
+    ras_assert_error(qts, "not guest RAM",
+                     "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': %u } }", 0x09000000);
+    ras_assert_error(qts, "not guest RAM",
+                     "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': 0 } }");
+    ras_assert_error(qts, "not guest RAM",
+                     "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': %u } }", 0x30000000);
+    ras_assert_error(qts, "not guest RAM",
+                     "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': %" PRIu64 " } }",
+                     (uint64_t)(RAM_BASE + (1ull << 30)));
+    ras_assert_error(qts, "not guest RAM",
+                     "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': %" PRIu64 ", "
+                     "'size': 2147483648 } }", (uint64_t)0x80000000ull);
+    ras_assert_error(qts, "not guest RAM",
+                     "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': %" PRIu64 ", "
+                     "'size': 9223372036854775808 } }", (uint64_t)1 << 63);
+    ras_assert_error(qts, "no vCPU", "{ 'execute': "
+                     "'inject-memory-error', 'arguments': { 'address': %"
+                     PRIu64 ", 'action-required': true, 'cpu-index': %d } }",
+                     (uint64_t)ERROR_PAGE, RAS_NR_CPUS);
+    ras_assert_error(qts, "no vCPU", "{ 'execute': "
+                     "'inject-memory-error', 'arguments': { 'address': %"
+                     PRIu64 ", 'action-required': true, 'cpu-index': -1 } }",
+                     (uint64_t)ERROR_PAGE);
+    ras_assert_error(qts, "action-required errors only", "{ 'execute': "
+                     "'inject-memory-error', 'arguments': { 'address': %"
+                     PRIu64 ", 'cpu-index': 0 } }", (uint64_t)ERROR_PAGE);
 
     /* Raw records: bad base64, malformed, oversized */
-    assert_error(qts, "Base64", "{ 'execute': 'inject-ghes-v2-error', "
-                 "'arguments': { 'cper': '!!not base64!!' } }");
-    assert_error(qts, "shorter", "{ 'execute': 'inject-ghes-v2-error', "
-                 "'arguments': { 'cper': 'AAAA' } }");
-    memcpy(bad, rec, sizeof(bad));
-    stl_le_p(bad, 0);
-    b = b64(bad, sizeof(bad));
-    assert_error(qts, "Block Status 0", "{ 'execute': "
-                 "'inject-ghes-v2-error', 'arguments': { 'cper': %s } }", b);
-    g_free(b);
-    memcpy(bad, rec, sizeof(bad));
-    stl_le_p(bad + 12, 1000);
-    b = b64(bad, sizeof(bad));
-    assert_error(qts, "exceeds the", "{ 'execute': "
-                 "'inject-ghes-v2-error', 'arguments': { 'cper': %s } }", b);
-    g_free(b);
-    memcpy(bad, rec, sizeof(bad));
-    stl_le_p(bad + 20 + 24, 81);            /* section longer than data */
-    b = b64(bad, sizeof(bad));
-    assert_error(qts, "exceeds the Data Length", "{ 'execute': "
-                 "'inject-ghes-v2-error', 'arguments': { 'cper': %s } }", b);
-    g_free(b);
-    memcpy(bad, rec, sizeof(bad));
-    stl_le_p(bad + 4, 100);                 /* raw data inside entries */
-    b = b64(bad, sizeof(bad));
-    assert_error(qts, "raw data", "{ 'execute': "
-                 "'inject-ghes-v2-error', 'arguments': { 'cper': %s } }", b);
-    g_free(b);
-    memcpy(bad, rec, sizeof(bad));
-    stl_le_p(bad + 12, 40);                 /* entry header truncated */
-    b = b64(bad, sizeof(bad));
-    assert_error(qts, "truncated", "{ 'execute': "
-                 "'inject-ghes-v2-error', 'arguments': { 'cper': %s } }", b);
-    g_free(b);
+    ras_assert_error(qts, "Base64", "{ 'execute': 'inject-ghes-v2-error', "
+                     "'arguments': { 'cper': '!!not base64!!' } }");
+    ras_assert_error(qts, "shorter", "{ 'execute': 'inject-ghes-v2-error', "
+                     "'arguments': { 'cper': 'AAAA' } }");
+    /* A good record with one field changed */
+    refuse_cper_field(qts, "Block Status 0", rec, 0, 0);
+    refuse_cper_field(qts, "exceeds the", rec, 12, 1000);
+    /* section longer than data */
+    refuse_cper_field(qts, "exceeds the Data Length", rec, 20 + 24, 81);
+    /* raw data inside entries */
+    refuse_cper_field(qts, "raw data", rec, 4, 100);
+    /* entry header truncated */
+    refuse_cper_field(qts, "truncated", rec, 12, 40);
     b = b64(big, sizeof(big));
-    assert_error(qts, "exceeds the 1024-byte", "{ 'execute': "
-                 "'inject-ghes-v2-error', 'arguments': { 'cper': %s } }", b);
+    ras_assert_error(qts, "exceeds the 1024-byte", "{ 'execute': "
+                     "'inject-ghes-v2-error', 'arguments': { 'cper': %s } }",
+                     b);
 
     /* Nothing of the above reached the guest */
-    s = source_info(qts, 0);
+    s = ras_ghes_source(qts, 0);
     g_assert_cmpint(qdict_get_int(s, "records"), ==, 1);
     g_assert_cmpint(qdict_get_int(s, "busy"), ==, 0);
     g_assert(qdict_get_bool(s, "acknowledged"));
     qobject_unref(s);
-    g_assert_cmphex(qtest_readl(qts, block_addr(&fw, 0)), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, ras_ghes_block(&fw, 0)), ==, 0);
     qtest_quit(qts);
 }
 
@@ -608,12 +518,12 @@ static void test_ras_off(void)
 {
     QTestState *qts = qtest_init("-machine virt,ras=off -cpu max -nic none");
 
-    assert_error(qts, "ras=on", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': %" PRIu64 " } }",
-                 (uint64_t)ERROR_PAGE);
-    assert_error(qts, "ras=on", "{ 'execute': 'inject-ghes-v2-error', "
-                 "'arguments': { 'cper': 'AAAA' } }");
-    assert_error(qts, "ras=on", "{ 'execute': 'query-ghes' }");
+    ras_assert_error(qts, "ras=on", "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': %" PRIu64 " } }",
+                     (uint64_t)ERROR_PAGE);
+    ras_assert_error(qts, "ras=on", "{ 'execute': 'inject-ghes-v2-error', "
+                     "'arguments': { 'cper': 'AAAA' } }");
+    ras_assert_error(qts, "ras=on", "{ 'execute': 'query-ghes' }");
     qtest_quit(qts);
 }
 
@@ -630,13 +540,13 @@ static void test_guest_scribbles(void)
 
     ras_fw_run_loader(&fw);
     hest = ras_fw_find_table(&fw, "HEST", &len);
-    qtest_memset(qts, decoy, 0xa5, 2 * BLOCK_LEN);
-    for (i = 0; i < NR_SOURCES; i++) {
+    qtest_memset(qts, decoy, 0xa5, 2 * RAS_GHES_BLOCK_LEN);
+    for (i = 0; i < RAS_GHES_SOURCES; i++) {
         uint64_t e = hest + 40 + GHES_V2_LEN * i;
 
         qtest_writeq(qts, e + 24, decoy);
         qtest_writeq(qts, e + 68, decoy);
-        qtest_writeq(qts, blob_base(&fw) + 8 * i, decoy);
+        qtest_writeq(qts, ras_ghes_blob(&fw) + 8 * i, decoy);
     }
     qtest_writew(qts, hest + 40, 0xffff);
 
@@ -644,7 +554,7 @@ static void test_guest_scribbles(void)
                              "'arguments': { 'address': %" PRIu64 " } }",
                              (uint64_t)ERROR_PAGE);
     check_mem_record(&fw, 0, ERROR_PAGE, 4096, 0, 3, 1);
-    for (i = 0; i < 2 * BLOCK_LEN; i += 8) {
+    for (i = 0; i < 2 * RAS_GHES_BLOCK_LEN; i += 8) {
         g_assert_cmphex(qtest_readq(qts, decoy + i), ==,
                         0xa5a5a5a5a5a5a5a5ull);
     }
@@ -669,7 +579,7 @@ static void test_bad_blob_address(void)
     int i;
 
     ras_fw_run_loader(&fw);
-    placed = ras_fw_file(&fw, "etc/hardware_errors")->addr;
+    placed = ras_ghes_blob(&fw);
     f = ras_fw_file(&fw, "etc/hardware_errors_addr");
     g_assert(f && placed);
 
@@ -691,9 +601,9 @@ static void test_bad_blob_address(void)
         g_assert(!qdict_haskey(qdict_get_qdict(rsp, "return"),
                                "blob-address"));
         qobject_unref(rsp);
-        assert_error(qts, "not placed", "{ 'execute': "
-                     "'inject-memory-error', 'arguments': { 'address': %"
-                     PRIu64 " } }", (uint64_t)ERROR_PAGE);
+        ras_assert_error(qts, "not placed", "{ 'execute': "
+                         "'inject-memory-error', 'arguments': { 'address': %"
+                         PRIu64 " } }", (uint64_t)ERROR_PAGE);
     }
     qtest_quit(qts);
 }
@@ -713,12 +623,12 @@ static void test_reset(void)
     rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
     g_assert(!qdict_haskey(qdict_get_qdict(rsp, "return"), "blob-address"));
     qobject_unref(rsp);
-    assert_error(qts, "not placed", "{ 'execute': 'inject-memory-error', "
-                 "'arguments': { 'address': %" PRIu64 " } }",
-                 (uint64_t)ERROR_PAGE);
+    ras_assert_error(qts, "not placed", "{ 'execute': 'inject-memory-error', "
+                     "'arguments': { 'address': %" PRIu64 " } }",
+                     (uint64_t)ERROR_PAGE);
     /* The firmware of the next boot places it again, blocks fresh */
     ras_fw_run_loader(&fw);
-    g_assert_cmphex(qtest_readq(qts, ack_addr(&fw, 0)), ==, 1);
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_ack_reg(&fw, 0)), ==, 1);
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 " } }",
                              (uint64_t)ERROR_PAGE);
@@ -749,41 +659,21 @@ static void test_many_cpus(void)
     qtest_quit(qts);
 }
 
-static void wait_migrated(QTestState *qts)
-{
-    for (;;) {
-        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
-        QDict *ret = qdict_get_qdict(rsp, "return");
-        const char *st = qdict_haskey(ret, "status") ?
-                         qdict_get_str(ret, "status") : "none";
-        bool done = !strcmp(st, "completed");
-
-        g_assert(strcmp(st, "failed"));
-        qobject_unref(rsp);
-        if (done) {
-            return;
-        }
-        g_usleep(10000);
-    }
-}
-
 /*
  * The error sources survive migration: where firmware placed them, the
  * counters and the record sequence continue on the destination.
  */
 static void test_migration(void)
 {
-    g_autofree char *dir = g_dir_make_tmp("ghes-test-XXXXXX", NULL);
-    g_autofree char *file = g_build_filename(dir, "state", NULL);
-    g_autofree char *uri = g_strdup_printf("file:%s", file);
-    g_autofree char *incoming = g_strdup_printf("-incoming %s", uri);
+    g_autoptr(RasStream) stream = ras_stream_new();
+    g_autofree char *incoming = g_strdup_printf("-incoming %s", stream->uri);
     RasFw fw, saved;
     QTestState *src = start(&fw, NULL), *dst;
-    uint64_t base;
+    uint64_t base, seq;
     QDict *s;
 
     ras_fw_run_loader(&fw);
-    base = blob_base(&fw);
+    base = ras_ghes_blob(&fw);
     /* One record in the block, not acknowledged; one waiting */
     qtest_qmp_assert_success(src, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 " } }",
@@ -792,17 +682,14 @@ static void test_migration(void)
                              "'arguments': { 'address': %" PRIu64 " } }",
                              (uint64_t)ERROR_PAGE + 4096);
     qtest_qmp_assert_success(src, "{ 'execute': 'stop' }");
-    qtest_qmp_assert_success(src, "{ 'execute': 'migrate', 'arguments': "
-                             "{ 'uri': %s } }", uri);
-    wait_migrated(src);
-    qtest_quit(src);
+    ras_stream_save(stream, src);
     saved = fw;
 
     dst = start(&fw, incoming);
-    wait_migrated(dst);
-    s = source_info(dst, 0);
+    ras_migration_completed(dst);
+    s = ras_ghes_source(dst, 0);
     g_assert_cmphex(qdict_get_int(s, "block-address"), ==,
-                    base + REGS_LEN);
+                    base + RAS_GHES_REGS_LEN);
     g_assert_cmpint(qdict_get_int(s, "records"), ==, 1);
     g_assert_cmpint(qdict_get_int(s, "queued"), ==, 1);
     g_assert(!qdict_get_bool(s, "acknowledged"));
@@ -814,20 +701,18 @@ static void test_migration(void)
     qtest_qmp_assert_success(dst, "{ 'execute': 'cont' }");
     fw = saved;
     fw.qts = dst;
-    g_assert_cmpint(qtest_readq(dst, base + REGS_LEN + 172), ==, 1);
-    guest_ack(&fw, 0);
-    g_assert_cmpint(qtest_readq(dst, base + REGS_LEN + 172), ==, 2);
-    g_assert_cmphex(qtest_readq(dst, base + REGS_LEN + 92 + 16), ==,
-                    ERROR_PAGE + 4096);
+    seq = ras_ghes_block(&fw, 0) + RAS_GHES_RECORD_SEQ;
+    g_assert_cmpint(qtest_readq(dst, seq), ==, 1);
+    ras_ghes_ack(&fw, 0);
+    g_assert_cmpint(qtest_readq(dst, seq), ==, 2);
+    g_assert_cmphex(ras_ghes_record_pa(&fw, 0), ==, ERROR_PAGE + 4096);
     /* and the sequence goes on */
-    guest_ack(&fw, 0);
+    ras_ghes_ack(&fw, 0);
     qtest_qmp_assert_success(dst, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 " } }",
                              (uint64_t)ERROR_PAGE + 8192);
-    g_assert_cmpint(qtest_readq(dst, base + REGS_LEN + 172), ==, 3);
+    g_assert_cmpint(qtest_readq(dst, seq), ==, 3);
     qtest_quit(dst);
-    unlink(file);
-    rmdir(dir);
 }
 
 /* --- hostile input, at random (the seed: GLib's --seed) --------------- */
@@ -873,7 +758,7 @@ static QObject *any_size(void)
 static void put_any_cpu(QDict *args)
 {
     static const int64_t v[] = {
-        -1, 0, 1, NR_CPUS, INT32_MAX, (int64_t)INT32_MAX + 1, INT64_MAX,
+        -1, 0, 1, RAS_NR_CPUS, INT32_MAX, (int64_t)INT32_MAX + 1, INT64_MAX,
         INT64_MIN,
     };
 
@@ -903,7 +788,7 @@ static bool memory_error_args_bad(QDict *args)
     }
     if (qdict_haskey(args, "cpu-index")) {
         cpu = qdict_get_int(args, "cpu-index");
-        return !ar || cpu < 0 || cpu >= NR_CPUS;
+        return !ar || cpu < 0 || cpu >= RAS_NR_CPUS;
     }
     return false;
 }
@@ -915,7 +800,7 @@ static QDict *qmp_ok_or_error(QTestState *qts, QDict *rsp)
 }
 
 /* A record to start from: the one a typed injection makes */
-static void random_cper(const uint8_t rec[RECORD_LEN], GByteArray *out)
+static void random_cper(const uint8_t rec[RAS_GHES_RECORD_LEN], GByteArray *out)
 {
     static const uint32_t any_len[] = {
         0, 1, 19, 20, 64, 71, 72, 80, 152, 160, 172, 180, 1004, 1024,
@@ -926,7 +811,7 @@ static void random_cper(const uint8_t rec[RECORD_LEN], GByteArray *out)
     g_byte_array_set_size(out, 0);
     if (!g_test_rand_int_range(0, 4)) {
         /* Anything, up to a bit more than a block */
-        n = g_test_rand_int_range(0, BLOCK_LEN + 64);
+        n = g_test_rand_int_range(0, RAS_GHES_BLOCK_LEN + 64);
         for (i = 0; i < n; i++) {
             uint8_t b = g_test_rand_int();
 
@@ -934,7 +819,7 @@ static void random_cper(const uint8_t rec[RECORD_LEN], GByteArray *out)
         }
         return;
     }
-    g_byte_array_append(out, rec, RECORD_LEN);
+    g_byte_array_append(out, rec, RAS_GHES_RECORD_LEN);
     /* A header or entry length field set to something else */
     n = g_test_rand_int_range(0, 3);
     for (i = 0; i < n; i++) {
@@ -946,23 +831,25 @@ static void random_cper(const uint8_t rec[RECORD_LEN], GByteArray *out)
     }
     /* Bytes changed, or the record cut short or padded */
     for (i = g_test_rand_int_range(0, 4); i > 0; i--) {
-        out->data[g_test_rand_int_range(0, RECORD_LEN)] = g_test_rand_int();
+        out->data[g_test_rand_int_range(0, RAS_GHES_RECORD_LEN)] =
+            g_test_rand_int();
     }
     if (g_test_rand_bit()) {
-        g_byte_array_set_size(out, g_test_rand_int_range(0, BLOCK_LEN + 8));
+        g_byte_array_set_size(out, g_test_rand_int_range(
+                                       0, RAS_GHES_BLOCK_LEN + 8));
     }
 }
 
 /* Whether a raw record must be refused: what a guest cannot parse */
 static bool cper_surely_bad(const uint8_t *b, size_t len)
 {
-    return len < 20 || len > BLOCK_LEN || !ldl_le_p(b) ||
+    return len < 20 || len > RAS_GHES_BLOCK_LEN || !ldl_le_p(b) ||
            20ull + ldl_le_p(b + 12) > len || ldl_le_p(b + 12) < 64;
 }
 
 static void guest_ack_at(QTestState *qts, uint64_t base, int i)
 {
-    uint64_t ack = base + 8 * (NR_SOURCES + i);
+    uint64_t ack = base + 8 * (RAS_GHES_SOURCES + i);
 
     qtest_writeq(qts, ack, qtest_readq(qts, ack) | 1);
 }
@@ -978,7 +865,7 @@ static uint64_t current_blob(QTestState *qts)
 
     /* Never outside guest RAM; no queue beyond its bound */
     g_assert(!base || (base >= RAM_BASE && base < RAM_END &&
-                       RAM_END - base >= REGS_LEN + NR_SOURCES * BLOCK_LEN));
+                       RAM_END - base >= RAS_GHES_BLOB_LEN));
     QLIST_FOREACH_ENTRY(qdict_get_qlist(ret, "sources"), e) {
         QDict *src = qobject_to(QDict, qlist_entry_obj(e));
 
@@ -1013,12 +900,12 @@ static void test_random_qmp_args(void)
     RasFw fw;
     QTestState *qts = start(&fw, "-global acpi-ghes.queue-size=8");
     g_autoptr(GByteArray) cper = g_byte_array_new();
-    uint8_t rec[RECORD_LEN];
+    uint8_t rec[RAS_GHES_RECORD_LEN];
     uint64_t base;
     int i, which, taken[2] = { 0 }, refused[2] = { 0 };
 
     ras_fw_run_loader(&fw);
-    base = blob_base(&fw);
+    base = ras_ghes_blob(&fw);
     qtest_memset(qts, DECOY, 0xa5, DECOY_LEN);
     typed_record(&fw, rec);
     for (i = 0; i < 600; i++) {
@@ -1077,7 +964,7 @@ static void test_random_qmp_args(void)
         qobject_unref(args);
         qobject_unref(rsp);
         if (!g_test_rand_int_range(0, 3)) {
-            guest_ack_at(qts, base, g_test_rand_int_range(0, NR_SOURCES));
+            guest_ack_at(qts, base, g_test_rand_int_range(0, RAS_GHES_SOURCES));
             qtest_clock_step(qts, RAS_FW_ASYNC_MAX_WAIT_NS);
         }
         if (!(i % 50)) {
@@ -1122,7 +1009,7 @@ static bool host_failure_args_bad(QDict *args)
     if (qdict_haskey(args, "cpu-index")) {
         int64_t cpu = qdict_get_int(args, "cpu-index");
 
-        if (!ar || cpu < 0 || cpu >= NR_CPUS) {
+        if (!ar || cpu < 0 || cpu >= RAS_NR_CPUS) {
             return true;
         }
     }
@@ -1215,7 +1102,7 @@ static void test_random_host_failure_args(void)
             qdict_put_bool(args, "action-required", ar);
             if (ar) {
                 qdict_put_int(args, "cpu-index",
-                              g_test_rand_int_range(0, NR_CPUS));
+                              g_test_rand_int_range(0, RAS_NR_CPUS));
             } else if (g_test_rand_bit()) {
                 qdict_put_obj(args, "count", QOBJECT(qnum_from_uint(
                     g_test_rand_int_range(1, 16))));
@@ -1235,8 +1122,8 @@ static void test_random_host_failure_args(void)
         qobject_unref(args);
         qobject_unref(rsp);
         if (g_test_rand_bit()) {
-            guest_ack_at(qts, blob_base(&fw), g_test_rand_int_range(
-                                                  0, NR_SOURCES));
+            guest_ack_at(qts, ras_ghes_blob(&fw), g_test_rand_int_range(
+                                                  0, RAS_GHES_SOURCES));
         }
         qtest_clock_step(qts, RAS_FW_ASYNC_MAX_WAIT_NS);
     }
@@ -1262,7 +1149,7 @@ static void test_random_guest_writes(void)
     int i, moved = 0, unplaced = 0;
 
     ras_fw_run_loader(&fw);
-    orig = blob_base(&fw);
+    orig = ras_ghes_blob(&fw);
     f = ras_fw_file(&fw, "etc/hardware_errors_addr");
     g_assert(f);
     qtest_memset(qts, DECOY, 0xa5, DECOY_LEN);
@@ -1273,7 +1160,7 @@ static void test_random_guest_writes(void)
     addrs[3] = orig + 1;
     addrs[4] = RAM_BASE + 0x30000000ull;
     addrs[5] = RAM_END - 4096;
-    addrs[6] = RAM_END - REGS_LEN - NR_SOURCES * BLOCK_LEN;
+    addrs[6] = RAM_END - RAS_GHES_BLOB_LEN;
     addrs[7] = 0x09000000;
     addrs[8] = ~0ull - 4095;
     addrs[9] = RAM_BASE - 4096;
@@ -1283,7 +1170,7 @@ static void test_random_guest_writes(void)
     for (i = 0; i < 800; i++) {
         uint64_t base = current_blob(qts), v = rand_u64();
         uint64_t at = (base ? base : orig) +
-                      g_test_rand_int_range(0, REGS_LEN + 16);
+                      g_test_rand_int_range(0, RAS_GHES_REGS_LEN + 16);
 
         moved += base && base != orig;
         unplaced += !base;
@@ -1328,12 +1215,12 @@ static void test_random_guest_writes(void)
                 "'inject-memory-error', 'arguments': { 'address': %"
                 PRIu64 ", 'action-required': true, 'cpu-index': %d } }",
                 (uint64_t)ERROR_PAGE + 4096 * g_test_rand_int_range(0, 64),
-                g_test_rand_int_range(0, NR_CPUS)));
+                g_test_rand_int_range(0, RAS_NR_CPUS)));
             break;
         case 8 ... 9:
             if (base) {
-                guest_ack_at(qts, base, g_test_rand_int_range(0,
-                                                              NR_SOURCES));
+                guest_ack_at(qts, base,
+                             g_test_rand_int_range(0, RAS_GHES_SOURCES));
             }
             break;
         case 10:
@@ -1348,7 +1235,7 @@ static void test_random_guest_writes(void)
                 qtest_qmp_eventwait(qts, "RESET");
                 if (g_test_rand_bit()) {
                     ras_fw_run_loader(&fw);
-                    orig = blob_base(&fw);
+                    orig = ras_ghes_blob(&fw);
                 }
             }
             break;
@@ -1361,30 +1248,17 @@ static void test_random_guest_writes(void)
     qtest_quit(qts);
 }
 
-/* A new machine that has loaded @uri, or failed to */
-static QTestState *load_stream(RasFw *fw, const char *uri, const char *extra)
+/* A new machine, waiting for a migration stream */
+static QTestState *start_incoming(RasFw *fw, const char *extra)
 {
     g_autofree char *args = g_strdup_printf("-incoming defer %s",
                                             extra ?: "");
-    QTestState *qts = start(fw, args);
-    const char *st;
-    int n;
 
-    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-incoming', "
-                             "'arguments': { 'uri': %s, "
-                             "'exit-on-error': false } }", uri);
-    for (n = 0; n < 1000; n++) {
-        st = ras_migration_status(qts);
-        if (!strcmp(st, "completed") || !strcmp(st, "failed")) {
-            return qts;
-        }
-        g_usleep(10 * 1000);
-    }
-    g_error("migration stream neither loaded nor refused");
+    return start(fw, args);
 }
 
-/* Save the state of a machine with records in its sources to @uri */
-static void save_stream(const char *uri)
+/* Save the state of a machine with records in its sources */
+static void save_stream(RasStream *stream)
 {
     RasFw fw;
     QTestState *qts = start(&fw, NULL);
@@ -1402,10 +1276,20 @@ static void save_stream(const char *uri)
                              "'action-required': true, 'cpu-index': 1 } }",
                              (uint64_t)ERROR_PAGE + 8 * 4096);
     qtest_qmp_assert_success(qts, "{ 'execute': 'stop' }");
-    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
-                             "{ 'uri': %s } }", uri);
-    wait_migrated(qts);
-    qtest_quit(qts);
+    ras_stream_save(stream, qts);
+}
+
+/*
+ * In the saved stream, the length of the register page: after the
+ * section's idstr, instance and version, and the blob address
+ */
+static uint8_t *stream_regs(RasStream *stream)
+{
+    uint8_t *p = ras_stream_section(stream, "acpi-ghes") +
+                 strlen("acpi-ghes") + 4 + 4 + 8;
+
+    g_assert_cmpint(ldl_be_p(p), ==, RAS_GHES_REGS_LEN);
+    return p;
 }
 
 /*
@@ -1415,31 +1299,17 @@ static void save_stream(const char *uri)
  */
 static void test_stream_huge_queue(void)
 {
-    g_autofree char *dir = g_dir_make_tmp("ghes-test-XXXXXX", NULL);
-    g_autofree char *file = g_build_filename(dir, "state", NULL);
-    g_autofree char *uri = g_strdup_printf("file:%s", file);
-    g_autofree uint8_t *buf = NULL;
-    uint8_t *ghes, *regs_len;
+    g_autoptr(RasStream) stream = ras_stream_new();
     QTestState *qts;
-    gsize len;
     RasFw fw;
 
-    save_stream(uri);
-    g_assert(g_file_get_contents(file, (char **)&buf, &len, NULL));
-    ghes = memmem(buf, len, "acpi-ghes", strlen("acpi-ghes"));
-    g_assert(ghes);
-    /* idstr, instance and version, the blob address, the registers */
-    regs_len = ghes + strlen("acpi-ghes") + 4 + 4 + 8;
-    g_assert_cmpint(ldl_be_p(regs_len), ==, REGS_LEN);
-    stl_be_p(regs_len + 4 + REGS_LEN, 0x80000000u);
-    g_assert(g_file_set_contents(file, (char *)buf, len, NULL));
+    save_stream(stream);
+    stl_be_p(stream_regs(stream) + 4 + RAS_GHES_REGS_LEN, 0x80000000u);
+    ras_stream_write(stream, stream->buf, stream->len);
 
-    qts = load_stream(&fw, uri, "-global acpi-ghes.queue-size=4000000");
-    g_assert_cmpstr(ras_migration_status(qts), ==, "failed");
-    qtest_qmp_assert_success(qts, "{ 'execute': 'query-status' }");
+    qts = start_incoming(&fw, "-global acpi-ghes.queue-size=4000000");
+    ras_stream_refused(stream, qts, "acpi-ghes");
     qtest_quit(qts);
-    unlink(file);
-    rmdir(dir);
 }
 
 /*
@@ -1448,35 +1318,26 @@ static void test_stream_huge_queue(void)
  */
 static void test_stream_trailing_bytes(void)
 {
-    g_autofree char *dir = g_dir_make_tmp("ghes-test-XXXXXX", NULL);
-    g_autofree char *file = g_build_filename(dir, "state", NULL);
-    g_autofree char *uri = g_strdup_printf("file:%s", file);
-    g_autofree uint8_t *buf = NULL;
+    g_autoptr(RasStream) stream = ras_stream_new();
     g_autoptr(GByteArray) bad = g_byte_array_new();
-    uint8_t *ghes, *queue_len, *end;
+    uint8_t *queue_len, *end;
     QTestState *qts;
-    gsize len;
     RasFw fw;
 
-    save_stream(uri);
-    g_assert(g_file_get_contents(file, (char **)&buf, &len, NULL));
-    ghes = memmem(buf, len, "acpi-ghes", strlen("acpi-ghes"));
-    g_assert(ghes);
-    queue_len = ghes + strlen("acpi-ghes") + 4 + 4 + 8 + 4 + REGS_LEN;
+    save_stream(stream);
+    queue_len = stream_regs(stream) + 4 + RAS_GHES_REGS_LEN;
     /* The two records waiting, each with its length */
-    g_assert_cmpint(ldl_be_p(queue_len), ==, 2 * (4 + RECORD_LEN));
+    g_assert_cmpint(ldl_be_p(queue_len), ==, 2 * (4 + RAS_GHES_RECORD_LEN));
     end = queue_len + 4 + ldl_be_p(queue_len);
     stl_be_p(queue_len, ldl_be_p(queue_len) + 2);
-    g_byte_array_append(bad, buf, end - buf);
+    g_byte_array_append(bad, stream->buf, end - stream->buf);
     g_byte_array_append(bad, (const uint8_t *)"\0\0", 2);
-    g_byte_array_append(bad, end, buf + len - end);
-    g_assert(g_file_set_contents(file, (char *)bad->data, bad->len, NULL));
+    g_byte_array_append(bad, end, stream->buf + stream->len - end);
+    ras_stream_write(stream, bad->data, bad->len);
 
-    qts = load_stream(&fw, uri, NULL);
-    g_assert_cmpstr(ras_migration_status(qts), ==, "failed");
+    qts = start_incoming(&fw, NULL);
+    ras_stream_refused(stream, qts, "acpi-ghes");
     qtest_quit(qts);
-    unlink(file);
-    rmdir(dir);
 }
 
 /*
@@ -1491,36 +1352,31 @@ static void test_random_streams(void)
         0, 1, 4, 180, 1024, 1025, 4096, 0x10000, 0x7fffffff, 0x80000000,
         0xfffffffc, 0xffffffff,
     };
-    g_autofree char *dir = g_dir_make_tmp("ghes-test-XXXXXX", NULL);
-    g_autofree char *file = g_build_filename(dir, "state", NULL);
-    g_autofree char *uri = g_strdup_printf("file:%s", file);
-    g_autofree uint8_t *good = NULL;
-    static const uint8_t mem_guid[16] = {
-        0x14, 0x11, 0xBC, 0xA5, 0x64, 0x6F, 0xDE, 0x4E,
-        0xB8, 0x63, 0x3E, 0x83, 0xED, 0x7C, 0x83, 0xB1,
-    };
+    g_autoptr(RasStream) stream = ras_stream_new();
+    const uint8_t *good, *ghes, *p;
     RasFw fw;
     QTestState *qts;
-    const uint8_t *ghes, *p;
     size_t start_off, span, hot[16], nr_hot = 0;
     gsize len;
     int i, j, results[2] = { 0 };
 
-    save_stream(uri);
-    g_assert(g_file_get_contents(file, (char **)&good, &len, NULL));
-    ghes = memmem(good, len, "acpi-ghes", strlen("acpi-ghes"));
-    g_assert(ghes);
+    save_stream(stream);
+    good = stream->buf;
+    len = stream->len;
+    ghes = ras_stream_section(stream, "acpi-ghes");
     start_off = ghes - good;
     /* The section: addresses, register page, queue, counters */
-    span = MIN(len - start_off, 64 + REGS_LEN + 4 * (4 + RECORD_LEN) + 256);
+    span = MIN(len - start_off, 64 + RAS_GHES_REGS_LEN +
+                                4 * (4 + RAS_GHES_RECORD_LEN) + 256);
     /* Its header and registers, and where each record starts */
     hot[nr_hot++] = start_off;
     hot[nr_hot++] = start_off + 32;
     hot[nr_hot++] = start_off + 64;
     p = ghes;
     while (nr_hot < ARRAY_SIZE(hot) &&
-           (p = memmem(p + 1, good + start_off + span - p - 1, mem_guid,
-                       sizeof(mem_guid)))) {
+           (p = memmem(p + 1, good + start_off + span - p - 1,
+                       ras_cper_mem_err_guid,
+                       sizeof(ras_cper_mem_err_guid)))) {
         hot[nr_hot++] = p - good - 24;      /* queue length, header */
         hot[nr_hot++] = p - good + 12;      /* entry severity, lengths */
     }
@@ -1532,14 +1388,14 @@ static void test_random_streams(void)
 
         for (j = g_test_rand_int_range(1, 5); j > 0; j--) {
             size_t at = start_off + g_test_rand_int_range(0, span - 4);
+            uint32_t w;
 
             /* Mostly where it matters: the header fields, a record's */
             if (g_test_rand_int_range(0, 4)) {
                 at = hot[g_test_rand_int_range(0, nr_hot)] +
                      g_test_rand_int_range(0, 32);
             }
-            uint32_t w = any_word[g_test_rand_int_range(
-                                      0, ARRAY_SIZE(any_word))];
+            w = any_word[g_test_rand_int_range(0, ARRAY_SIZE(any_word))];
 
             switch (g_test_rand_int_range(0, 3)) {
             case 0:
@@ -1553,10 +1409,10 @@ static void test_random_streams(void)
                 break;
             }
         }
-        g_assert(g_file_set_contents(file, (char *)buf, len, NULL));
+        ras_stream_write(stream, buf, len);
 
-        qts = load_stream(&fw, uri, NULL);
-        st = ras_migration_status(qts);
+        qts = start_incoming(&fw, NULL);
+        st = ras_stream_load(stream, qts);
         results[!strcmp(st, "completed")]++;
         if (!strcmp(st, "completed")) {
             /* What it took, it can use */
@@ -1572,8 +1428,6 @@ static void test_random_streams(void)
     }
     g_test_message("mutated streams: %d loaded, %d refused", results[1],
                    results[0]);
-    unlink(file);
-    rmdir(dir);
 }
 
 int main(int argc, char **argv)

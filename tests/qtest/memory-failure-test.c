@@ -18,13 +18,7 @@
 #include "qobject/qlist.h"
 #include "ras-firmware.h"
 
-#define ARM_RAM_BASE        0x40000000ull
 #define X86_RAM_PAGE        0x01000000ull
-#define NR_CPUS             2
-#define NR_SOURCES          (1 + NR_CPUS)
-#define BLOCK_LEN           1024
-/* the read ack and address registers have a page of their own */
-#define REGS_LEN            4096
 
 static const char *arch;
 
@@ -35,21 +29,19 @@ static bool is_arm(void)
 
 static uint64_t page(int n)
 {
-    return (is_arm() ? ARM_RAM_BASE + 0x10000000ull : X86_RAM_PAGE) +
+    return (is_arm() ? RAS_VIRT_RAM_BASE + 0x10000000ull : X86_RAM_PAGE) +
            n * 4096ull;
 }
 
 static QTestState *start_mem(const char *mem, const char *extra)
 {
     if (is_arm()) {
-        return qtest_initf("-machine virt,ras=on -cpu max -smp %d -m %s "
-                           "-nic none -bios %s %s", NR_CPUS, mem,
-                           ras_fw_dummy_bios(), extra ? extra : "");
+        return ras_virt_start(mem, extra);
     }
     /* Intel's machine checks unless @extra names another CPU */
     return qtest_initf("-machine q35 -smp %d -m %s -nic none -vga none "
                        "-cpu qemu64,vendor=GenuineIntel %s",
-                       NR_CPUS, mem, extra ? extra : "");
+                       RAS_NR_CPUS, mem, extra ? extra : "");
 }
 
 static QTestState *start(const char *extra)
@@ -89,6 +81,16 @@ static QList *query(QTestState *qts)
     return l;
 }
 
+/* How many ranges query-memory-failures lists */
+static int nr_tracked(QTestState *qts)
+{
+    QList *l = query(qts);
+    int n = qlist_size(l);
+
+    qobject_unref(l);
+    return n;
+}
+
 /*
  * MEMORY_FAILURE is throttled to one a second per page: let the second
  * of an earlier event of the same page pass, so that each one is seen.
@@ -115,28 +117,17 @@ static void inject_gpa(QTestState *qts, uint64_t gpa, bool ar, int cpu)
     }
 }
 
-static uint64_t arm_block(RasFw *fw, int i)
+/* Whether 'migrate' is refused because guest memory has errors */
+static bool migration_refused(QTestState *qts)
 {
-    return ras_fw_file(fw, "etc/hardware_errors")->addr +
-           REGS_LEN + BLOCK_LEN * i;
-}
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'migrate', 'arguments': "
+                           "{ 'uri': 'exec:cat >/dev/null' } }");
+    bool refused = qdict_haskey(rsp, "error") &&
+                   strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                        "desc"), "hardware errors");
 
-/* The physical address field of the memory error section in block @i */
-static uint64_t arm_record_pa(RasFw *fw, int i)
-{
-    return qtest_readq(fw->qts, arm_block(fw, i) + 20 + 72 + 16);
-}
-
-static void arm_ack(RasFw *fw, int i)
-{
-    uint64_t ack = ras_fw_file(fw, "etc/hardware_errors")->addr +
-                   8 * (NR_SOURCES + i);
-
-    qtest_writel(fw->qts, arm_block(fw, i), 0);
-    qtest_writeq(fw->qts, ack, 1);
-    if (i == 0) {
-        qtest_clock_step(fw->qts, RAS_FW_ASYNC_MAX_WAIT_NS);
-    }
+    qobject_unref(rsp);
+    return refused;
 }
 
 /* Action-optional and action-required errors in guest memory */
@@ -169,9 +160,9 @@ static void test_guest_memory(void)
          * AO to the GED source at once; AR (not under KVM) only once a
          * vCPU touches the page: nothing in the SEA sources yet.
          */
-        g_assert_cmphex(arm_record_pa(&fw, 0), ==, page(1));
-        g_assert_cmphex(qtest_readl(qts, arm_block(&fw, 1)), ==, 0);
-        g_assert_cmphex(qtest_readl(qts, arm_block(&fw, 2)), ==, 0);
+        g_assert_cmphex(ras_ghes_record_pa(&fw, 0), ==, page(1));
+        g_assert_cmphex(qtest_readl(qts, ras_ghes_block(&fw, 1)), ==, 0);
+        g_assert_cmphex(qtest_readl(qts, ras_ghes_block(&fw, 2)), ==, 0);
     }
     inject_gpa(qts, page(2), true, 1);
     expect_event(qts, "guest", "inject", true, false, page(2), 4096);
@@ -198,50 +189,23 @@ static void test_guest_memory(void)
 
     /* The page now traps: a device (or the monitor) reading it fails */
     if (is_arm()) {
-        arm_ack(&fw, 0);
+        ras_ghes_ack(&fw, 0);
         qtest_readl(qts, page(1));
-        g_assert_cmphex(arm_record_pa(&fw, 0), ==, page(1));
+        g_assert_cmphex(ras_ghes_record_pa(&fw, 0), ==, page(1));
     }
 
     /* Poisoned memory cannot be migrated (yet): refused, clearly */
-    {
-        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'migrate', 'arguments': "
-                               "{ 'uri': 'exec:cat >/dev/null' } }");
-        g_assert(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
-                                      "desc"), "hardware errors"));
-        qobject_unref(rsp);
-    }
+    g_assert(migration_refused(qts));
     qtest_quit(qts);
 }
 
-/* Load @file into a new machine; the final migration status */
-static char *load_stream(const char *file)
+/* A new machine, waiting for a migration stream */
+static QTestState *start_incoming(const char *extra)
 {
-    QTestState *qts = qtest_initf("-machine virt,ras=on -cpu max -smp %d "
-                                  "-m 1G -nic none -bios %s "
-                                  "-incoming defer", NR_CPUS,
-                                  ras_fw_dummy_bios());
-    char *status;
-    int i;
+    g_autofree char *args = g_strdup_printf("-incoming defer %s",
+                                            extra ?: "");
 
-    g_autofree char *uri = g_strdup_printf("file:%s", file);
-
-    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-incoming', "
-                             "'arguments': { 'uri': %s, "
-                             "'exit-on-error': false } }", uri);
-    for (i = 0; i < 1000; i++) {
-        const char *st = ras_migration_status(qts);
-
-        if (!strcmp(st, "completed") || !strcmp(st, "failed")) {
-            break;
-        }
-        g_usleep(10 * 1000);
-    }
-    status = g_strdup(ras_migration_status(qts));
-    /* Whatever the stream held, the machine is still there to ask */
-    qtest_qmp_assert_success(qts, "{ 'execute': 'query-status' }");
-    qtest_quit(qts);
-    return status;
+    return start(args);
 }
 
 /*
@@ -250,17 +214,9 @@ static char *load_stream(const char *file)
  */
 static void test_stream_bad_record(void)
 {
-    static const uint8_t mem_err_guid[16] = {
-        0x14, 0x11, 0xbc, 0xa5, 0x64, 0x6f, 0xde, 0x4e,
-        0xb8, 0x63, 0x3e, 0x83, 0xed, 0x7c, 0x83, 0xb1,
-    };
-    g_autofree char *file = g_strdup_printf("%s/ras-stream-%d",
-                                            g_get_tmp_dir(), getpid());
-    g_autofree char *good = NULL, *bad = NULL, *uri = NULL;
-    g_autofree uint8_t *buf = NULL;
+    g_autoptr(RasStream) stream = ras_stream_new();
     QTestState *qts = start(NULL);
     uint8_t *last = NULL, *p;
-    gsize len;
     RasFw fw;
     int i;
 
@@ -272,45 +228,25 @@ static void test_stream_bad_record(void)
                                  "'arguments': { 'address': %" PRIu64
                                  " } }", page(8 + i));
     }
-    uri = g_strdup_printf("file:%s", file);
-    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
-                             "{ 'uri': %s } }", uri);
-    for (i = 0; i < 1000 && strcmp(ras_migration_status(qts), "completed"); i++) {
-        g_usleep(10 * 1000);
-    }
-    g_assert_cmpstr(ras_migration_status(qts), ==, "completed");
+    ras_stream_save(stream, qts);
+    qts = start_incoming(NULL);
+    g_assert_cmpstr(ras_stream_load(stream, qts), ==, "completed");
     qtest_quit(qts);
 
-    good = load_stream(file);
-    g_assert_cmpstr(good, ==, "completed");
-
     /* The last record in the stream is the last one queued */
-    g_assert(g_file_get_contents(file, (char **)&buf, &len, NULL));
-    for (p = buf; p + sizeof(mem_err_guid) <= buf + len; p++) {
-        if (!memcmp(p, mem_err_guid, sizeof(mem_err_guid))) {
-            last = p;
-        }
+    for (p = stream->buf;
+         (p = memmem(p, stream->buf + stream->len - p,
+                     ras_cper_mem_err_guid, sizeof(ras_cper_mem_err_guid)));
+         p++) {
+        last = p;
     }
-    g_assert(last && last - buf >= 20);
+    g_assert(last && last - stream->buf >= 20);
     /* Its status block's data length, far past the record */
     stl_le_p(last - 20 + 12, 0xffff);
-    g_assert(g_file_set_contents(file, (char *)buf, len, NULL));
-    bad = load_stream(file);
-    g_assert_cmpstr(bad, ==, "failed");
-    unlink(file);
-}
-
-/* Whether 'migrate' is refused because guest memory has errors */
-static bool migration_refused(QTestState *qts)
-{
-    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'migrate', 'arguments': "
-                           "{ 'uri': 'exec:cat >/dev/null' } }");
-    bool refused = qdict_haskey(rsp, "error") &&
-                   strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
-                                        "desc"), "hardware errors");
-
-    qobject_unref(rsp);
-    return refused;
+    ras_stream_write(stream, stream->buf, stream->len);
+    qts = start_incoming(NULL);
+    ras_stream_refused(stream, qts, "acpi-ghes");
+    qtest_quit(qts);
 }
 
 /*
@@ -334,17 +270,10 @@ static void test_migration_refused(void)
                              "'arguments': { 'max-bandwidth': 4096 } }");
     qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
                              "{ 'uri': 'exec:cat >/dev/null' } }");
-    for (i = 0; i < 1000 && strcmp(ras_migration_status(qts), "active"); i++) {
-        g_usleep(10 * 1000);
-    }
-    g_assert_cmpstr(ras_migration_status(qts), ==, "active");
+    ras_migration_wait(qts, "active");
     inject_gpa(qts, page(1), false, 0);
     qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
-    for (i = 0; i < 1000 && strcmp(ras_migration_status(qts), "cancelled");
-         i++) {
-        g_usleep(10 * 1000);
-    }
-    g_assert_cmpstr(ras_migration_status(qts), ==, "cancelled");
+    g_assert_cmpstr(ras_migration_wait(qts, NULL), ==, "cancelled");
     /* And the blocker is in place once it has stopped */
     for (i = 0; i < 1000 && !migration_refused(qts); i++) {
         g_usleep(10 * 1000);
@@ -357,20 +286,15 @@ static void test_migration_refused(void)
 static void test_reset(void)
 {
     QTestState *qts = start(NULL);
-    QList *l;
 
     inject_gpa(qts, page(3), true, 0);
     expect_event(qts, "guest", "inject", true, false, page(3), 4096);
     qtest_writel(qts, page(4), 0x12345678);
-    l = query(qts);
-    g_assert_cmpint(qlist_size(l), ==, 1);
-    qobject_unref(l);
+    g_assert_cmpint(nr_tracked(qts), ==, 1);
 
     qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
     qtest_qmp_eventwait(qts, "RESET");
-    l = query(qts);
-    g_assert_cmpint(qlist_size(l), ==, 0);
-    qobject_unref(l);
+    g_assert_cmpint(nr_tracked(qts), ==, 0);
     /* The range is RAM again, its neighbour kept its contents */
     qtest_writel(qts, page(3), 0xcafe);
     g_assert_cmphex(qtest_readl(qts, page(3)), ==, 0xcafe);
@@ -424,23 +348,17 @@ static void test_memdev_guest(void)
                              "{ 'memdev': 'ram0', 'offset': %" PRIu64 " } }",
                              (uint64_t)0x10000);
     expect_event(qts, "guest", "ignore", false, false,
-                 (is_arm() ? ARM_RAM_BASE : 0) + 0x10000, 4096);
+                 (is_arm() ? RAS_VIRT_RAM_BASE : 0) + 0x10000, 4096);
     qtest_quit(qts);
 }
 
+/* inject-host-memory-failure refuses arguments @args */
 static void expect_error(QTestState *qts, const char *needle,
                          const char *args)
 {
-    QObject *arguments = qobject_from_json(args, &error_abort);
-    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'inject-host-memory-failure', "
-                           "'arguments': %p }", arguments);
-    QDict *err = qdict_get_qdict(rsp, "error");
-
-    g_assert(err);
-    if (!strstr(qdict_get_str(err, "desc"), needle)) {
-        g_error("expected '%s' in '%s'", needle, qdict_get_str(err, "desc"));
-    }
-    qobject_unref(rsp);
+    ras_assert_error(qts, needle, "{ 'execute': "
+                     "'inject-host-memory-failure', 'arguments': %p }",
+                     qobject_from_json(args, &error_abort));
 }
 
 static void test_bad_input(void)
@@ -451,7 +369,7 @@ static void test_bad_input(void)
                                                      : 0xfed00000ull);
     g_autofree char *cpu = g_strdup_printf(
         "{ 'address': %" PRIu64 ", 'action-required': true, "
-        "'cpu-index': %d }", page(0), NR_CPUS);
+        "'cpu-index': %d }", page(0), RAS_NR_CPUS);
     g_autofree char *neg = g_strdup_printf(
         "{ 'address': %" PRIu64 ", 'action-required': true, "
         "'cpu-index': -1 }", page(0));
@@ -461,7 +379,6 @@ static void test_bad_input(void)
         "{ 'address': %" PRIu64 ", 'memdev': 'spare' }", page(0));
     g_autofree char *off = g_strdup_printf(
         "{ 'address': %" PRIu64 ", 'offset': 0 }", page(0));
-    QList *l;
 
     expect_error(qts, "not guest RAM", mmio);
     expect_error(qts, "not guest RAM", "{ 'address': 1099511627776 }");
@@ -474,9 +391,7 @@ static void test_bad_input(void)
     expect_error(qts, "not a memory backend", "{ 'memdev': 'nonesuch' }");
     expect_error(qts, "outside memory backend",
                  "{ 'memdev': 'spare', 'offset': 2097152 }");
-    l = query(qts);
-    g_assert_cmpint(qlist_size(l), ==, 0);
-    qobject_unref(l);
+    g_assert_cmpint(nr_tracked(qts), ==, 0);
     qtest_quit(qts);
 }
 
@@ -488,12 +403,9 @@ static void test_burst(void)
 {
     QTestState *qts = start(NULL);
     int i, n = 40, events = 0;
-    bool signals = false;
-    QDict *rsp, *q;
-    QList *l;
 
     for (i = 0; i < n; i++) {
-        inject_gpa(qts, page(16 + i), i % 3 != 0, i % NR_CPUS);
+        inject_gpa(qts, page(16 + i), i % 3 != 0, i % RAS_NR_CPUS);
     }
     for (i = 0; i < n; i++) {
         QDict *ev = qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE");
@@ -502,24 +414,9 @@ static void test_burst(void)
         qobject_unref(ev);
     }
     g_assert_cmpint(events, ==, n);
-    l = query(qts);
-    g_assert_cmpint(qlist_size(l), ==, n);
-    qobject_unref(l);
+    g_assert_cmpint(nr_tracked(qts), ==, n);
     /* Every signal recorded and handled, none without room */
-    rsp = qtest_qmp(qts, "{ 'execute': 'query-ras-queues' }");
-    l = qdict_get_qlist(rsp, "return");
-    while ((q = qobject_to(QDict, qlist_pop(l)))) {
-        if (!strcmp(qdict_get_str(q, "queue"), "signals")) {
-            g_assert_cmpint(qdict_get_int(q, "delivered"), ==, n);
-            g_assert_cmpint(qdict_get_int(q, "waiting"), ==, 0);
-            g_assert_cmpint(qdict_get_int(q, "dropped"), ==, 0);
-            g_assert_cmpint(qdict_get_int(q, "size"), ==, 1024);
-            signals = true;
-        }
-        qobject_unref(q);
-    }
-    g_assert(signals);
-    qobject_unref(rsp);
+    ras_assert_queue(qts, "signals", 1024, 0, n, 0);
     qtest_quit(qts);
 }
 
@@ -569,7 +466,6 @@ static void test_ao_batch(void)
 {
     QTestState *qts = start(NULL);
     int i, n = 32;
-    QList *l;
 
     for (i = 0; i < n; i++) {
         qtest_qmp_send(qts, "{ 'execute': 'inject-host-memory-failure', "
@@ -582,9 +478,7 @@ static void test_ao_batch(void)
     for (i = 0; i < n; i++) {
         qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
     }
-    l = query(qts);
-    g_assert_cmpint(qlist_size(l), ==, n);
-    qobject_unref(l);
+    g_assert_cmpint(nr_tracked(qts), ==, n);
     qtest_quit(qts);
 }
 
@@ -657,7 +551,6 @@ static void test_many_traps(void)
     QTestState *qts = start(NULL);
     int i, n = 600, max_traps = 512;
     RasFw fw;
-    QList *l;
 
     if (is_arm()) {
         ras_fw_init(&fw, qts);
@@ -665,23 +558,13 @@ static void test_many_traps(void)
     }
     /* Every other page: no two of them make one trap */
     for (i = 0; i < n; i++) {
-        inject_gpa(qts, page(64 + 2 * i), true, i % NR_CPUS);
+        inject_gpa(qts, page(64 + 2 * i), true, i % RAS_NR_CPUS);
         qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
     }
-    l = query(qts);
-    g_assert_cmpint(qlist_size(l), ==, n);
-    qobject_unref(l);
+    g_assert_cmpint(nr_tracked(qts), ==, n);
     g_assert_cmpint(count_traps(qts), ==, max_traps);
     if (is_arm()) {
-        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-ras-queues' }");
-        QDict *q = qobject_to(QDict,
-                              qlist_peek(qdict_get_qlist(rsp, "return")));
-
-        g_assert_cmpstr(qdict_get_str(q, "queue"), ==, "ghes");
-        g_assert_cmpint(qdict_get_int(q, "delivered") +
-                        qdict_get_int(q, "waiting"), ==, 0);
-        g_assert_cmpint(qdict_get_int(q, "dropped"), ==, 0);
-        qobject_unref(rsp);
+        ras_assert_queue(qts, "ghes", -1, 0, 0, 0);
     }
     qtest_quit(qts);
 }
@@ -711,10 +594,10 @@ static void test_trap_runs(void)
     g_assert_cmpint(count_traps(qts), ==, 1);
     if (is_arm()) {
         /* Nothing went the asynchronous way: every page is still trapped */
-        g_assert_cmpint(qtest_readl(qts, arm_block(&fw, 0)), ==, 0);
+        g_assert_cmpint(qtest_readl(qts, ras_ghes_block(&fw, 0)), ==, 0);
         /* and a device reading one of them gets its record */
         qtest_readl(qts, page(64 + 1234));
-        g_assert_cmphex(arm_record_pa(&fw, 0), ==, page(64 + 1234));
+        g_assert_cmphex(ras_ghes_record_pa(&fw, 0), ==, page(64 + 1234));
     }
     qtest_quit(qts);
 }
@@ -723,15 +606,8 @@ static void test_trap_runs(void)
 static void test_x86_queue(void)
 {
     QTestState *qts = start("-global x86-mce-queue.size=5");
-    QDict *rsp, *q;
 
-    rsp = qtest_qmp(qts, "{ 'execute': 'query-ras-queues' }");
-    q = qobject_to(QDict, qlist_peek(qdict_get_qlist(rsp, "return")));
-    g_assert_cmpstr(qdict_get_str(q, "queue"), ==, "x86-mce");
-    g_assert_cmpint(qdict_get_int(q, "size"), ==, 5);
-    g_assert_cmpint(qdict_get_int(q, "waiting"), ==, 0);
-    g_assert_cmpint(qdict_get_int(q, "dropped"), ==, 0);
-    qobject_unref(rsp);
+    ras_assert_queue(qts, "x86-mce", 5, 0, -1, 0);
     qtest_quit(qts);
 }
 
@@ -787,31 +663,8 @@ static void test_huge_page_exact(void)
     ras_fw_run_loader(&fw);
     inject_gpa(qts, base + 0x3000, false, 0);
     expect_event(qts, "guest", "inject", false, false, base, 2 * MiB);
-    g_assert_cmphex(arm_record_pa(&fw, 0), ==, base + 0x3000);
+    g_assert_cmphex(ras_ghes_record_pa(&fw, 0), ==, base + 0x3000);
     qtest_quit(qts);
-}
-
-static QDict *ghes_source(QTestState *qts, int i)
-{
-    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
-    QList *l = qdict_get_qlist(qdict_get_qdict(rsp, "return"), "sources");
-    QDict *s = NULL;
-
-    while (i-- >= 0) {
-        qobject_unref(s);
-        s = qobject_to(QDict, qlist_pop(l));
-    }
-    qobject_unref(rsp);
-    return s;
-}
-
-static int64_t ghes_source_int(QTestState *qts, int i, const char *key)
-{
-    QDict *s = ghes_source(qts, i);
-    int64_t v = qdict_get_int(s, key);
-
-    qobject_unref(s);
-    return v;
 }
 
 /*
@@ -830,8 +683,8 @@ static void test_ras_memory(void)
 
     ras_fw_init(&fw, qts);
     ras_fw_run_loader(&fw);
-    blob = ras_fw_file(&fw, "etc/hardware_errors")->addr;
-    block0 = arm_block(&fw, 0);
+    blob = ras_ghes_blob(&fw);
+    block0 = ras_ghes_block(&fw, 0);
     /* A record the guest has not taken yet */
     inject_gpa(qts, page(1), false, 0);
     expect_event(qts, "guest", "inject", false, false, page(1), 4096);
@@ -839,9 +692,9 @@ static void test_ras_memory(void)
     /* In the page of the error status blocks */
     inject_gpa(qts, block0, false, 0);
     expect_event(qts, "hypervisor", "ignore", false, false, block0, 4096);
-    g_assert_cmphex(arm_record_pa(&fw, 0), ==, page(1));
-    for (i = 0; i < NR_SOURCES; i++) {
-        g_assert_cmpint(ghes_source_int(qts, i, "mended"), ==, 1);
+    g_assert_cmphex(ras_ghes_record_pa(&fw, 0), ==, page(1));
+    for (i = 0; i < RAS_GHES_SOURCES; i++) {
+        g_assert_cmpint(ras_ghes_source_int(qts, i, "mended"), ==, 1);
     }
     /* In the register page, taken by a vCPU */
     inject_gpa(qts, blob, true, 0);
@@ -856,9 +709,9 @@ static void test_ras_memory(void)
     /* Both still work: the next record goes in once this one is taken */
     inject_gpa(qts, page(2), false, 0);
     expect_event(qts, "guest", "inject", false, false, page(2), 4096);
-    g_assert_cmphex(arm_record_pa(&fw, 0), ==, page(1));
-    arm_ack(&fw, 0);
-    g_assert_cmphex(arm_record_pa(&fw, 0), ==, page(2));
+    g_assert_cmphex(ras_ghes_record_pa(&fw, 0), ==, page(1));
+    ras_ghes_ack(&fw, 0);
+    g_assert_cmphex(ras_ghes_record_pa(&fw, 0), ==, page(2));
     qtest_quit(qts);
 }
 
@@ -874,7 +727,7 @@ static void test_ras_memory_huge(void)
     QDict *rsp, *ev;
     RasFw fw;
     uint64_t base, blob;
-    uint8_t le[8], copy[REGS_LEN + NR_SOURCES * BLOCK_LEN];
+    uint8_t le[8], copy[RAS_GHES_BLOB_LEN];
     int i;
 
     qts = start_huge_dimm(&base);
@@ -887,7 +740,7 @@ static void test_ras_memory_huge(void)
      * Firmware placed the blob at the start of the DIMM's huge page (on
      * the next boot: the address is taken once per boot)
      */
-    blob = ras_fw_file(&fw, "etc/hardware_errors")->addr;
+    blob = ras_ghes_blob(&fw);
     qtest_memread(qts, blob, copy, sizeof(copy));
     qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
     qtest_qmp_eventwait(qts, "RESET");
@@ -895,35 +748,25 @@ static void test_ras_memory_huge(void)
     stq_le_p(le, base);
     ras_fw_cfg_write(qts, ras_fw_file(&fw, "etc/hardware_errors_addr")->select,
                      le, sizeof(le));
-    g_assert_cmpint(ghes_source_int(qts, 0, "block-address"), ==,
-                    base + REGS_LEN);
+    g_assert_cmpint(ras_ghes_source_int(qts, 0, "block-address"), ==,
+                    base + RAS_GHES_REGS_LEN);
 
     inject_gpa(qts, base + MiB, false, 0);
-    for (i = 0; i < NR_SOURCES; i++) {
+    for (i = 0; i < RAS_GHES_SOURCES; i++) {
         ev = qtest_qmp_eventwait_ref(qts, "GHES_SOURCE_LOST");
         g_assert_cmpint(qdict_get_int(qdict_get_qdict(ev, "data"),
                                       "source-id"), ==, i);
         qobject_unref(ev);
-        rsp = ghes_source(qts, i);
+        rsp = ras_ghes_source(qts, i);
         g_assert(qdict_get_bool(rsp, "lost"));
         qobject_unref(rsp);
     }
     /* No source left to tell the guest through */
     expect_event(qts, "guest", "ignore", false, false, base, 2 * MiB);
     /* QEMU's registers stay above the poison trap */
-    qtest_writeq(qts, base + 8 * NR_SOURCES, 1);
-    g_assert_cmphex(qtest_readq(qts, base + 8 * NR_SOURCES), ==, 1);
+    qtest_writeq(qts, base + 8 * RAS_GHES_SOURCES, 1);
+    g_assert_cmphex(qtest_readq(qts, base + 8 * RAS_GHES_SOURCES), ==, 1);
     qtest_quit(qts);
-}
-
-static int64_t x86_queue_waiting(QTestState *qts)
-{
-    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-ras-queues' }");
-    QDict *q = qobject_to(QDict, qlist_peek(qdict_get_qlist(rsp, "return")));
-    int64_t waiting = qdict_get_int(q, "waiting");
-
-    qobject_unref(rsp);
-    return waiting;
 }
 
 /*
@@ -941,20 +784,20 @@ static void test_x86_amd_deferred(void)
         inject_gpa(qts, page(1 + i), false, 0);
         expect_event(qts, "guest", "inject", false, false, page(1 + i),
                      4096);
-        g_assert_cmpint(x86_queue_waiting(qts), ==, 0);
+        g_assert_cmpint(ras_queue_int(qts, "x86-mce", "waiting"), ==, 0);
     }
     /* The same page again, while it waits in its bank: nothing more */
     inject_gpa(qts, page(1), false, 0);
     expect_event(qts, "guest", "inject", false, false, page(1), 4096);
-    g_assert_cmpint(x86_queue_waiting(qts), ==, 0);
+    g_assert_cmpint(ras_queue_int(qts, "x86-mce", "waiting"), ==, 0);
     /* No bank left: the next one waits for the guest */
     inject_gpa(qts, page(9), false, 0);
     expect_event(qts, "guest", "inject", false, false, page(9), 4096);
-    g_assert_cmpint(x86_queue_waiting(qts), ==, 1);
+    g_assert_cmpint(ras_queue_int(qts, "x86-mce", "waiting"), ==, 1);
     /* The memory they were about is replaced at reset */
     qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
     qtest_qmp_eventwait(qts, "RESET");
-    g_assert_cmpint(x86_queue_waiting(qts), ==, 0);
+    g_assert_cmpint(ras_queue_int(qts, "x86-mce", "waiting"), ==, 0);
     qtest_quit(qts);
 }
 
@@ -979,7 +822,6 @@ static uint64_t free_huge_pages(void)
 static void test_huge_page(void)
 {
     QTestState *qts;
-    QList *l;
     uint64_t base;
 
     qts = start_huge_dimm(&base);
@@ -994,9 +836,7 @@ static void test_huge_page(void)
     /* Inside a range already lost: one more hit, not a new range */
     inject_gpa(qts, base + 0x1000, false, 0);
     expect_event(qts, "guest", "ignore", false, false, base, 2 * MiB);
-    l = query(qts);
-    g_assert_cmpint(qlist_size(l), ==, 2);
-    qobject_unref(l);
+    g_assert_cmpint(nr_tracked(qts), ==, 2);
     qtest_quit(qts);
 }
 
@@ -1103,9 +943,7 @@ static void test_hotplug_huge_page(void)
     expect_event(qts, "guest", "ignore", false, false, hp, 2 * MiB);
     inject_sized(qts, hp + 0x3000, 4096);
     expect_event(qts, "guest", "ignore", false, false, hp + 0x3000, 4096);
-    l = query(qts);
-    g_assert_cmpint(qlist_size(l), ==, 1);
-    qobject_unref(l);
+    g_assert_cmpint(nr_tracked(qts), ==, 1);
     qtest_quit(qts);
 }
 

@@ -1,5 +1,6 @@
 /*
- * QTest helpers that play the guest firmware's part for ACPI on arm virt
+ * What ghes-test and memory-failure-test share: the guest firmware's part
+ * for ACPI on arm virt, the GHES blob, QMP checks, migration streams
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -8,11 +9,12 @@
 #include "qemu/bswap.h"
 #include "libqtest.h"
 #include "qobject/qdict.h"
+#include "qobject/qlist.h"
 #include "standard-headers/linux/qemu_fw_cfg.h"
 #include "ras-firmware.h"
 
 #define FW_CFG_BASE         0x09020000ull
-#define RAM_BASE            0x40000000ull
+#define RAM_BASE            RAS_VIRT_RAM_BASE
 /* where the fake firmware puts what it allocates, and its scratch page */
 #define ALLOC_BASE          (RAM_BASE + 0x04000000ull)
 #define SCRATCH             (RAM_BASE + 0x08000000ull)
@@ -206,6 +208,146 @@ const char *ras_fw_dummy_bios(void)
     return bios;
 }
 
+QTestState *ras_virt_start(const char *mem, const char *extra)
+{
+    return qtest_initf("-machine virt,ras=on -cpu max -smp %d -m %s "
+                       "-nic none -bios %s %s", RAS_NR_CPUS, mem,
+                       ras_fw_dummy_bios(), extra ?: "");
+}
+
+/* --- the GHES blob ----------------------------------------------------- */
+
+const uint8_t ras_cper_mem_err_guid[16] = {
+    0x14, 0x11, 0xBC, 0xA5, 0x64, 0x6F, 0xDE, 0x4E,
+    0xB8, 0x63, 0x3E, 0x83, 0xED, 0x7C, 0x83, 0xB1,
+};
+
+uint64_t ras_ghes_blob(RasFw *fw)
+{
+    RasFwFile *f = ras_fw_file(fw, "etc/hardware_errors");
+
+    g_assert(f && f->addr);
+    return f->addr;
+}
+
+uint64_t ras_ghes_block(RasFw *fw, int i)
+{
+    return ras_ghes_blob(fw) + RAS_GHES_REGS_LEN + RAS_GHES_BLOCK_LEN * i;
+}
+
+uint64_t ras_ghes_ack_reg(RasFw *fw, int i)
+{
+    return ras_ghes_blob(fw) + 8 * (RAS_GHES_SOURCES + i);
+}
+
+uint64_t ras_ghes_record_pa(RasFw *fw, int i)
+{
+    return qtest_readq(fw->qts, ras_ghes_block(fw, i) + RAS_GHES_RECORD_PA);
+}
+
+void ras_ghes_ack(RasFw *fw, int i)
+{
+    uint64_t ack;
+
+    qtest_writel(fw->qts, ras_ghes_block(fw, i), 0);
+    ack = qtest_readq(fw->qts, ras_ghes_ack_reg(fw, i));
+    qtest_writeq(fw->qts, ras_ghes_ack_reg(fw, i), (ack & ~1ull) | 1);
+    if (i == 0) {
+        /* Time for the guest to have done what it acknowledged */
+        qtest_clock_step(fw->qts, RAS_FW_ASYNC_MAX_WAIT_NS);
+    }
+}
+
+QDict *ras_ghes_source(QTestState *qts, int i)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
+    QList *l = qdict_get_qlist(qdict_get_qdict(rsp, "return"), "sources");
+    QDict *s = NULL;
+
+    for (; i >= 0; i--) {
+        qobject_unref(s);
+        s = qobject_to(QDict, qlist_pop(l));
+    }
+    g_assert(s);
+    qobject_unref(rsp);
+    return s;
+}
+
+int64_t ras_ghes_source_int(QTestState *qts, int i, const char *key)
+{
+    QDict *s = ras_ghes_source(qts, i);
+    int64_t v = qdict_get_int(s, key);
+
+    qobject_unref(s);
+    return v;
+}
+
+/* --- QMP ---------------------------------------------------------------- */
+
+void ras_assert_error(QTestState *qts, const char *needle,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    QDict *rsp, *err;
+
+    va_start(ap, fmt);
+    rsp = qtest_vqmp(qts, fmt, ap);
+    va_end(ap);
+    err = qdict_get_qdict(rsp, "error");
+    g_assert(err);
+    if (!strstr(qdict_get_str(err, "desc"), needle)) {
+        g_error("expected '%s' in '%s'", needle, qdict_get_str(err, "desc"));
+    }
+    qobject_unref(rsp);
+}
+
+static QDict *ras_queue(QTestState *qts, const char *name)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-ras-queues' }");
+    QList *l = qdict_get_qlist(rsp, "return");
+    QDict *q;
+
+    while ((q = qobject_to(QDict, qlist_pop(l)))) {
+        if (!strcmp(qdict_get_str(q, "queue"), name)) {
+            break;
+        }
+        qobject_unref(q);
+    }
+    qobject_unref(rsp);
+    if (!q) {
+        g_error("query-ras-queues has no queue %s", name);
+    }
+    return q;
+}
+
+int64_t ras_queue_int(QTestState *qts, const char *name, const char *key)
+{
+    QDict *q = ras_queue(qts, name);
+    int64_t v = qdict_get_int(q, key);
+
+    qobject_unref(q);
+    return v;
+}
+
+void ras_assert_queue(QTestState *qts, const char *name, int64_t size,
+                      int64_t waiting, int64_t delivered, int64_t dropped)
+{
+    const char *const key[] = { "size", "waiting", "delivered", "dropped" };
+    const int64_t want[] = { size, waiting, delivered, dropped };
+    QDict *q = ras_queue(qts, name);
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(key); i++) {
+        if (want[i] >= 0 && qdict_get_int(q, key[i]) != want[i]) {
+            g_error("queue %s: %s %" PRId64 ", not %" PRId64, name, key[i],
+                    qdict_get_int(q, key[i]), want[i]);
+        }
+    }
+    qobject_unref(q);
+}
+
+/* --- migration ---------------------------------------------------------- */
+
 const char *ras_migration_status(QTestState *qts)
 {
     static char status[32];
@@ -216,4 +358,101 @@ const char *ras_migration_status(QTestState *qts)
               sizeof(status));
     qobject_unref(rsp);
     return status;
+}
+
+/* Long enough for a sanitizer build to save or load a 1 GiB machine */
+#define MIGRATION_WAIT_US   (60 * G_USEC_PER_SEC)
+
+const char *ras_migration_wait(QTestState *qts, const char *want)
+{
+    gint64 deadline = g_get_monotonic_time() + MIGRATION_WAIT_US;
+    const char *st;
+
+    for (;;) {
+        st = ras_migration_status(qts);
+        if (want ? !strcmp(st, want) :
+            !strcmp(st, "completed") || !strcmp(st, "failed") ||
+            !strcmp(st, "cancelled")) {
+            return st;
+        }
+        if (g_get_monotonic_time() > deadline) {
+            g_error("migration still '%s', not '%s'", st, want ?: "ended");
+        }
+        g_usleep(10 * 1000);
+    }
+}
+
+void ras_migration_completed(QTestState *qts)
+{
+    g_assert_cmpstr(ras_migration_wait(qts, NULL), ==, "completed");
+}
+
+RasStream *ras_stream_new(void)
+{
+    RasStream *s = g_new0(RasStream, 1);
+
+    s->dir = g_dir_make_tmp("ras-stream-XXXXXX", NULL);
+    g_assert(s->dir);
+    s->file = g_build_filename(s->dir, "state", NULL);
+    s->uri = g_strdup_printf("file:%s", s->file);
+    return s;
+}
+
+void ras_stream_free(RasStream *s)
+{
+    unlink(s->file);
+    rmdir(s->dir);
+    g_free(s->dir);
+    g_free(s->file);
+    g_free(s->uri);
+    g_free(s->buf);
+    g_free(s);
+}
+
+void ras_stream_save(RasStream *s, QTestState *qts)
+{
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
+                             "{ 'uri': %s } }", s->uri);
+    ras_migration_completed(qts);
+    qtest_quit(qts);
+    g_clear_pointer(&s->buf, g_free);
+    g_assert(g_file_get_contents(s->file, (char **)&s->buf, &s->len, NULL));
+}
+
+uint8_t *ras_stream_section(RasStream *s, const char *idstr)
+{
+    uint8_t *p = memmem(s->buf, s->len, idstr, strlen(idstr));
+
+    g_assert(p);
+    return p;
+}
+
+void ras_stream_write(RasStream *s, const void *buf, size_t len)
+{
+    g_assert(g_file_set_contents(s->file, buf, len, NULL));
+}
+
+const char *ras_stream_load(RasStream *s, QTestState *qts)
+{
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-incoming', "
+                             "'arguments': { 'uri': %s, "
+                             "'exit-on-error': false } }", s->uri);
+    return ras_migration_wait(qts, NULL);
+}
+
+void ras_stream_refused(RasStream *s, QTestState *qts, const char *needle)
+{
+    QDict *rsp;
+    const char *desc;
+
+    g_assert_cmpstr(ras_stream_load(s, qts), ==, "failed");
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
+    desc = qdict_get_try_str(qdict_get_qdict(rsp, "return"), "error-desc");
+    g_test_message("refused: %s", desc);
+    if (!desc || !strstr(desc, needle)) {
+        g_error("expected '%s' in the migration error '%s'", needle, desc);
+    }
+    qobject_unref(rsp);
+    /* Whatever the stream held, the machine is still there to ask */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'query-status' }");
 }

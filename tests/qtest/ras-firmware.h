@@ -1,7 +1,8 @@
 /*
- * QTest helpers that play the guest firmware's part for ACPI on arm virt:
- * fw_cfg DMA, and the linker/loader script (etc/table-loader) run
- * against guest memory.
+ * What ghes-test and memory-failure-test share: the guest firmware's part
+ * for ACPI on arm virt (fw_cfg DMA, the linker/loader script run against
+ * guest memory), the layout of the GHES blob and the guest's side of its
+ * read-ack protocol, QMP error and queue checks, and migration streams.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -10,6 +11,11 @@
 #define TESTS_QTEST_RAS_FIRMWARE_H
 
 #include "libqtest.h"
+#include "qobject/qdict.h"
+
+/* The arm virt machine the tests start: ras=on, RAS_NR_CPUS vCPUs */
+#define RAS_NR_CPUS             2
+#define RAS_VIRT_RAM_BASE       0x40000000ull
 
 #define RAS_FW_LOADER_FILESZ 56
 
@@ -46,7 +52,89 @@ uint64_t ras_fw_find_table(RasFw *fw, const char *sig, uint32_t *len);
 /* A file to pass as -bios: the qtest accelerator runs no guest code */
 const char *ras_fw_dummy_bios(void);
 
+/* -machine virt,ras=on with RAS_NR_CPUS vCPUs, @mem of RAM, no firmware */
+QTestState *ras_virt_start(const char *mem, const char *extra);
+
+/*
+ * The hardware errors blob (docs/specs/acpi_ghes.rst) of that machine:
+ * the address registers, then the read ack registers, in a page of their
+ * own; then an error status block for each source.
+ */
+#define RAS_GHES_SOURCES        (1 + RAS_NR_CPUS)
+#define RAS_GHES_REGS_LEN       4096
+#define RAS_GHES_BLOCK_LEN      1024
+#define RAS_GHES_BLOB_LEN       (RAS_GHES_REGS_LEN + \
+                                 RAS_GHES_SOURCES * RAS_GHES_BLOCK_LEN)
+/*
+ * A record of one memory error: status block, data entry, memory error
+ * section, then the raw data (the record's sequence number)
+ */
+#define RAS_GHES_RECORD_LEN     (20 + 72 + 80 + 8)
+#define RAS_GHES_RECORD_PA      (20 + 72 + 16)
+#define RAS_GHES_RECORD_SEQ     (20 + 72 + 80)
+
+/* CPER_SEC_PLATFORM_MEM, as it is in a data entry */
+extern const uint8_t ras_cper_mem_err_guid[16];
+
+/* Where firmware placed the blob, its block @i, its read ack register @i */
+uint64_t ras_ghes_blob(RasFw *fw);
+uint64_t ras_ghes_block(RasFw *fw, int i);
+uint64_t ras_ghes_ack_reg(RasFw *fw, int i);
+/* The physical address of the memory error in block @i */
+uint64_t ras_ghes_record_pa(RasFw *fw, int i);
+/*
+ * Take the record in block @i the way Linux's ghes_clear_estatus() does,
+ * acknowledging it; for the asynchronous source, let time pass too
+ */
+void ras_ghes_ack(RasFw *fw, int i);
+/* Source @i of query-ghes, and one of its members */
+QDict *ras_ghes_source(QTestState *qts, int i);
+int64_t ras_ghes_source_int(QTestState *qts, int i, const char *key);
+
+/* The command fails, with @needle in its error's description */
+void ras_assert_error(QTestState *qts, const char *needle,
+                      const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+/* A member of queue @name ("ghes", "x86-mce", "signals") of query-ras-queues */
+int64_t ras_queue_int(QTestState *qts, const char *name, const char *key);
+/* Queue @name holds these figures (-1: any) */
+void ras_assert_queue(QTestState *qts, const char *name, int64_t size,
+                      int64_t waiting, int64_t delivered, int64_t dropped);
+
 /* query-migrate's status (either side), "none" before any migration */
 const char *ras_migration_status(QTestState *qts);
+/*
+ * Wait until query-migrate's status is @want or, for NULL, until the
+ * migration has ended (completed, failed, cancelled); the status then
+ */
+const char *ras_migration_wait(QTestState *qts, const char *want);
+/* Wait until the migration has completed, which it must */
+void ras_migration_completed(QTestState *qts);
+
+/* A migration stream in a file, in a directory of its own */
+typedef struct RasStream {
+    char *dir;
+    char *file;
+    char *uri;          /* "file:" and the file */
+    uint8_t *buf;       /* what was saved */
+    gsize len;
+} RasStream;
+
+RasStream *ras_stream_new(void);
+void ras_stream_free(RasStream *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(RasStream, ras_stream_free)
+/* Migrate @qts into the stream, quit it, and read the stream back */
+void ras_stream_save(RasStream *s, QTestState *qts);
+/* The name of device section @idstr in what was saved */
+uint8_t *ras_stream_section(RasStream *s, const char *idstr);
+/* Make the stream @len bytes of @buf */
+void ras_stream_write(RasStream *s, const void *buf, size_t len);
+/* Load the stream into @qts (started with -incoming defer): its status */
+const char *ras_stream_load(RasStream *s, QTestState *qts);
+/*
+ * Load it, which must fail with @needle in query-migrate's error, and
+ * leave @qts answering
+ */
+void ras_stream_refused(RasStream *s, QTestState *qts, const char *needle);
 
 #endif
