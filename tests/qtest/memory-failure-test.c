@@ -801,6 +801,131 @@ static void test_x86_amd_deferred(void)
     qtest_quit(qts);
 }
 
+/*
+ * x86: held machine checks in a migration stream, the subsection
+ * "x86-mce-queue/state" of section "x86-mce-queue": counters, a count,
+ * then that many of { vCPU, guest address, action required }.
+ */
+typedef struct X86Held {
+    int32_t cpu_index;
+    uint64_t gpa;
+    bool ar;
+} X86Held;
+
+#define X86_MCE_QUEUE           "x86-mce-queue"
+#define X86_MCE_QUEUE_STATE     "x86-mce-queue/state"
+/* migration/savevm.c */
+#define QEMU_VM_SECTION_FULL    0x04
+#define QEMU_VM_SUBSECTION      0x05
+#define QEMU_VM_SECTION_FOOTER  0x7e
+
+static void put_be(GByteArray *out, uint64_t v, int size)
+{
+    uint8_t b[8];
+
+    stq_be_p(b, v);
+    g_byte_array_append(out, b + 8 - size, size);
+}
+
+/*
+ * The saved stream of a machine that held no machine check (its section
+ * has no subsection) with the subsection put in: delivered 5, dropped 1,
+ * @count, then @n held machine checks: @held, or, for NULL, valid ones
+ */
+static void x86_stream_write(RasStream *stream, int32_t count, int n,
+                             const X86Held *held)
+{
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    uint8_t *name = ras_stream_section(stream, X86_MCE_QUEUE);
+    /* after the idstr, instance and version: nothing but the footer */
+    uint8_t *end = name + strlen(X86_MCE_QUEUE) + 4 + 4;
+    int i;
+
+    g_assert_cmpint(name[-1], ==, strlen(X86_MCE_QUEUE));
+    g_assert_cmpint(name[-6], ==, QEMU_VM_SECTION_FULL);
+    g_assert_cmpint(*end, ==, QEMU_VM_SECTION_FOOTER);
+    g_byte_array_append(out, stream->buf, end - stream->buf);
+    put_be(out, QEMU_VM_SUBSECTION, 1);
+    put_be(out, strlen(X86_MCE_QUEUE_STATE), 1);
+    g_byte_array_append(out, (const uint8_t *)X86_MCE_QUEUE_STATE,
+                        strlen(X86_MCE_QUEUE_STATE));
+    put_be(out, 1, 4);                          /* version */
+    put_be(out, 5, 8);                          /* delivered */
+    put_be(out, 1, 8);                          /* dropped */
+    put_be(out, (uint32_t)count, 4);
+    for (i = 0; i < n; i++) {
+        X86Held h = held ? held[i] :
+                    (X86Held){ i % RAS_NR_CPUS, page(i % 64), i & 1 };
+
+        put_be(out, (uint32_t)h.cpu_index, 4);
+        put_be(out, h.gpa, 8);
+        put_be(out, h.ar, 1);
+    }
+    g_byte_array_append(out, end, stream->buf + stream->len - end);
+    ras_stream_write(stream, out->data, out->len);
+}
+
+/* A new machine (-global @extra) refuses the stream and still answers */
+static void x86_stream_refused(RasStream *stream, const char *global)
+{
+    g_autofree char *extra = global ? g_strdup_printf("-global %s", global)
+                                    : NULL;
+    QTestState *qts = start_incoming(extra);
+
+    ras_stream_refused(stream, qts, X86_MCE_QUEUE);
+    qtest_quit(qts);
+}
+
+/*
+ * The migration stream is untrusted: a count of held machine checks
+ * below zero, above the queue's size or above 2^20 (whatever the size),
+ * a machine check for no vCPU or at no page: the load fails, cleanly.
+ */
+static void test_x86_queue_stream(void)
+{
+    g_autoptr(RasStream) stream = ras_stream_new();
+    const X86Held good[] = {
+        { 0, page(1), true },
+        { 1, page(2), false },
+        { 1, page(3), false },
+    };
+    const X86Held bad[][2] = {
+        { good[0], { RAS_NR_CPUS, page(2), false } },
+        { good[0], { -1, page(2), false } },
+        { good[0], { 1, page(2) + 8, false } },
+        { { 0, page(1) + 0x800, true }, good[1] },
+    };
+    QTestState *qts;
+    int i;
+
+    ras_stream_save(stream, start(NULL));
+
+    /* Two held machine checks: they wait on the destination */
+    x86_stream_write(stream, 2, 2, good);
+    qts = start_incoming(NULL);
+    g_assert_cmpstr(ras_stream_load(stream, qts), ==, "completed");
+    ras_assert_queue(qts, "x86-mce", 65536, 2, 5, 1);
+    qtest_quit(qts);
+
+    /* More than the queue holds */
+    x86_stream_write(stream, 3, 3, good);
+    x86_stream_refused(stream, "x86-mce-queue.size=2");
+    /* Below zero (VMState would take it for a huge size) */
+    x86_stream_write(stream, -1, 0, NULL);
+    x86_stream_refused(stream, NULL);
+    x86_stream_write(stream, INT32_MIN, 0, NULL);
+    x86_stream_refused(stream, NULL);
+    /* Above 2^20, on a machine whose queue would hold them */
+    x86_stream_write(stream, (1 << 20) + 1, (1 << 20) + 1, NULL);
+    x86_stream_refused(stream, "x86-mce-queue.size=4000000");
+
+    /* No such vCPU, or not at a page */
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        x86_stream_write(stream, 2, 2, bad[i]);
+        x86_stream_refused(stream, NULL);
+    }
+}
+
 static uint64_t free_huge_pages(void)
 {
     g_autofree char *info = NULL;
@@ -1039,6 +1164,8 @@ int main(int argc, char **argv)
         qtest_add_func("/memory-failure/x86-queue", test_x86_queue);
         qtest_add_func("/memory-failure/x86-amd-deferred",
                        test_x86_amd_deferred);
+        qtest_add_func("/memory-failure/x86-queue-stream",
+                       test_x86_queue_stream);
     }
     if (is_arm()) {
         qtest_add_func("/memory-failure/ras-memory", test_ras_memory);
