@@ -1293,51 +1293,68 @@ static uint8_t *stream_regs(RasStream *stream)
 }
 
 /*
- * A queue length of 2 GiB or more in the stream, on a machine whose
- * queue-size lets the bound pass it: refused (VMState took the length
- * for a negative size, and the allocation aborted QEMU).
+ * In the saved stream, the count of queued records (the two that
+ * save_stream() leaves waiting): after the register page
  */
-static void test_stream_huge_queue(void)
+static uint8_t *stream_queue(RasStream *stream)
 {
-    g_autoptr(RasStream) stream = ras_stream_new();
-    QTestState *qts;
-    RasFw fw;
+    uint8_t *p = stream_regs(stream) + 4 + RAS_GHES_REGS_LEN;
 
-    save_stream(stream);
-    stl_be_p(stream_regs(stream) + 4 + RAS_GHES_REGS_LEN, 0x80000000u);
-    ras_stream_write(stream, stream->buf, stream->len);
-
-    qts = start_incoming(&fw, "-global acpi-ghes.queue-size=4000000");
-    ras_stream_refused(stream, qts, "acpi-ghes");
-    qtest_quit(qts);
+    g_assert_cmpint(ldl_be_p(p), ==, 2);
+    return p;
 }
 
 /*
- * Bytes after the last queued record, too few for another: the stream
- * was not written by QEMU, refused (they used to be ignored).
+ * A count of queued records that no queue can hold, on a machine whose
+ * queue-size would let it pass: refused before anything is allocated.
+ * Negative (VMState would take it for a size), and above the hard bound
+ * of 2^20 records however large queue-size is.
  */
-static void test_stream_trailing_bytes(void)
+static void test_stream_huge_queue(void)
 {
-    g_autoptr(RasStream) stream = ras_stream_new();
-    g_autoptr(GByteArray) bad = g_byte_array_new();
-    uint8_t *queue_len, *end;
-    QTestState *qts;
-    RasFw fw;
+    static const uint32_t counts[] = { 0x80000000u, 2000000 };
+    int i;
 
-    save_stream(stream);
-    queue_len = stream_regs(stream) + 4 + RAS_GHES_REGS_LEN;
-    /* The two records waiting, each with its length */
-    g_assert_cmpint(ldl_be_p(queue_len), ==, 2 * (4 + RAS_GHES_RECORD_LEN));
-    end = queue_len + 4 + ldl_be_p(queue_len);
-    stl_be_p(queue_len, ldl_be_p(queue_len) + 2);
-    g_byte_array_append(bad, stream->buf, end - stream->buf);
-    g_byte_array_append(bad, (const uint8_t *)"\0\0", 2);
-    g_byte_array_append(bad, end, stream->buf + stream->len - end);
-    ras_stream_write(stream, bad->data, bad->len);
+    for (i = 0; i < ARRAY_SIZE(counts); i++) {
+        g_autoptr(RasStream) stream = ras_stream_new();
+        QTestState *qts;
+        RasFw fw;
 
-    qts = start_incoming(&fw, NULL);
-    ras_stream_refused(stream, qts, "acpi-ghes");
-    qtest_quit(qts);
+        save_stream(stream);
+        stl_be_p(stream_queue(stream), counts[i]);
+        ras_stream_write(stream, stream->buf, stream->len);
+
+        qts = start_incoming(&fw, "-global acpi-ghes.queue-size=4000000");
+        ras_stream_refused(stream, qts, "queued records within bounds");
+        qtest_quit(qts);
+    }
+}
+
+/*
+ * A queued record's length that no error status block holds (none, or
+ * more than a block): refused before the record is allocated.
+ */
+static void test_stream_record_length(void)
+{
+    static const uint32_t lens[] = { 0, RAS_GHES_BLOCK_LEN + 1, 0xffffffffu };
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(lens); i++) {
+        g_autoptr(RasStream) stream = ras_stream_new();
+        QTestState *qts;
+        RasFw fw;
+
+        save_stream(stream);
+        /* The first record's length, then its bytes */
+        g_assert_cmpint(ldl_be_p(stream_queue(stream) + 4), ==,
+                        RAS_GHES_RECORD_LEN);
+        stl_be_p(stream_queue(stream) + 4, lens[i]);
+        ras_stream_write(stream, stream->buf, stream->len);
+
+        qts = start_incoming(&fw, NULL);
+        ras_stream_refused(stream, qts, "record fits an error status block");
+        qtest_quit(qts);
+    }
 }
 
 /*
@@ -1455,7 +1472,7 @@ int main(int argc, char **argv)
     qtest_add_func("/ghes/random-guest-writes", test_random_guest_writes);
     qtest_add_func("/ghes/random-streams", test_random_streams);
     qtest_add_func("/ghes/stream-huge-queue", test_stream_huge_queue);
-    qtest_add_func("/ghes/stream-trailing-bytes",
-                   test_stream_trailing_bytes);
+    qtest_add_func("/ghes/stream-record-length",
+                   test_stream_record_length);
     return g_test_run();
 }
