@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Boot a Linux guest under TCG with a QMP socket, for the guest tests and
-the storm benchmark: guest images, initramfs, QEMU command line, QMP."""
+the storm benchmark: guest images, initramfs, QEMU command line, and QMP
+through QEMU's own Python library (qemu.qmp, from the QEMU tree)."""
 
-import json
+import asyncio
+import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -35,63 +37,58 @@ def fetch_images(arch):
                           text=True).stdout.strip()
 
 
-class QMP:
-    def __init__(self, path):
-        deadline = time.time() + 60
-        while True:
-            # a socket whose connect() failed cannot be used again
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                self.sock.connect(path)
-                break
-            except OSError:
-                self.sock.close()
-                if time.time() > deadline:
-                    raise RuntimeError('QEMU did not open its QMP socket')
-                time.sleep(0.05)
-        self.file = self.sock.makefile('rw')
-        self.events = []
-        self._read()                       # greeting
-        self.cmd('qmp_capabilities')
+def config_value(path, name):
+    """NAME=value in the make or shell fragment @path, or None"""
+    try:
+        with open(path) as f:
+            m = re.search(r'^%s=(.*)$' % name, f.read(), re.M)
+    except OSError:
+        return None
+    return m.group(1).strip() if m else None
 
-    def _read(self):
-        line = self.file.readline()
-        if not line:
-            raise RuntimeError('QMP connection closed')
-        return json.loads(line)
 
-    def wait_event(self, name, timeout):
-        deadline = time.time() + timeout
-        while True:
-            for ev in self.events:
-                if ev['event'] == name:
-                    self.events.remove(ev)
-                    return ev
-            left = deadline - time.time()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                msg = self._read()
-            except (socket.timeout, TimeoutError):
-                return None
-            finally:
-                self.sock.settimeout(None)
-            if 'event' in msg:
-                self.events.append(msg)
+def qemu_python_dir(objdir):
+    """The python/ directory of a QEMU tree, which holds QEMU's QMP
+    library: the one @objdir was configured from (QEMU's config-host.mak),
+    the grafted tree of the build directory @objdir is in (our
+    ./configure's config.mk: build/qemu, build/asan, build/snap), this
+    checkout's default build, or the grafted tree this file is in."""
+    top = os.path.join(HERE, '..', '..', '..')
+    trees = [config_value(os.path.join(objdir, 'config-host.mak'),
+                          'SRC_PATH'),
+             config_value(os.path.join(objdir, '..', 'config.mk'), 'SRCDIR'),
+             config_value(os.path.join(top, 'build', 'config.mk'), 'SRCDIR'),
+             top]
+    for tree in trees:
+        if tree and os.path.exists(os.path.join(tree, 'python', 'qemu', 'qmp',
+                                                'legacy.py')):
+            return os.path.abspath(os.path.join(tree, 'python'))
+    raise RuntimeError('no QEMU tree with python/qemu/qmp found for %s: '
+                       'run ./configure' % objdir)
 
-    def cmd(self, name, **args):
-        msg = {'execute': name}
-        if args:
-            msg['arguments'] = args
-        self.file.write(json.dumps(msg) + '\n')
-        self.file.flush()
-        while True:
-            rsp = self._read()
-            if 'event' in rsp:
-                self.events.append(rsp)
-                continue
-            return rsp
+
+def qmp_connect(objdir, path):
+    """A QMP connection (qemu.qmp.legacy.QEMUMonitorProtocol, capabilities
+    negotiated) to the socket QEMU is about to open at @path."""
+    pydir = qemu_python_dir(objdir)
+    if pydir not in sys.path:
+        sys.path.insert(0, pydir)
+    from qemu.qmp.legacy import QEMUMonitorProtocol
+    # failures surface as exceptions; the library's log lines would only
+    # repeat them (or report the retries below) on standard error
+    log = logging.getLogger('qemu.qmp')
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+    qmp = QEMUMonitorProtocol(path)
+    deadline = time.time() + 60
+    while True:
+        try:
+            qmp.connect()
+            return qmp
+        except Exception:
+            if time.time() > deadline:
+                raise RuntimeError('QEMU did not open its QMP socket')
+            time.sleep(0.05)
 
 
 INIT = """#!/bin/busybox sh
@@ -167,18 +164,51 @@ def qemu_cmd(binary_dir, arch, images, initrd, work, ras=True, smp=2,
 
 
 class Guest:
-    """A running guest: console log, QMP, and its work directory."""
+    """A running guest: console log, QMP (@qmp, QEMU's QEMUMonitorProtocol;
+    its events are taken through events() and wait_event()), and its work
+    directory."""
 
     def __init__(self, cmd, work, env=None):
         self.work = work
         self.log = os.path.join(work, 'console.log')
         open(self.log, 'w').close()
+        objdir = os.path.dirname(cmd[0])
         # RAS_QEMU_WRAPPER: e.g. "gdb -batch -ex run -ex bt --args"
         cmd = os.environ.get('RAS_QEMU_WRAPPER', '').split() + cmd
         self.proc = subprocess.Popen(
             cmd, stdout=open(os.path.join(work, 'qemu.out'), 'w'), env=env,
             stderr=open(os.path.join(work, 'qemu.err'), 'w'))
-        self.qmp = QMP(os.path.join(work, 'qmp.sock'))
+        self._events = []
+        self.qmp = qmp_connect(objdir, os.path.join(work, 'qmp.sock'))
+
+    def events(self):
+        """Every QMP event received that wait_event() has not taken, oldest
+        first"""
+        self._events += self.qmp.get_events()
+        return self._events
+
+    def wait_event(self, name, timeout):
+        """Take the first event @name received, waiting up to @timeout
+        seconds for it to come; None if it did not.  QEMU gone, and with
+        it what it had sent: RuntimeError."""
+        deadline = time.time() + timeout
+        while True:
+            for ev in self.events():
+                if ev['event'] == name:
+                    self._events.remove(ev)
+                    return ev
+            left = deadline - time.time()
+            if left <= 0:
+                return None
+            gone = self.proc.poll() is not None
+            try:
+                # a float (True or an int would wait for ever), a second
+                # at most: the library does not say when QEMU hung up
+                self._events.append(
+                    self.qmp.pull_event(wait=float(min(left, 1))))
+            except asyncio.TimeoutError:
+                if gone:
+                    raise RuntimeError('QMP connection closed') from None
 
     def console(self):
         with open(self.log, errors='replace') as f:
@@ -188,6 +218,11 @@ class Guest:
         """The guest kernel's release, once it has booted"""
         m = re.search(r'^GUEST READY (\S+)', self.console(), re.M)
         return m.group(1) if m else None
+
+    def kernel_line(self):
+        """What a test prints of the kernel it ran on"""
+        return 'guest kernel %s' % (self.kernel() or
+                                    'unknown (it did not say GUEST READY)')
 
     def wait_for(self, pattern, timeout):
         """The first match of @pattern in the console log, or None on
@@ -206,6 +241,10 @@ class Guest:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+        try:
+            self.qmp.close()
+        except Exception:       # what ended the session: QEMU is gone
+            pass
 
 
 def workdir():

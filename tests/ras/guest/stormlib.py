@@ -158,11 +158,11 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
             t = time.time()
             if path == 'raw':
                 blob = base64.b64encode(ghes_mem_error_block(pa)).decode()
-                rsp = qmp.cmd('inject-ghes-v2-error', cper=blob)
+                rsp = qmp.cmd_raw('inject-ghes-v2-error', {'cper': blob})
             elif path == 'mce':
                 # bank 9: VAL UC EN MISCV ADDRV S, MCACOD 0xc0 (SRAO);
                 # MCG_STATUS MCIP RIPV; broadcast, as hardware does
-                rsp = qmp.cmd('human-monitor-command', **{
+                rsp = qmp.cmd_raw('human-monitor-command', {
                     'command-line': 'mce -b 0 9 0xbd000000000000c0 0x5 '
                                     '0x%x 0x8c' % pa})
                 if rsp.get('return'):
@@ -171,7 +171,7 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
                 args = {'address': pa}
                 if style == 'ar':
                     args.update({'action-required': True, 'cpu-index': 0})
-                rsp = qmp.cmd('inject-host-memory-failure', **args)
+                rsp = qmp.cmd_raw('inject-host-memory-failure', args)
             if 'error' in rsp:
                 refused += 1
                 desc = rsp['error']['desc']
@@ -203,7 +203,7 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
                     'rate': handled / wall if wall > 0 else 0,
                     'refusals': errors})
         res['latency_ms'] = latencies(path, sent, trace_file)
-        q = qmp.cmd('query-ras-queues')
+        q = qmp.cmd_raw('query-ras-queues')
         res['queues'] = q.get('return')        # absent from upstream
         res['alive'] = guest.proc.poll() is None
         if res['alive'] and os.environ.get('RAS_STORM_DEBUG'):
@@ -211,10 +211,11 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
                 for c in ['info registers -a'] + \
                         (['cpu 0', 'info lapic', 'cpu 1', 'info lapic']
                          if arch == 'x86' else []):
-                    f.write(qmp.cmd('human-monitor-command', **{
+                    f.write(qmp.cmd_raw('human-monitor-command', {
                         'command-line': c})['return'])
         if res['alive']:
-            res['vm_status'] = qmp.cmd('query-status')['return']['status']
+            res['vm_status'] = \
+                qmp.cmd_raw('query-status')['return']['status']
         res['console_tail'] = guest.console()[-2000:]
     finally:
         guest.stop()
