@@ -56,7 +56,7 @@ void hmp_info_memory_failures(Monitor *mon, const QDict *qdict)
             monitor_printf(mon, " (source %u)", i->source_id);
         }
         monitor_printf(mon, ": %u waiting of %u, %" PRIu64 " delivered, %"
-                       PRIu64 " dropped\n", i->waiting, i->size, i->delivered,
-                       i->dropped);
+                       PRIu64 " dropped\n", i->waiting, i->capacity,
+                       i->delivered, i->dropped);
     }
 }

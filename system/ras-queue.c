@@ -44,7 +44,7 @@ RasQueueInfoList *ras_queue_list(void)
         info->queue = q->kind;
         info->has_source_id = q->has_source_id;
         info->source_id = q->source_id;
-        info->size = q->capacity;
+        info->capacity = q->capacity;
         info->dropped = q->dropped;
         q->count(q, info);
         QAPI_LIST_APPEND(tail, info);

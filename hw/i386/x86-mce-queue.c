@@ -214,7 +214,8 @@ static int x86_mce_queue_post_load(void *opaque, int version_id)
     }
     x86_mce_queue_post_save(q);
     if (!g_queue_is_empty(&q->held)) {
-        x86_mce_queue_retry_in(q, 0);
+        /* Not while devices are still loading: once the machine runs */
+        x86_mce_queue_retry_in(q, SCALE_MS);
     }
     return 0;
 }

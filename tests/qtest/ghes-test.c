@@ -316,7 +316,7 @@ static void test_queue(void)
     g_assert_cmpstr(qdict_get_str(d, "queue"), ==, "ghes");
     g_assert_cmpint(qdict_get_int(d, "source-id"), ==, 0);
     g_assert_cmphex(qdict_get_int(d, "address"), ==, ERROR_PAGE + 4 * 4096);
-    g_assert_cmpint(qdict_get_int(d, "size"), ==, 3);
+    g_assert_cmpint(qdict_get_int(d, "capacity"), ==, 3);
     g_assert_cmpint(qdict_get_int(d, "dropped"), ==, 1);
     qobject_unref(ev);
     s = ras_ghes_source(qts, 0);

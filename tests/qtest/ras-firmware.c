@@ -329,11 +329,12 @@ int64_t ras_queue_int(QTestState *qts, const char *name, const char *key)
     return v;
 }
 
-void ras_assert_queue(QTestState *qts, const char *name, int64_t size,
+void ras_assert_queue(QTestState *qts, const char *name, int64_t capacity,
                       int64_t waiting, int64_t delivered, int64_t dropped)
 {
-    const char *const key[] = { "size", "waiting", "delivered", "dropped" };
-    const int64_t want[] = { size, waiting, delivered, dropped };
+    const char *const key[] = { "capacity", "waiting", "delivered",
+                                "dropped" };
+    const int64_t want[] = { capacity, waiting, delivered, dropped };
     QDict *q = ras_queue(qts, name);
     int i;
 

@@ -98,7 +98,7 @@ void ras_assert_error(QTestState *qts, const char *needle,
 /* A member of queue @name ("ghes", "x86-mce", "signals") of query-ras-queues */
 int64_t ras_queue_int(QTestState *qts, const char *name, const char *key);
 /* Queue @name holds these figures (-1: any) */
-void ras_assert_queue(QTestState *qts, const char *name, int64_t size,
+void ras_assert_queue(QTestState *qts, const char *name, int64_t capacity,
                       int64_t waiting, int64_t delivered, int64_t dropped);
 
 /* query-migrate's status (either side), "none" before any migration */
