@@ -25,6 +25,7 @@
 #include "system/runstate.h"
 #include "qemu/timer.h"
 #include "qapi/error.h"
+#include "target/i386/mce-inject.h"
 #include "target/i386/memory-failure.h"
 #include "trace.h"
 
@@ -191,14 +192,7 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
     }
 
     if (!(env->mcg_cap & MCG_SER_P)) {
-        p->action = MEMORY_FAILURE_ACTION_IGNORE;
         why = "the CPU model has no software error recovery (MCG_SER_P)";
-    } else if ((env->mcg_cap & MCG_CTL_P) && env->mcg_ctl != ~0ull) {
-        p->action = MEMORY_FAILURE_ACTION_IGNORE;
-        why = "the guest disabled uncorrected error reporting (MCG_CTL)";
-    } else if (b[0] != ~0ull) {
-        p->action = MEMORY_FAILURE_ACTION_IGNORE;
-        why = "the guest disabled the reporting bank (MCi_CTL)";
     } else if (p->ar && p->recursive && (b[1] & MCI_STATUS_VAL) &&
                b[2] == p->gpa) {
         /*
@@ -209,11 +203,7 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
         trace_x86_mf_coalesced(cs->cpu_index, p->gpa);
         return;
     } else if (!p->ar && !(env->cr[4] & CR4_MCE_MASK)) {
-        p->action = MEMORY_FAILURE_ACTION_IGNORE;
-        why = "MCE not enabled by the guest (CR4.MCE clear)";
-    } else if (!(env->cr[4] & CR4_MCE_MASK)) {
-        /* The architecture turns a machine check into a shutdown here */
-        p->action = MEMORY_FAILURE_ACTION_RESET;
+        /* Nothing consumed it: not worth the guest's shutdown */
         why = "MCE not enabled by the guest (CR4.MCE clear)";
     } else if (p->ar && p->recursive &&
                (cs->interrupt_request & CPU_INTERRUPT_MCE) &&
@@ -228,16 +218,14 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
             p->preempted_gpa = b[2];
             b[1] = 0;
         }
+        env->mcg_status &= ~MCG_STATUS_MCIP;
         p->recursive = false;
-    } else if ((p->recursive || x86_mf_in_handler(env)) &&
-               !p->broadcast_target && !p->ar) {
-        /* Delivered once the guest is done with the one in progress */
-        p->held = true;
-        p->action = MEMORY_FAILURE_ACTION_INJECT;
-        trace_x86_mf_held(cs->cpu_index, p->gpa);
-        return;
-    } else if (p->recursive && !p->broadcast_target) {
-        /* Delivered once the guest is done with the one in progress */
+    } else if ((p->recursive || (!p->ar && x86_mf_in_handler(env))) &&
+               !p->broadcast_target) {
+        /*
+         * Delivered once the guest is done with the one in progress (an
+         * action-optional one also once it has left the handler)
+         */
         p->held = true;
         p->action = MEMORY_FAILURE_ACTION_INJECT;
         trace_x86_mf_held(cs->cpu_index, p->gpa);
@@ -246,43 +234,51 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
         /* A broadcast finds this CPU in a machine check already: enough */
         return;
     }
-    if (why && p->ar) {
-        /*
-         * The vCPU is at an access it cannot complete, and the guest
-         * cannot take the machine check: it would touch the poison again
-         * and again.  The machine resets, as after a machine check it
-         * cannot take.
-         */
-        p->action = MEMORY_FAILURE_ACTION_RESET;
-    }
-    if (why) {
-        trace_x86_mf_not_delivered(cs->cpu_index, p->gpa, why);
-        if (p->broadcast_target) {
+
+    if (!why) {
+        X86Mce mce = {
+            .bank = bank,
+            .status = p->broadcast_target ? 0 : status,
+            .mcg_status = mcg_status,
+            .addr = p->broadcast_target ? 0 : p->gpa,
+            .misc = p->broadcast_target ? 0 : (MCM_ADDR_PHYS << 6) | 0xc,
+        };
+
+        switch (x86_mce_raise(cs, &mce, &why)) {
+        case X86_MCE_RAISED:
+        case X86_MCE_LOGGED:
+            p->action = MEMORY_FAILURE_ACTION_INJECT;
+            trace_x86_mf_delivered(cs->cpu_index, p->gpa, mce.status,
+                                   mcg_status);
             return;
+        case X86_MCE_SHUTDOWN:
+            /* The machine resets (x86_mce_raise() asked for it) */
+            p->action = MEMORY_FAILURE_ACTION_RESET;
+            trace_x86_mf_not_delivered(cs->cpu_index, p->gpa, why);
+            return;
+        case X86_MCE_DISABLED:
+            break;
         }
-        if (p->action == MEMORY_FAILURE_ACTION_RESET) {
-            qemu_log_mask(CPU_LOG_RESET, "CPU %d: %s: triple fault\n",
-                          cs->cpu_index, why);
-            qemu_system_reset_request(SHUTDOWN_CAUSE_GUEST_RESET);
-        } else {
-            warn_report("memory error at guest address 0x%" HWADDR_PRIx
-                        " not reported to the guest: %s", p->gpa, why);
-        }
+    }
+    /*
+     * Not delivered.  A vCPU at an access it cannot complete, whose guest
+     * cannot take the machine check, would touch the poison again and
+     * again: the machine resets, as after a machine check it cannot take.
+     */
+    p->action = p->ar ? MEMORY_FAILURE_ACTION_RESET
+                      : MEMORY_FAILURE_ACTION_IGNORE;
+    trace_x86_mf_not_delivered(cs->cpu_index, p->gpa, why);
+    if (p->broadcast_target) {
         return;
     }
-
-    if (!p->broadcast_target) {
-        if (b[1] & MCI_STATUS_VAL) {
-            status |= MCI_STATUS_OVER;
-        }
-        b[2] = p->gpa;
-        b[3] = (MCM_ADDR_PHYS << 6) | 0xc;
-        b[1] = status;
+    if (p->action == MEMORY_FAILURE_ACTION_RESET) {
+        qemu_log_mask(CPU_LOG_RESET, "CPU %d: %s: triple fault\n",
+                      cs->cpu_index, why);
+        qemu_system_reset_request(SHUTDOWN_CAUSE_GUEST_RESET);
+    } else {
+        warn_report("memory error at guest address 0x%" HWADDR_PRIx
+                    " not reported to the guest: %s", p->gpa, why);
     }
-    env->mcg_status = mcg_status;
-    cpu_interrupt(cs, CPU_INTERRUPT_MCE);
-    p->action = MEMORY_FAILURE_ACTION_INJECT;
-    trace_x86_mf_delivered(cs->cpu_index, p->gpa, status, mcg_status);
 }
 
 /* Join another CPU's machine check (broadcast), from that CPU's thread */

@@ -1134,6 +1134,35 @@ static void test_hmp(void)
     qtest_quit(qts);
 }
 
+/*
+ * HMP "mce" raises machine checks the way memory errors do (one
+ * injector): a corrected error is only logged; an uncorrected one on a
+ * vCPU that cannot take it (CR4.MCE is clear: under qtest no guest code
+ * ran) shuts it down, which QEMU turns into a reset, with the reason on
+ * the monitor and no MEMORY_FAILURE event (no host memory failed).
+ */
+static void test_hmp_mce(void)
+{
+    QTestState *qts = start(NULL);
+    char *out;
+
+    /* VAL | EN, corrected */
+    out = qtest_hmp(qts, "mce 0 9 0x9000000000000000 0 0 0");
+    g_assert_cmpstr(out, ==, "");
+    g_free(out);
+    /* VAL | UC | EN */
+    out = qtest_hmp(qts, "mce 0 9 0xb000000000000000 0x5 0x1000 0");
+    g_assert(strstr(out, "CPU 0: MCE not enabled by the guest"));
+    g_free(out);
+    qtest_qmp_eventwait(qts, "RESET");
+    /* Upstream's injector sent one before the reset */
+    g_assert_null(qtest_qmp_event_ref(qts, "MEMORY_FAILURE"));
+    out = qtest_hmp(qts, "mce 0 99 0xb000000000000000 0x5 0x1000 0");
+    g_assert(strstr(out, "Invalid MCE bank number"));
+    g_free(out);
+    qtest_quit(qts);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1162,6 +1191,7 @@ int main(int argc, char **argv)
     qtest_add_func("/memory-failure/trap-runs", test_trap_runs);
     if (!is_arm()) {
         qtest_add_func("/memory-failure/x86-queue", test_x86_queue);
+        qtest_add_func("/memory-failure/hmp-mce", test_hmp_mce);
         qtest_add_func("/memory-failure/x86-amd-deferred",
                        test_x86_amd_deferred);
         qtest_add_func("/memory-failure/x86-queue-stream",
