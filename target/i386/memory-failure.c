@@ -493,9 +493,24 @@ static MemoryFailureAction x86_mf_mce(CPUState *cs, hwaddr gpa, bool ar,
     return action;
 }
 
+/* Machines created without CPUs by x86_cpus_init() have no queue */
+static bool x86_mf_have_queue(hwaddr gpa)
+{
+    if (!x86_mce_queue_get()) {
+        warn_report_once("memory error at guest address 0x%" HWADDR_PRIx
+                         " not reported to the guest: this machine has no "
+                         "%s", gpa, TYPE_X86_MCE_QUEUE);
+        return false;
+    }
+    return true;
+}
+
 static MemoryFailureAction x86_mf_report(CPUState *cs, hwaddr gpa,
                                          uint64_t size, bool *recursive)
 {
+    if (!x86_mf_have_queue(gpa)) {
+        return MEMORY_FAILURE_ACTION_IGNORE;
+    }
     return x86_mf_mce(cs ? cs : first_cpu, gpa, cs != NULL, recursive);
 }
 
@@ -504,6 +519,9 @@ static unsigned x86_mf_poison_accessed(CPUState *cs, hwaddr gpa,
 {
     bool recursive;
 
+    if (!x86_mf_have_queue(gpa)) {
+        return 0;
+    }
     if (cs && intact && !(cpu_env(cs)->hflags & HF_CPL_MASK) && told) {
         /* Told already, by an earlier access of the same copy */
         return POISON_TRAP_PASS | POISON_TRAP_TOLD;
