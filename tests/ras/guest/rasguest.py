@@ -230,7 +230,10 @@ class Guest:
         deadline = time.time() + timeout
         rx = re.compile(pattern + r'|Kernel panic', re.M)
         while time.time() < deadline:
-            m = rx.search(self.console())
+            # Whole lines only: the guest may be half way through one
+            # ("pa=0x7" of "pa=0x7c110000" was once taken for an address)
+            text = self.console()
+            m = rx.search(text[:text.rfind('\n') + 1])
             if m:
                 return m
             if self.proc.poll() is not None:
