@@ -17,9 +17,10 @@ import time
 
 import rasguest
 
-# Trace events that mark the moment QEMU notified the guest
-TRACES = ['ghes_record_written', 'ghes_mem_error_delivered',
-          'x86_mf_delivered', 'arm_mf_sea']
+# Trace events that mark the moment QEMU notified the guest, by target
+# (upstream QEMU, also benchmarked, has none of them: it warns, no more)
+TRACES = {'arm64': ['ghes_record_written', 'arm_mf_sea'],
+          'x86': ['x86_mf_delivered']}
 
 CPER_SEC_PLATFORM_MEM = bytes.fromhex('1411bca5646fde4eb8633e83ed7c83b1')
 
@@ -49,8 +50,7 @@ def notifications(trace_file):
     if not os.path.exists(trace_file):
         return out
     rx = re.compile(r'^(\S+) (ghes_record_written source (\d+)|'
-                    r'(?:x86_mf_delivered cpu|arm_mf_sea cpu|'
-                    r'ghes_mem_error_delivered source) \d+ gpa '
+                    r'(?:x86_mf_delivered cpu|arm_mf_sea cpu) \d+ gpa '
                     r'0x([0-9a-f]+))')
     with open(trace_file, errors='replace') as f:
         for line in f:
@@ -133,7 +133,7 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
     cmd = rasguest.qemu_cmd(binary_dir, arch, images, initrd, work,
                             mem='2G')
     cmd += ['-msg', 'timestamp=on', '-D', trace_file]
-    for t in TRACES:
+    for t in TRACES[arch]:
         cmd += ['-trace', 'enable=' + t]
     if cpu:
         cmd += ['-cpu', cpu]
