@@ -44,23 +44,31 @@ bench-poison: all
 clean:
 	rm -rf build
 
-# Hostile input.  check-sanitizers: the same tree built with ASan and
-# UBSan in a second build directory, the qtests and eight guest tests
-# under it (SANITIZERS_ONLY=qtest or guest runs one part).  fuzz: the
-# libFuzzer targets of tests/fuzz, FUZZ_SECONDS each, from their corpus.
-ASAN_OBJDIR = $(BUILD)/asan
+# Hostile input.  One clang build in a second directory serves both
+# jobs (tests/ras/sanitizers/configure): ASan, UBSan and QEMU's libFuzzer
+# support.  check-sanitizers: the qtests and eight guest tests against its
+# qemu-system-* (SANITIZERS_ONLY=qtest or guest runs one part).  fuzz:
+# the libFuzzer targets of tests/fuzz (our files alone) and the
+# in-machine ones of tests/qtest/fuzz (qemu-fuzz-*), FUZZ_SECONDS each,
+# from their committed corpus.
+SANITIZER_OBJDIR = $(BUILD)/fuzz-qemu
 FUZZ_OUT = $(BUILD)/fuzz
 FUZZ_SECONDS ?= 60
+FUZZ_BINARIES = qemu-fuzz-aarch64 qemu-fuzz-x86_64
 
-.PHONY: check-sanitizers fuzz
+.PHONY: check-sanitizers fuzz sanitizer-build
 
-check-sanitizers: all
-	tests/ras/sanitizers/configure $(BUILD) $(ASAN_OBJDIR)
-	$(NINJA) -C $(ASAN_OBJDIR) $(BINARIES) $(QTESTS)
-	tests/ras/sanitizers/run $(ASAN_OBJDIR) $(SANITIZERS_ONLY)
+sanitizer-build: all
+	tests/ras/sanitizers/configure $(BUILD) $(SANITIZER_OBJDIR)
+	$(NINJA) -C $(SANITIZER_OBJDIR) $(BINARIES) $(QTESTS) $(FUZZ_BINARIES)
 
-fuzz: all
-	tests/fuzz/install-deps
+check-sanitizers: sanitizer-build
+	tests/ras/sanitizers/run $(SANITIZER_OBJDIR) $(SANITIZERS_ONLY)
+
+fuzz: sanitizer-build
 	tests/fuzz/build $(SRCDIR) $(OBJDIR) $(FUZZ_OUT)
 	tests/fuzz/build $(SRCDIR) $(OBJDIR) $(FUZZ_OUT)/cov coverage
-	tests/fuzz/run $(SRCDIR) $(FUZZ_OUT) $(FUZZ_SECONDS)
+	tests/fuzz/run $(SRCDIR) $(FUZZ_OUT) $(FUZZ_SECONDS); \
+	    standalone=$$?; \
+	    tests/fuzz/run-machine $(SRCDIR) $(SANITIZER_OBJDIR) \
+	        $(FUZZ_OUT)/machine $(FUZZ_SECONDS) && [ $$standalone = 0 ]

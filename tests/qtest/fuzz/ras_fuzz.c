@@ -1,0 +1,365 @@
+/*
+ * What the guest RAS fuzz targets share (ras_fuzz.h)
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/units.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-ras.h"
+#include "qobject/qdict.h"
+#include "qobject/qnum.h"
+#include "qobject/qobject.h"
+#include "io/channel-buffer.h"
+#include "migration/qemu-file.h"
+#include "migration/savevm.h"
+#include "migration/vmstate.h"
+#include "ras_fuzz.h"
+
+uint8_t ras_fuzz_u8(RasFuzzInput *in)
+{
+    uint8_t v = 0;
+
+    ras_fuzz_bytes(in, &v, 1);
+    return v;
+}
+
+uint16_t ras_fuzz_u16(RasFuzzInput *in)
+{
+    uint8_t b[2] = { 0 };
+
+    ras_fuzz_bytes(in, b, sizeof(b));
+    return lduw_le_p(b);
+}
+
+uint64_t ras_fuzz_u64(RasFuzzInput *in)
+{
+    uint8_t b[8] = { 0 };
+
+    ras_fuzz_bytes(in, b, sizeof(b));
+    return ldq_le_p(b);
+}
+
+size_t ras_fuzz_bytes(RasFuzzInput *in, uint8_t *buf, size_t max)
+{
+    size_t n = MIN(max, in->len);
+
+    memcpy(buf, in->data, n);
+    in->data += n;
+    in->len -= n;
+    return n;
+}
+
+uint64_t ras_fuzz_addr(RasFuzzInput *in, const RasFuzzMachine *m)
+{
+    static const uint64_t edges[] = {
+        0, 1, 4 * KiB - 1, 4 * KiB, 2 * MiB, 1ull << 63, UINT64_MAX,
+        UINT64_MAX - 4 * KiB + 1,
+    };
+    uint8_t pick = ras_fuzz_u8(in);
+    /* Near a chosen address: the byte before, within, after its page */
+    static const int64_t nudge[] = { 0, 0, 0, 0, -1, 1, 8, 4 * KiB - 1,
+                                     4 * KiB, 2 * MiB, -4 * KiB, 1024 };
+    uint64_t base;
+
+    if (pick < 0x80 && m->nr_addrs) {
+        base = m->addrs[pick % m->nr_addrs];
+    } else if (pick < 0xf0) {
+        base = edges[pick % ARRAY_SIZE(edges)];
+    } else {
+        return ras_fuzz_u64(in);
+    }
+    return base + nudge[ras_fuzz_u8(in) % ARRAY_SIZE(nudge)];
+}
+
+/* How an argument is given: left out, of the wrong type, or a value */
+typedef enum ArgHow {
+    ARG_OMIT,
+    ARG_WRONG_TYPE,
+    ARG_VALUE,
+} ArgHow;
+
+static ArgHow arg_how(RasFuzzInput *in)
+{
+    uint8_t b = ras_fuzz_u8(in);
+
+    return b < 0x30 ? ARG_OMIT : b < 0x38 ? ARG_WRONG_TYPE : ARG_VALUE;
+}
+
+static void put_wrong(QDict *args, const char *key, RasFuzzInput *in)
+{
+    switch (ras_fuzz_u8(in) % 3) {
+    case 0:
+        qdict_put_str(args, key, "0x1000");
+        break;
+    case 1:
+        qdict_put_bool(args, key, true);
+        break;
+    default:
+        qdict_put(args, key, qdict_new());
+    }
+}
+
+static void put_u64(QDict *args, const char *key, RasFuzzInput *in,
+                    uint64_t value)
+{
+    switch (arg_how(in)) {
+    case ARG_OMIT:
+        break;
+    case ARG_WRONG_TYPE:
+        put_wrong(args, key, in);
+        break;
+    default:
+        /* QMP carries integers above INT64_MAX as unsigned */
+        qdict_put(args, key, qnum_from_uint(value));
+    }
+}
+
+static void put_int(QDict *args, const char *key, RasFuzzInput *in,
+                    int nr_cpus)
+{
+    static const int64_t values[] = { 0, 1, -1, INT32_MAX, INT32_MIN,
+                                      INT64_MAX, INT64_MIN, 2, 3, 64 };
+    uint8_t pick;
+
+    switch (arg_how(in)) {
+    case ARG_OMIT:
+        return;
+    case ARG_WRONG_TYPE:
+        put_wrong(args, key, in);
+        return;
+    default:
+        pick = ras_fuzz_u8(in);
+        qdict_put_int(args, key, pick < 0xc0 ? pick % (nr_cpus + 1) :
+                                 values[pick % ARRAY_SIZE(values)]);
+    }
+}
+
+static void put_bool(QDict *args, const char *key, RasFuzzInput *in)
+{
+    switch (arg_how(in)) {
+    case ARG_OMIT:
+        break;
+    case ARG_WRONG_TYPE:
+        qdict_put_int(args, key, 1);
+        break;
+    default:
+        qdict_put_bool(args, key, ras_fuzz_u8(in) & 1);
+    }
+}
+
+static void put_enum(QDict *args, const char *key, RasFuzzInput *in,
+                     const QEnumLookup *lookup)
+{
+    uint8_t pick;
+
+    switch (arg_how(in)) {
+    case ARG_OMIT:
+        break;
+    case ARG_WRONG_TYPE:
+        put_wrong(args, key, in);
+        break;
+    default:
+        pick = ras_fuzz_u8(in);
+        qdict_put_str(args, key, pick < lookup->size ? lookup->array[pick] :
+                      pick & 1 ? "" : "no-such-value");
+    }
+}
+
+/* A page size: the valid ones, and what is not a power of two or huge */
+static uint64_t page_size(RasFuzzInput *in)
+{
+    static const uint64_t sizes[] = {
+        4 * KiB, 64 * KiB, 2 * MiB, 1 * GiB, 0, 1, 4 * KiB + 1, 12 * KiB,
+        1ull << 63, UINT64_MAX, 512 * GiB,
+    };
+
+    return sizes[ras_fuzz_u8(in) % ARRAY_SIZE(sizes)];
+}
+
+/*
+ * A count of pages: small ones (each is a signal, kept few so that an
+ * input runs in milliseconds), the bound and past it, wrapping values
+ */
+static uint64_t page_count(RasFuzzInput *in)
+{
+    static const uint64_t counts[] = {
+        0, 1, 2, 3, 17, 64, 1048577, 1ull << 52, UINT64_MAX,
+    };
+
+    return counts[ras_fuzz_u8(in) % ARRAY_SIZE(counts)];
+}
+
+static void call(void (*marshal)(QDict *, QObject **, Error **),
+                 QDict *args)
+{
+    QObject *ret = NULL;
+    Error *err = NULL;
+
+    marshal(args, &ret, &err);
+    qobject_unref(ret);
+    error_free(err);
+    qobject_unref(args);
+}
+
+static void qmp_memory_error(RasFuzzInput *in, const RasFuzzMachine *m)
+{
+    QDict *args = qdict_new();
+
+    put_u64(args, "address", in, ras_fuzz_addr(in, m));
+    put_u64(args, "size", in, page_size(in));
+    put_enum(args, "severity", in, &CperSeverity_lookup);
+    put_enum(args, "error-type", in, &CperMemoryErrorType_lookup);
+    put_bool(args, "action-required", in);
+    put_int(args, "cpu-index", in, m->nr_cpus);
+    call(qmp_marshal_inject_memory_error, args);
+}
+
+static void qmp_host_memory_failure(RasFuzzInput *in, const RasFuzzMachine *m)
+{
+    QDict *args = qdict_new();
+    uint8_t how = ras_fuzz_u8(in);
+
+    /* By address, by backend and offset, both, neither */
+    if (how & 1) {
+        put_u64(args, "address", in, ras_fuzz_addr(in, m));
+    }
+    if (how & 2) {
+        uint64_t offset = ras_fuzz_u64(in);
+
+        qdict_put_str(args, "memdev", m->memdev && (how & 4) ? m->memdev :
+                      "no-such-backend");
+        /* Mostly inside the backend (128 MiB), page aligned or not */
+        if (ras_fuzz_u8(in) & 1) {
+            offset %= 128 * MiB;
+        }
+        put_u64(args, "offset", in, offset);
+    }
+    put_bool(args, "action-required", in);
+    put_int(args, "cpu-index", in, m->nr_cpus);
+    /* Never "real": false, or not given */
+    if (how & 8) {
+        qdict_put_bool(args, "real", false);
+    }
+    put_u64(args, "page-size", in, page_size(in));
+    put_u64(args, "count", in, page_count(in));
+    put_u64(args, "refaults", in, ras_fuzz_u8(in) < 0xf0 ?
+            ras_fuzz_u8(in) % 4 : ras_fuzz_u64(in));
+    call(qmp_marshal_inject_host_memory_failure, args);
+}
+
+/* A CPER payload: base64 of the input's bytes, or not base64 at all */
+static void qmp_ghes_v2_error(RasFuzzInput *in)
+{
+    QDict *args = qdict_new();
+    uint8_t buf[2048];
+    size_t len = ras_fuzz_bytes(in, buf, ras_fuzz_u16(in) % sizeof(buf));
+    g_autofree char *b64 = g_base64_encode(buf, len);
+
+    if (len && buf[0] == 0xff) {
+        qdict_put_str(args, "cper", "!not base64!");
+    } else if (len && buf[0] == 0xfe) {
+        put_wrong(args, "cper", in);
+    } else {
+        qdict_put_str(args, "cper", b64);
+    }
+    call(qmp_marshal_inject_ghes_v2_error, args);
+}
+
+void ras_fuzz_qmp(RasFuzzInput *in, const RasFuzzMachine *m)
+{
+    switch (ras_fuzz_u8(in) % 6) {
+    case 0:
+        qmp_memory_error(in, m);
+        break;
+    case 1:
+        qmp_host_memory_failure(in, m);
+        break;
+    case 2:
+        qmp_ghes_v2_error(in);
+        break;
+    case 3:
+        call(qmp_marshal_query_ghes, NULL);
+        break;
+    case 4:
+        call(qmp_marshal_query_ras_queues, NULL);
+        break;
+    default:
+        call(qmp_marshal_query_memory_failures, NULL);
+    }
+}
+
+/* --- migration state -------------------------------------------------- */
+
+/* Change @buf of *@len bytes (room for @room) as the input says */
+static void mutate(RasFuzzInput *in, uint8_t *buf, size_t *len, size_t room)
+{
+    unsigned edits = ras_fuzz_u8(in) % 8, i;
+
+    for (i = 0; i < edits && *len; i++) {
+        size_t at = ras_fuzz_u16(in) % *len;
+        uint8_t kind = ras_fuzz_u8(in) % 4;
+
+        switch (kind) {
+        case 0:
+            buf[at] ^= ras_fuzz_u8(in) | 1;
+            break;
+        case 1:
+            /* Overwrite with up to 8 bytes of the input: whole fields */
+            ras_fuzz_bytes(in, buf + at, MIN(ras_fuzz_u8(in) % 9,
+                                             *len - at));
+            break;
+        case 2:
+            *len = at;
+            break;
+        default:
+            /* Grow: the input's bytes after the state */
+            *len += ras_fuzz_bytes(in, buf + *len, MIN(ras_fuzz_u8(in),
+                                                       room - *len));
+        }
+    }
+}
+
+bool ras_fuzz_stream(RasFuzzInput *in, const VMStateDescription *vmsd,
+                     void *opaque)
+{
+    QIOChannelBuffer *out = qio_channel_buffer_new(4096);
+    QIOChannelBuffer *inb;
+    g_autofree uint8_t *buf = NULL;
+    Error *err = NULL;
+    QEMUFile *f;
+    size_t len, room;
+    int ret;
+
+    f = qemu_file_new_output(QIO_CHANNEL(out));
+    ret = vmstate_save_state(f, vmsd, opaque, NULL, &err);
+    if (ret) {
+        error_report_err(err);
+        g_assert_not_reached();
+    }
+    qemu_put_byte(f, QEMU_VM_EOF);
+    g_assert(qemu_fflush(f) == 0);
+    len = out->usage;
+    room = len + 4096;
+    buf = g_malloc0(room);
+    memcpy(buf, out->data, len);
+    qemu_fclose(f);
+    object_unref(OBJECT(out));
+
+    mutate(in, buf, &len, room);
+
+    inb = qio_channel_buffer_new(len);
+    if (len) {
+        memcpy(inb->data, buf, len);
+    }
+    inb->usage = len;
+    f = qemu_file_new_input(QIO_CHANNEL(inb));
+    object_unref(OBJECT(inb));
+    ret = vmstate_load_state(f, vmsd, opaque, vmsd->version_id, &err);
+    if (ret) {
+        error_free(err);
+    }
+    qemu_fclose(f);
+    return ret == 0;
+}

@@ -1,0 +1,230 @@
+/*
+ * Fuzz x86 memory error delivery in the real machine: QMP clients
+ * injecting errors with hostile arguments, a guest in any machine check
+ * state (CR4.MCE, MCIP, banks taken or not, interrupts, idle), virtual
+ * time, resets, and the x86-mce-queue's migration state saved, mutated
+ * and loaded back.
+ *
+ * An input is a list of operations, each a byte then its arguments.
+ * Besides crashes and sanitizer reports, each input checks that the
+ * queue stays within its bound, that every machine check it holds is for
+ * an existing vCPU at a page, and that a guest which handles every
+ * machine check gets every one (the queue drains).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/units.h"
+#include "cpu.h"
+#include "hw/core/cpu.h"
+#include "hw/i386/x86-mce-queue.h"
+#include "tests/qtest/libqtest.h"
+#include "fuzz.h"
+#include "ras_fuzz.h"
+
+#define X86_FUZZ_RAM_SIZE       (256 * MiB)
+#define X86_FUZZ_DIMM_BASE      (4 * GiB)       /* pc's device memory */
+
+static const uint64_t addrs[] = {
+    1 * MiB, 32 * MiB, 0x9f000, 0xa0000, 0xe0000,
+    X86_FUZZ_RAM_SIZE - 4 * KiB, X86_FUZZ_RAM_SIZE, 0xfee00000,
+    X86_FUZZ_DIMM_BASE, X86_FUZZ_DIMM_BASE + 128 * MiB - 4 * KiB,
+};
+
+static const RasFuzzMachine machine = {
+    .addrs = addrs, .nr_addrs = ARRAY_SIZE(addrs), .memdev = "dimm0",
+    .nr_cpus = 2,
+};
+
+static X86MceQueue *queue;
+
+static GString *x86_cmdline(const char *cpu)
+{
+    GString *cmd = g_string_new(TARGET_NAME);
+
+    g_string_append_printf(cmd, " -accel qtest -display none -machine pc "
+                           "-cpu %s "
+                           "-smp 2 -m 256M,slots=2,maxmem=1G -nic none "
+                           "-nodefaults -object memory-backend-ram,id=dimm0,"
+                           "size=128M -device pc-dimm,memdev=dimm0,id=d0 ",
+                           cpu);
+    return cmd;
+}
+
+/* What users of TCG get: AMD, with MCA recovery (SUCCOR) */
+static GString *x86_mce_amd_cmdline(FuzzTarget *t)
+{
+    return x86_cmdline("max");
+}
+
+/* Intel without local machine checks: every CPU joins each one */
+static GString *x86_mce_intel_cmdline(FuzzTarget *t)
+{
+    return x86_cmdline("max,vendor=GenuineIntel,family=6,model=85");
+}
+
+/* The guest's side: what it has enabled, taken and cleared */
+enum {
+    GUEST_CR4_MCE = 1 << 0,
+    GUEST_IF = 1 << 1,
+    GUEST_HALTED = 1 << 2,
+    GUEST_CLEAR_MCIP = 1 << 3,
+    GUEST_CLEAR_BANKS = 1 << 4,
+    GUEST_TAKE_MCE = 1 << 5,
+    GUEST_LMCE_EN = 1 << 6,
+};
+
+static void guest_state(CPUState *cs, uint8_t how)
+{
+    CPUX86State *env = cpu_env(cs);
+    unsigned i;
+
+    env->cr[4] = how & GUEST_CR4_MCE ? env->cr[4] | CR4_MCE_MASK
+                                      : env->cr[4] & ~CR4_MCE_MASK;
+    env->eflags = how & GUEST_IF ? env->eflags | IF_MASK
+                                 : env->eflags & ~IF_MASK;
+    cs->halted = !!(how & GUEST_HALTED);
+    if (how & GUEST_CLEAR_MCIP) {
+        env->mcg_status = 0;
+    }
+    if (how & GUEST_CLEAR_BANKS) {
+        for (i = 0; i < (env->mcg_cap & 0xff); i++) {
+            env->mce_banks[i * 4 + 1] = 0;
+        }
+    }
+    if (how & GUEST_TAKE_MCE) {
+        cpu_reset_interrupt(cs, CPU_INTERRUPT_MCE);
+    }
+    if ((how & GUEST_LMCE_EN) && (env->mcg_cap & MCG_LMCE_P)) {
+        env->mcg_ext_ctl |= MCG_EXT_CTL_LMCE_EN;
+    }
+}
+
+static void op_guest(RasFuzzInput *in)
+{
+    uint8_t which = ras_fuzz_u8(in), how = ras_fuzz_u8(in);
+    CPUState *cs;
+
+    CPU_FOREACH(cs) {
+        if (which & (1 << cs->cpu_index)) {
+            guest_state(cs, how);
+        }
+    }
+}
+
+static void op_clock(QTestState *s, RasFuzzInput *in)
+{
+    static const int64_t steps[] = { 0, 1, SCALE_MS, 20 * SCALE_MS,
+                                     400 * SCALE_MS,
+                                     NANOSECONDS_PER_SECOND * 5 };
+
+    qtest_clock_step(s, steps[ras_fuzz_u8(in) % ARRAY_SIZE(steps)]);
+}
+
+static void op_reset(QTestState *s)
+{
+    fuzz_reset(s);
+    flush_events(s);
+    g_assert(x86_mce_queue_empty(queue));
+}
+
+static void op_stream(QTestState *s, RasFuzzInput *in)
+{
+    if (!ras_fuzz_stream(in, DEVICE_GET_CLASS(queue)->vmsd, queue)) {
+        /* A refused stream: the machine is not run, but it is reset */
+        op_reset(s);
+    }
+}
+
+static void check(void)
+{
+    GList *l;
+
+    g_assert_cmpuint(g_queue_get_length(&queue->held), <=, queue->size);
+    for (l = queue->held.head; l; l = l->next) {
+        X86HeldMce *h = l->data;
+
+        g_assert(qemu_get_cpu(h->cpu_index));
+        g_assert_cmphex(h->gpa & 0xfff, ==, 0);
+    }
+}
+
+/* A guest that handles every machine check gets every one */
+static void check_drains(QTestState *s)
+{
+    unsigned left = g_queue_get_length(&queue->held), n;
+    CPUState *cs;
+
+    for (n = 0; left && n < 2 * left + 8; n++) {
+        CPU_FOREACH(cs) {
+            guest_state(cs, GUEST_CR4_MCE | GUEST_IF | GUEST_HALTED |
+                            GUEST_CLEAR_MCIP | GUEST_CLEAR_BANKS |
+                            GUEST_TAKE_MCE);
+        }
+        qtest_clock_step(s, 400 * SCALE_MS);
+        flush_events(s);
+    }
+    g_assert(x86_mce_queue_empty(queue));
+}
+
+static void x86_mce_fuzz(QTestState *s, const unsigned char *data,
+                         size_t size)
+{
+    RasFuzzInput in = { .data = data, .len = size };
+    unsigned ops = 0;
+
+    op_reset(s);
+    while (in.len && ops++ < 256) {
+        switch (ras_fuzz_u8(&in) % 8) {
+        case 0:
+        case 1:
+        case 2:
+            ras_fuzz_qmp(&in, &machine);
+            break;
+        case 3:
+        case 4:
+            op_guest(&in);
+            break;
+        case 5:
+            op_clock(s, &in);
+            break;
+        case 6:
+            op_reset(s);
+            break;
+        default:
+            op_stream(s, &in);
+        }
+        flush_events(s);
+        check();
+    }
+    check_drains(s);
+}
+
+static void x86_mce_fuzz_pre(QTestState *s)
+{
+    queue = x86_mce_queue_get();
+    g_assert(queue);
+}
+
+static void register_x86_mce_fuzz_targets(void)
+{
+    fuzz_add_target(&(FuzzTarget){
+        .name = "ras-x86-mce",
+        .description = "Fuzz x86 memory error delivery (-cpu max, AMD): "
+                       "QMP, guest machine check state, migration state",
+        .get_init_cmdline = x86_mce_amd_cmdline,
+        .pre_fuzz = x86_mce_fuzz_pre,
+        .fuzz = x86_mce_fuzz,
+    });
+    fuzz_add_target(&(FuzzTarget){
+        .name = "ras-x86-mce-intel",
+        .description = "Fuzz x86 memory error delivery (Intel, broadcast "
+                       "machine checks): QMP, guest state, migration state",
+        .get_init_cmdline = x86_mce_intel_cmdline,
+        .pre_fuzz = x86_mce_fuzz_pre,
+        .fuzz = x86_mce_fuzz,
+    });
+}
+
+fuzz_target_init(register_x86_mce_fuzz_targets);
