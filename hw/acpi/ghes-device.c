@@ -673,6 +673,7 @@ static void ghes_device_unrealize(DeviceState *dev)
     g_free(s->stats);
     g_free(s->block_addr);
     g_free(s->copies);
+    g_free(s->mig);
     memory_failure_disown_ram(s);
 }
 
@@ -695,38 +696,45 @@ static void ghes_device_reset_hold(Object *obj, ResetType type)
     }
 }
 
+/*
+ * The queue flattened for migration, s->mig, exists from pre_save to
+ * post_save and from a load's start to its post_load.  A load that
+ * failed (a bad stream: QEMU may go on, and save or load again) leaves
+ * the records it had read: released before the next save or load.
+ */
+static void ghes_mig_free(AcpiGhesDevice *s)
+{
+    g_clear_pointer(&s->mig, g_free);
+    s->nr_mig = 0;
+}
+
 static int ghes_device_pre_save(void *opaque)
 {
     AcpiGhesDevice *s = opaque;
     GList *l;
     int32_t i = 0;
 
+    ghes_mig_free(s);
     s->nr_mig = g_queue_get_length(&s->queue);
     s->mig = g_new(GhesMigratedRecord, s->nr_mig);
     for (l = s->queue.head; l; l = l->next, i++) {
         GhesQueued *q = l->data;
 
         s->mig[i].len = q->len;
-        s->mig[i].data = q->data;
+        memcpy(s->mig[i].data, q->data, q->len);
     }
     return 0;
 }
 
-static void ghes_mig_free(AcpiGhesDevice *s, bool loaded)
-{
-    int32_t i;
-
-    for (i = 0; loaded && s->mig && i < s->nr_mig; i++) {
-        g_free(s->mig[i].data);
-    }
-    g_clear_pointer(&s->mig, g_free);
-    s->nr_mig = 0;
-}
-
 static int ghes_device_post_save(void *opaque)
 {
-    /* The records are the queue's own */
-    ghes_mig_free(opaque, false);
+    ghes_mig_free(opaque);
+    return 0;
+}
+
+static int ghes_device_pre_load(void *opaque)
+{
+    ghes_mig_free(opaque);
     return 0;
 }
 
@@ -780,7 +788,7 @@ static int ghes_device_post_load(void *opaque, int version_id)
                          TYPE_ACPI_GHES, error_get_pretty(err));
             error_free(err);
             ghes_queue_clear(s);
-            ghes_mig_free(s, true);
+            ghes_mig_free(s);
             return -EINVAL;
         }
         q = g_malloc(sizeof(*q) + r->len);
@@ -790,7 +798,7 @@ static int ghes_device_post_load(void *opaque, int version_id)
         memcpy(q->data, r->data, r->len);
         g_queue_push_tail(&s->queue, q);
     }
-    ghes_mig_free(s, true);
+    ghes_mig_free(s);
     /* The register pages came in the stream: do not reread RAM */
     ghes_place(s, false);
     /*
@@ -812,7 +820,15 @@ static const VMStateDescription vmstate_ghes_migrated_record = {
         VMSTATE_UINT32(len, GhesMigratedRecord),
         VMSTATE_VALIDATE("record fits an error status block",
                          ghes_mig_len_valid),
-        VMSTATE_VBUFFER_ALLOC_UINT32(data, GhesMigratedRecord, 0, NULL, len),
+        /* @len bytes of the inline buffer (no VMSTATE_* macro for that) */
+        {
+            .name = "data",
+            .info = &vmstate_info_buffer,
+            .flags = VMS_VBUFFER,
+            .size_offset = vmstate_offset_value(GhesMigratedRecord, len,
+                                                uint32_t),
+            .offset = offsetof(GhesMigratedRecord, data),
+        },
         VMSTATE_END_OF_LIST()
     },
 };
@@ -835,6 +851,7 @@ static const VMStateDescription vmstate_ghes_device = {
     .minimum_version_id = 2,
     .pre_save = ghes_device_pre_save,
     .post_save = ghes_device_post_save,
+    .pre_load = ghes_device_pre_load,
     .post_load = ghes_device_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT8_ARRAY(hw_errors_addr_le, AcpiGhesDevice,

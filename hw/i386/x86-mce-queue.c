@@ -147,12 +147,16 @@ static void x86_mce_queue_reset_hold(Object *obj, ResetType type)
     x86_memory_failure_reset();
 }
 
+static int x86_mce_queue_post_save(void *opaque);
+
 static int x86_mce_queue_pre_save(void *opaque)
 {
     X86MceQueue *q = opaque;
     GList *l;
     int32_t i = 0;
 
+    /* What a failed load left (x86_mce_queue_pre_load) */
+    x86_mce_queue_post_save(q);
     q->nr_mig = g_queue_get_length(&q->held);
     q->mig = g_new(X86HeldMce, q->nr_mig);
     for (l = q->held.head; l; l = l->next) {
@@ -168,6 +172,15 @@ static int x86_mce_queue_post_save(void *opaque)
     g_clear_pointer(&q->mig, g_free);
     q->nr_mig = 0;
     return 0;
+}
+
+/*
+ * A load that failed (a bad stream: QEMU may go on, and load another)
+ * left the machine checks it had read: not to be leaked by this one
+ */
+static int x86_mce_queue_pre_load(void *opaque)
+{
+    return x86_mce_queue_post_save(opaque);
 }
 
 /*
@@ -264,6 +277,7 @@ static const VMStateDescription vmstate_x86_mce_queue = {
     .name = TYPE_X86_MCE_QUEUE,
     .version_id = 1,
     .minimum_version_id = 1,
+    .pre_load = x86_mce_queue_pre_load,
     .fields = (const VMStateField[]) {
         VMSTATE_END_OF_LIST()
     },

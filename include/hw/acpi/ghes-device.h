@@ -37,10 +37,13 @@ typedef struct GhesSourceStats {
     uint64_t mended;            /* memory errors in the block mended */
 } GhesSourceStats;
 
-/* A record waiting for the asynchronous source, as migrated */
+/*
+ * A record waiting for the asynchronous source, as migrated: held
+ * inline, so that a load failing half-way leaves one allocation
+ */
 typedef struct GhesMigratedRecord {
     uint32_t len;
-    uint8_t *data;
+    uint8_t data[HEST_GHES_BLOCK_LEN];
 } GhesMigratedRecord;
 
 /* What QEMU keeps of a source, to mend its block after a memory error */

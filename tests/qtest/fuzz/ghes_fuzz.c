@@ -65,11 +65,18 @@ static const MemoryRegionOps overlay_ops = {
 
 static GString *ghes_fuzz_cmdline(FuzzTarget *t)
 {
-    return g_string_new(TARGET_NAME " -accel qtest -display none "
-                        "-machine virt,ras=on -cpu max -smp 2 "
-                        "-m 512M,slots=2,maxmem=1G -nic none -nodefaults "
-                        "-object memory-backend-ram,id=dimm0,size=128M "
-                        "-device pc-dimm,memdev=dimm0,id=d0 ");
+    GString *cmd = g_string_new(TARGET_NAME);
+
+    /* Firmware (a dummy: qtest runs no guest code) makes virt add the GED */
+    g_string_append_printf(cmd, " -accel qtest -display none "
+                           "-machine virt,ras=on -cpu max -smp 2 "
+                           "-m 512M,slots=2,maxmem=1G -nic none -nodefaults "
+                           "-object memory-backend-ram,id=dimm0,size=128M "
+                           "-device pc-dimm,memdev=dimm0,id=d0 -bios %s ",
+                           ras_fw_dummy_bios());
+    /* More options, to debug a finding (-trace ...) */
+    g_string_append_printf(cmd, " %s ", getenv("RAS_FUZZ_ARGS") ?: "");
+    return cmd;
 }
 
 /* Where the blob is now, or where it would be */
@@ -174,7 +181,7 @@ static void op_ack(QTestState *s, RasFuzzInput *in)
 
 static void op_clock(QTestState *s, RasFuzzInput *in)
 {
-    static const int64_t steps[] = { 0, 1, SCALE_MS, 50 * SCALE_MS,
+    static const int64_t steps[] = { 1, 1000, SCALE_MS, 50 * SCALE_MS,
                                      600 * SCALE_MS,
                                      NANOSECONDS_PER_SECOND * 5 };
 

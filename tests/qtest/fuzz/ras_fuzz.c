@@ -280,13 +280,13 @@ void ras_fuzz_qmp(RasFuzzInput *in, const RasFuzzMachine *m)
         qmp_ghes_v2_error(in);
         break;
     case 3:
-        call(qmp_marshal_query_ghes, NULL);
+        call(qmp_marshal_query_ghes, qdict_new());
         break;
     case 4:
-        call(qmp_marshal_query_ras_queues, NULL);
+        call(qmp_marshal_query_ras_queues, qdict_new());
         break;
     default:
-        call(qmp_marshal_query_memory_failures, NULL);
+        call(qmp_marshal_query_memory_failures, qdict_new());
     }
 }
 

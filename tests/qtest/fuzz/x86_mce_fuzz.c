@@ -16,7 +16,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/units.h"
-#include "cpu.h"
+#include "target/i386/cpu.h"
 #include "hw/core/cpu.h"
 #include "hw/i386/x86-mce-queue.h"
 #include "tests/qtest/libqtest.h"
@@ -49,6 +49,8 @@ static GString *x86_cmdline(const char *cpu)
                            "-nodefaults -object memory-backend-ram,id=dimm0,"
                            "size=128M -device pc-dimm,memdev=dimm0,id=d0 ",
                            cpu);
+    /* More options, to debug a finding (-trace ...) */
+    g_string_append_printf(cmd, " %s ", getenv("RAS_FUZZ_ARGS") ?: "");
     return cmd;
 }
 
@@ -115,7 +117,7 @@ static void op_guest(RasFuzzInput *in)
 
 static void op_clock(QTestState *s, RasFuzzInput *in)
 {
-    static const int64_t steps[] = { 0, 1, SCALE_MS, 20 * SCALE_MS,
+    static const int64_t steps[] = { 1, 1000, SCALE_MS, 20 * SCALE_MS,
                                      400 * SCALE_MS,
                                      NANOSECONDS_PER_SECOND * 5 };
 
