@@ -208,12 +208,13 @@ static void op_overlay(QTestState *s, RasFuzzInput *in)
 
 static void op_reset(QTestState *s)
 {
-    fuzz_reset(s);
-    flush_events(s);
+    /* Checked before the vCPUs run work queued on them before the reset */
+    qemu_system_reset(SHUTDOWN_CAUSE_GUEST_RESET);
     /* Firmware places the blob anew on every boot */
     g_assert_cmphex(ghes->hw_errors_addr, ==, 0);
     g_assert_cmpuint(ghes_device_queued(ghes, GHES_SOURCE_ASYNC),
                      ==, 0);
+    flush_events(s);
 }
 
 static void op_stream(QTestState *s, RasFuzzInput *in)

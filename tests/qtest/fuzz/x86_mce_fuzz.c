@@ -19,6 +19,7 @@
 #include "target/i386/cpu.h"
 #include "hw/core/cpu.h"
 #include "hw/i386/x86-mce-queue.h"
+#include "system/runstate.h"
 #include "tests/qtest/libqtest.h"
 #include "fuzz.h"
 #include "ras_fuzz.h"
@@ -126,9 +127,14 @@ static void op_clock(QTestState *s, RasFuzzInput *in)
 
 static void op_reset(QTestState *s)
 {
-    fuzz_reset(s);
-    flush_events(s);
+    /*
+     * Checked before the vCPUs run again: work queued on them earlier (a
+     * simulated action-required error) raises its error afterwards, a new
+     * one of the new boot
+     */
+    qemu_system_reset(SHUTDOWN_CAUSE_GUEST_RESET);
     g_assert(x86_mce_queue_empty(queue));
+    flush_events(s);
 }
 
 static void op_stream(QTestState *s, RasFuzzInput *in)
