@@ -206,7 +206,7 @@ static void op_overlay(QTestState *s, RasFuzzInput *in)
     flush_events(s);
 }
 
-static void op_reset(QTestState *s)
+static void reset(QTestState *s)
 {
     /* Checked before the vCPUs run work queued on them before the reset */
     qemu_system_reset(SHUTDOWN_CAUSE_GUEST_RESET);
@@ -222,7 +222,7 @@ static void op_stream(QTestState *s, RasFuzzInput *in)
     if (!ras_fuzz_stream(in, DEVICE_GET_CLASS(ghes)->vmsd,
                          ghes)) {
         /* A refused stream: the machine is not run, but it is reset */
-        op_reset(s);
+        reset(s);
     }
     flush_events(s);
 }
@@ -263,52 +263,37 @@ static void check_drains(QTestState *s)
     }
 }
 
+static void op_qmp(QTestState *s, RasFuzzInput *in)
+{
+    ras_fuzz_qmp(in, &machine);
+}
+
+static void op_reset(QTestState *s, RasFuzzInput *in)
+{
+    reset(s);
+}
+
+/* Seeds (tests/fuzz/make-seeds) name operations by their index here */
+static RasFuzzOp * const ghes_ops[] = {
+    op_addr_file, op_addr_file, op_guest_write, op_guest_read, op_ack,
+    op_ack, op_qmp, op_qmp, op_clock, op_overlay, op_reset, op_stream,
+};
+
+static const RasFuzzOps ghes_fuzz_ops = {
+    .op = ghes_ops,
+    .nr_ops = ARRAY_SIZE(ghes_ops),
+    .check = check,
+    .check_drains = check_drains,
+};
+
 static void ghes_fuzz(QTestState *s, const unsigned char *data, size_t size)
 {
-    RasFuzzInput in = { .data = data, .len = size };
-    unsigned ops = 0;
-
     if (overlay_mapped) {
         memory_region_del_subregion(get_system_memory(), &overlay);
         overlay_mapped = false;
     }
-    op_reset(s);
-    while (in.len && ops++ < 256) {
-        switch (ras_fuzz_u8(&in) % 12) {
-        case 0:
-        case 1:
-            op_addr_file(s, &in);
-            break;
-        case 2:
-            op_guest_write(s, &in);
-            break;
-        case 3:
-            op_guest_read(s, &in);
-            break;
-        case 4:
-        case 5:
-            op_ack(s, &in);
-            break;
-        case 6:
-        case 7:
-            ras_fuzz_qmp(&in, &machine);
-            break;
-        case 8:
-            op_clock(s, &in);
-            break;
-        case 9:
-            op_overlay(s, &in);
-            break;
-        case 10:
-            op_reset(s);
-            break;
-        default:
-            op_stream(s, &in);
-        }
-        flush_events(s);
-        check();
-    }
-    check_drains(s);
+    reset(s);
+    ras_fuzz_run(s, data, size, &ghes_fuzz_ops);
 }
 
 static void ghes_fuzz_pre(QTestState *s)

@@ -15,6 +15,7 @@
 #include "migration/qemu-file.h"
 #include "migration/savevm.h"
 #include "migration/vmstate.h"
+#include "fuzz.h"
 #include "ras_fuzz.h"
 
 uint8_t ras_fuzz_u8(RasFuzzInput *in)
@@ -73,44 +74,41 @@ uint64_t ras_fuzz_addr(RasFuzzInput *in, const RasFuzzMachine *m)
     return base + nudge[ras_fuzz_u8(in) % ARRAY_SIZE(nudge)];
 }
 
-/* How an argument is given: left out, of the wrong type, or a value */
-typedef enum ArgHow {
-    ARG_OMIT,
-    ARG_WRONG_TYPE,
-    ARG_VALUE,
-} ArgHow;
-
-static ArgHow arg_how(RasFuzzInput *in)
-{
-    uint8_t b = ras_fuzz_u8(in);
-
-    return b < 0x30 ? ARG_OMIT : b < 0x38 ? ARG_WRONG_TYPE : ARG_VALUE;
-}
-
 static void put_wrong(QDict *args, const char *key, RasFuzzInput *in)
 {
-    switch (ras_fuzz_u8(in) % 3) {
+    switch (ras_fuzz_u8(in) % 4) {
     case 0:
         qdict_put_str(args, key, "0x1000");
         break;
     case 1:
         qdict_put_bool(args, key, true);
         break;
+    case 2:
+        qdict_put_int(args, key, 1);
+        break;
     default:
         qdict_put(args, key, qdict_new());
     }
 }
 
+/*
+ * Whether the argument is to be given a value: otherwise it is left out,
+ * or given one of the wrong type
+ */
+static bool arg_value(QDict *args, const char *key, RasFuzzInput *in)
+{
+    uint8_t b = ras_fuzz_u8(in);
+
+    if (b >= 0x30 && b < 0x38) {
+        put_wrong(args, key, in);
+    }
+    return b >= 0x38;
+}
+
 static void put_u64(QDict *args, const char *key, RasFuzzInput *in,
                     uint64_t value)
 {
-    switch (arg_how(in)) {
-    case ARG_OMIT:
-        break;
-    case ARG_WRONG_TYPE:
-        put_wrong(args, key, in);
-        break;
-    default:
+    if (arg_value(args, key, in)) {
         /* QMP carries integers above INT64_MAX as unsigned */
         qdict_put(args, key, qnum_from_uint(value));
     }
@@ -123,13 +121,7 @@ static void put_int(QDict *args, const char *key, RasFuzzInput *in,
                                       INT64_MAX, INT64_MIN, 2, 3, 64 };
     uint8_t pick;
 
-    switch (arg_how(in)) {
-    case ARG_OMIT:
-        return;
-    case ARG_WRONG_TYPE:
-        put_wrong(args, key, in);
-        return;
-    default:
+    if (arg_value(args, key, in)) {
         pick = ras_fuzz_u8(in);
         qdict_put_int(args, key, pick < 0xc0 ? pick % (nr_cpus + 1) :
                                  values[pick % ARRAY_SIZE(values)]);
@@ -138,13 +130,7 @@ static void put_int(QDict *args, const char *key, RasFuzzInput *in,
 
 static void put_bool(QDict *args, const char *key, RasFuzzInput *in)
 {
-    switch (arg_how(in)) {
-    case ARG_OMIT:
-        break;
-    case ARG_WRONG_TYPE:
-        qdict_put_int(args, key, 1);
-        break;
-    default:
+    if (arg_value(args, key, in)) {
         qdict_put_bool(args, key, ras_fuzz_u8(in) & 1);
     }
 }
@@ -154,13 +140,7 @@ static void put_enum(QDict *args, const char *key, RasFuzzInput *in,
 {
     uint8_t pick;
 
-    switch (arg_how(in)) {
-    case ARG_OMIT:
-        break;
-    case ARG_WRONG_TYPE:
-        put_wrong(args, key, in);
-        break;
-    default:
+    if (arg_value(args, key, in)) {
         pick = ras_fuzz_u8(in);
         qdict_put_str(args, key, pick < lookup->size ? lookup->array[pick] :
                       pick & 1 ? "" : "no-such-value");
@@ -319,6 +299,20 @@ static void mutate(RasFuzzInput *in, uint8_t *buf, size_t *len, size_t room)
                                                        room - *len));
         }
     }
+}
+
+void ras_fuzz_run(QTestState *s, const uint8_t *data, size_t size,
+                  const RasFuzzOps *ops)
+{
+    RasFuzzInput in = { .data = data, .len = size };
+    unsigned n = 0;
+
+    while (in.len && n++ < RAS_FUZZ_MAX_OPS) {
+        ops->op[ras_fuzz_u8(&in) % ops->nr_ops](s, &in);
+        flush_events(s);
+        ops->check();
+    }
+    ops->check_drains(s);
 }
 
 bool ras_fuzz_stream(RasFuzzInput *in, const VMStateDescription *vmsd,

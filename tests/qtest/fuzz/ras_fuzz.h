@@ -10,6 +10,7 @@
 #define TESTS_QTEST_FUZZ_RAS_FUZZ_H
 
 #include "migration/vmstate.h"
+#include "tests/qtest/libqtest.h"
 
 /* The rest of a fuzz input; reads past its end give zeroes */
 typedef struct RasFuzzInput {
@@ -45,6 +46,26 @@ uint64_t ras_fuzz_addr(RasFuzzInput *in, const RasFuzzMachine *m);
  * would take the page from the host running the fuzzer.
  */
 void ras_fuzz_qmp(RasFuzzInput *in, const RasFuzzMachine *m);
+
+/* A fuzz target's operations, and what must hold after them */
+typedef void RasFuzzOp(QTestState *s, RasFuzzInput *in);
+
+typedef struct RasFuzzOps {
+    RasFuzzOp * const *op;
+    unsigned nr_ops;
+    void (*check)(void);            /* after every operation */
+    void (*check_drains)(QTestState *s);    /* at the end */
+} RasFuzzOps;
+
+#define RAS_FUZZ_MAX_OPS    256
+
+/*
+ * Run the input: a byte chooses each operation (modulo @ops->nr_ops; an
+ * operation listed twice is chosen twice as often), which reads its
+ * arguments from what follows
+ */
+void ras_fuzz_run(QTestState *s, const uint8_t *data, size_t size,
+                  const RasFuzzOps *ops);
 
 /*
  * Save @opaque's state with @vmsd, change it as the input says (flipped

@@ -104,7 +104,7 @@ static void guest_state(CPUState *cs, uint8_t how)
     }
 }
 
-static void op_guest(RasFuzzInput *in)
+static void op_guest(QTestState *s, RasFuzzInput *in)
 {
     uint8_t which = ras_fuzz_u8(in), how = ras_fuzz_u8(in);
     CPUState *cs;
@@ -125,7 +125,7 @@ static void op_clock(QTestState *s, RasFuzzInput *in)
     qtest_clock_step(s, steps[ras_fuzz_u8(in) % ARRAY_SIZE(steps)]);
 }
 
-static void op_reset(QTestState *s)
+static void reset(QTestState *s)
 {
     /*
      * Checked before the vCPUs run again: work queued on them earlier (a
@@ -141,7 +141,7 @@ static void op_stream(QTestState *s, RasFuzzInput *in)
 {
     if (!ras_fuzz_stream(in, DEVICE_GET_CLASS(queue)->vmsd, queue)) {
         /* A refused stream: the machine is not run, but it is reset */
-        op_reset(s);
+        reset(s);
     }
 }
 
@@ -176,37 +176,34 @@ static void check_drains(QTestState *s)
     g_assert(x86_mce_queue_empty(queue));
 }
 
+static void op_qmp(QTestState *s, RasFuzzInput *in)
+{
+    ras_fuzz_qmp(in, &machine);
+}
+
+static void op_reset(QTestState *s, RasFuzzInput *in)
+{
+    reset(s);
+}
+
+/* Seeds (tests/fuzz/make-seeds) name operations by their index here */
+static RasFuzzOp * const x86_mce_ops[] = {
+    op_qmp, op_qmp, op_qmp, op_guest, op_guest, op_clock,
+    op_reset, op_stream,
+};
+
+static const RasFuzzOps x86_mce_fuzz_ops = {
+    .op = x86_mce_ops,
+    .nr_ops = ARRAY_SIZE(x86_mce_ops),
+    .check = check,
+    .check_drains = check_drains,
+};
+
 static void x86_mce_fuzz(QTestState *s, const unsigned char *data,
                          size_t size)
 {
-    RasFuzzInput in = { .data = data, .len = size };
-    unsigned ops = 0;
-
-    op_reset(s);
-    while (in.len && ops++ < 256) {
-        switch (ras_fuzz_u8(&in) % 8) {
-        case 0:
-        case 1:
-        case 2:
-            ras_fuzz_qmp(&in, &machine);
-            break;
-        case 3:
-        case 4:
-            op_guest(&in);
-            break;
-        case 5:
-            op_clock(s, &in);
-            break;
-        case 6:
-            op_reset(s);
-            break;
-        default:
-            op_stream(s, &in);
-        }
-        flush_events(s);
-        check();
-    }
-    check_drains(s);
+    reset(s);
+    ras_fuzz_run(s, data, size, &x86_mce_fuzz_ops);
 }
 
 static void x86_mce_fuzz_pre(QTestState *s)
