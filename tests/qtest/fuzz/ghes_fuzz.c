@@ -33,6 +33,7 @@
 #define GHES_FUZZ_RAM_BASE      RAS_VIRT_RAM_BASE
 #define GHES_FUZZ_RAM_SIZE      (512 * MiB)
 #define GHES_FUZZ_DIMM_BASE     0x80000000ull   /* virt's device memory */
+#define GHES_FUZZ_DIMM_SIZE     (128 * MiB)
 #define GHES_FUZZ_FW_CFG        0x09020000ull
 /* Where the fuzzer's DMA descriptors and data go */
 #define GHES_FUZZ_SCRATCH       (GHES_FUZZ_RAM_BASE + 0x10000000ull)
@@ -236,8 +237,12 @@ static void check(void)
     g_assert_cmpuint(ghes_device_queued(g, GHES_SOURCE_ASYNC), <=,
                      g->queue_size);
     if (a) {
+        /* Page aligned, and all of it in the RAM or in the DIMM */
         g_assert_cmphex(a & 0xfff, ==, 0);
-        g_assert(a >= GHES_FUZZ_RAM_BASE && a < GHES_FUZZ_DIMM_BASE + GiB);
+        g_assert((a >= GHES_FUZZ_RAM_BASE &&
+                  a + blob_len <= GHES_FUZZ_RAM_BASE + GHES_FUZZ_RAM_SIZE) ||
+                 (a >= GHES_FUZZ_DIMM_BASE &&
+                  a + blob_len <= GHES_FUZZ_DIMM_BASE + GHES_FUZZ_DIMM_SIZE));
     }
 }
 
@@ -323,7 +328,7 @@ static void ghes_fuzz_pre(QTestState *s)
     addrs[6] = GHES_FUZZ_RAM_BASE + GHES_FUZZ_RAM_SIZE - 4 * KiB;
     addrs[7] = GHES_FUZZ_RAM_BASE + GHES_FUZZ_RAM_SIZE;
     addrs[8] = GHES_FUZZ_DIMM_BASE;
-    addrs[9] = GHES_FUZZ_DIMM_BASE + 128 * MiB - 4 * KiB;
+    addrs[9] = GHES_FUZZ_DIMM_BASE + GHES_FUZZ_DIMM_SIZE - 4 * KiB;
     addrs[10] = GHES_FUZZ_FW_CFG;
     addrs[11] = GHES_FUZZ_RAM_BASE - 4 * KiB;
     machine = (RasFuzzMachine) {
