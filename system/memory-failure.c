@@ -561,6 +561,57 @@ static unsigned poisoned_access(CPUState *cpu, hwaddr gpa, uint64_t size,
 }
 
 /*
+ * The host lost a huge page: every base page of it is gone, not only the
+ * one the signal named, which is all Linux offlines.  A process killed by
+ * that error frees the rest of its huge page at once, and whoever gets
+ * those pages next dies of them (init, on a guest backed by hugetlbfs: a
+ * panic).  So the guest is told of the others too, as action optional,
+ * from the main loop and through the targets' paced queues, so that it
+ * retires them, ideally before it reuses them.  At most the 2 MiB around
+ * the named page: a 1 GiB page would be 262,143 reports, and what lies
+ * further away is still reported when it is touched.
+ */
+#define MF_REST_MAX (2 * MiB)
+
+typedef struct MFRestOfRange {
+    hwaddr gpa;                 /* the range */
+    uint64_t size;
+    hwaddr named;               /* the page the signal named */
+    unsigned boot;
+} MFRestOfRange;
+
+static unsigned boot_count;     /* resets: fresh memory, nothing to tell */
+
+static void report_rest_of_range(void *opaque)
+{
+    MFRestOfRange *r = opaque;
+    uint64_t psz = qemu_real_host_page_size();
+    uint64_t win = MIN(r->size, MF_REST_MAX);
+    hwaddr start = r->gpa + QEMU_ALIGN_DOWN(r->named - r->gpa, win);
+    const MemoryFailureArchOps *ops = arch_ops(NULL);
+    unsigned told = 0, untold = 0;
+    bool recursive;
+    hwaddr a;
+
+    if (ops && r->boot == boot_count && !reset_asked) {
+        for (a = start; a < start + win; a += psz) {
+            if (a == r->named) {
+                continue;
+            }
+            if (ops->report(NULL, a, psz, &recursive) ==
+                MEMORY_FAILURE_ACTION_INJECT) {
+                told++;
+            } else {
+                untold++;
+            }
+        }
+        trace_memory_failure_rest_of_range(r->gpa, r->size, start, win,
+                                           told, untold);
+    }
+    g_free(r);
+}
+
+/*
  * One host memory error, as signalled: at @addr, 2^@lsb bytes lost, taken
  * by @cpu (NULL: not a vCPU, or taken for it).  Tracked, reported to its
  * recipient and published.
@@ -578,7 +629,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
     bool has_gpa = false, recursive = false, is_new;
     bool simulated = simulated_pages &&
                      g_hash_table_remove(simulated_pages, host);
-    hwaddr gpa = 0, aliases[MAX_ALIASES] = { 0 };
+    hwaddr gpa = 0, named, aliases[MAX_ALIASES] = { 0 };
     const MemoryFailureArchOps *ops;
     int i, nr_aliases = 0;
 
@@ -657,23 +708,31 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
      * device): no vCPU to raise a synchronous error on; the guest hears
      * of it as an action-optional error.
      *
-     * The guest hears of the base page the host named, not of the whole
-     * huge page: Linux acts on the address it is given, and the page a
-     * process touched must be the one it offlines.  The rest of the huge
-     * page is reported as it is touched.  Tracking and the event keep the
-     * size of the range lost.
+     * The guest hears first of the base page the host named, not of the
+     * whole huge page: Linux acts on the address it is given, and the
+     * page a process touched must be the one it offlines.  The rest of a
+     * new huge page follows (report_rest_of_range()).  Tracking and the
+     * event keep the size of the range lost.
      */
+    named = gpa + ((addr & qemu_real_host_page_mask()) - (uintptr_t)host);
     ops = arch_ops(cpu);
     if (ar && cpu && !host_guards_poison()) {
         /* Reported when the vCPU touches the poison: the access traps */
         action = MEMORY_FAILURE_ACTION_INJECT;
     } else if (ops) {
-        action = ops->report(ar ? cpu : NULL,
-                             gpa + ((addr & qemu_real_host_page_mask()) -
-                                    (uintptr_t)host),
+        action = ops->report(ar ? cpu : NULL, named,
                              qemu_real_host_page_size(), &recursive);
     } else {
         action = MEMORY_FAILURE_ACTION_IGNORE;
+    }
+    if (ops && is_new && size > qemu_real_host_page_size() &&
+        action == MEMORY_FAILURE_ACTION_INJECT) {
+        MFRestOfRange *rest = g_new(MFRestOfRange, 1);
+
+        *rest = (MFRestOfRange) { .gpa = gpa, .size = size, .named = named,
+                                  .boot = boot_count };
+        aio_bh_schedule_oneshot(qemu_get_aio_context(), report_rest_of_range,
+                                rest);
     }
     reset_asked |= action == MEMORY_FAILURE_ACTION_RESET;
     event_repeats = !is_new;
@@ -909,6 +968,7 @@ static void memory_failure_reset(void *opaque)
     process_slots(NULL, true);
     resetting = false;
     reset_asked = false;
+    boot_count++;
     poison_trap_reset();
     if (simulated_pages) {
         g_hash_table_remove_all(simulated_pages);

@@ -645,15 +645,20 @@ static QTestState *start_huge_dimm(uint64_t *base)
 }
 
 /*
- * An error in a huge page: the guest hears of the base page the host
- * named, which is the page a process touched (Linux offlines what it is
- * told); the event and the tracker keep the whole huge page.
+ * An error in a huge page: the guest hears first of the base page the
+ * host named, which is the page a process touched (Linux offlines what it
+ * is told), then of every other base page of the huge page, once each, so
+ * that it retires them before it reuses them; the event and the tracker
+ * keep the whole huge page.  A second error in it is reported as
+ * signalled, and does not tell the rest again.
  */
 static void test_huge_page_exact(void)
 {
     QTestState *qts;
-    uint64_t base;
+    uint64_t base, pa;
+    uint8_t told[512] = { 0 };
     RasFw fw;
+    int i;
 
     qts = start_huge_dimm(&base);
     if (!qts) {
@@ -664,6 +669,24 @@ static void test_huge_page_exact(void)
     inject_gpa(qts, base + 0x3000, false, 0);
     expect_event(qts, "guest", "inject", false, false, base, 2 * MiB);
     g_assert_cmphex(ras_ghes_record_pa(&fw, 0), ==, base + 0x3000);
+    inject_gpa(qts, base + 0x5000, false, 0);
+    expect_event(qts, "guest", "inject", false, false, base, 2 * MiB);
+    /* Each page once, the second error's twice (its report may come first) */
+    told[3] = 1;
+    for (i = 0; i < 512; i++) {
+        ras_ghes_ack(&fw, 0);
+        pa = ras_ghes_record_pa(&fw, 0);
+        g_assert_cmphex(pa, >=, base);
+        g_assert_cmphex(pa, <, base + 2 * MiB);
+        told[(pa - base) / 0x1000]++;
+    }
+    for (i = 0; i < 512; i++) {
+        g_assert_cmpint(told[i], ==, i == 5 ? 2 : 1);
+    }
+    /* Nothing past the huge page */
+    ras_ghes_ack(&fw, 0);
+    g_assert_cmphex(qtest_readl(qts, ras_ghes_block(&fw, 0)), ==, 0);
+    g_assert_cmpint(ras_ghes_source_int(qts, 0, "records"), ==, 513);
     qtest_quit(qts);
 }
 

@@ -16,6 +16,11 @@
  * 2 MiB aligned in guest physical memory, so one host huge page holds
  * nothing else of the guest's), at 0x12000 into it; it prints
  *   VICTIM thp=<1 if the huge page is physically contiguous, else 0>
+ * and, once signalled, it lives on (as a process that handles SIGBUS
+ * does) until the guest has retired the whole 2 MiB the host lost, or
+ * 100 s have passed, and prints
+ *   VICTIM retired=<HardwareCorrupted of /proc/meminfo, in kB>
+ * before it exits and frees what is left of its huge page.
  *
  * With "free" it instead gives a page back to the kernel and reports
  * that page's physical address, then keeps working on its own page for
@@ -36,10 +41,36 @@
 #include <sys/mman.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 /* volatile: every access must really touch the (possibly poisoned) page */
 static volatile uint8_t *page;
+static int thp;
+
+/* HardwareCorrupted in /proc/meminfo, in kB; -1 if unreadable */
+static long hardware_corrupted_kb(void)
+{
+    static const char key[] = "HardwareCorrupted:";
+    char buf[4096];
+    char *p;
+    long kb;
+    int fd = open("/proc/meminfo", O_RDONLY);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (n <= 0) {
+        return -1;
+    }
+    buf[n] = 0;
+    p = strstr(buf, key);
+    if (!p || sscanf(p + sizeof(key) - 1, "%ld", &kb) != 1) {
+        return -1;
+    }
+    return kb;
+}
 
 static const char *code_name(int code)
 {
@@ -72,6 +103,18 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
     if (fd >= 0) {
         write(fd, buf, n);
         close(fd);
+    }
+    if (thp) {
+        struct timespec tick = { .tv_nsec = 100 * 1000 * 1000 };
+        long kb = hardware_corrupted_kb();
+        int i;
+
+        for (i = 0; i < 1000 && kb < 2048; i++) {
+            nanosleep(&tick, NULL);
+            kb = hardware_corrupted_kb();
+        }
+        n = snprintf(buf, sizeof(buf), "VICTIM retired=%ld kB\n", kb);
+        write(1, buf, n);
     }
     _exit(si->si_code == BUS_MCEERR_AR || si->si_code == BUS_MCEERR_AO ?
           0 : 2);
@@ -109,9 +152,9 @@ int main(int argc, char **argv)
     int early = argc > 1 && !strcmp(argv[1], "early");
     int free_mode = argc > 1 && !strcmp(argv[1], "free");
     int spin = argc > 2 && !strcmp(argv[1], "spin");
-    int thp = argc > 1 && !strcmp(argv[1], "thp");
     unsigned long i;
 
+    thp = argc > 1 && !strcmp(argv[1], "thp");
     sigaction(SIGBUS, &sa, NULL);
     if (spin) {
         cpu_set_t set;
