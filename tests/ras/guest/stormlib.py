@@ -219,7 +219,10 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
         res['console_tail'] = guest.console()[-2000:]
     finally:
         guest.stop()
-        if not keep:
+        # a run that lost anything keeps its console and trace for study
+        if res.get('lost', 1) or not res.get('alive'):
+            res['kept'] = work
+        elif not keep:
             shutil.rmtree(work, ignore_errors=True)
     return res
 
