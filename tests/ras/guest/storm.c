@@ -16,6 +16,10 @@
  *   STORM READY n=<N> hwc=<kB>
  *   HWC <kB> SIGBUS <n> T <ms>     whenever a figure changes, and
  *                                  every second
+ *   STORM STALLED ...              once, after 20 s without progress
+ *                                  short of N pages, then the kernel's
+ *                                  interrupt counts, blocked tasks and
+ *                                  CPU stacks (sysrq w, l)
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -94,6 +98,65 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
     siglongjmp(touch_env, 1);
 }
 
+/* Copy a file to the console */
+static void show(const char *path)
+{
+    char buf[4096];
+    ssize_t n;
+    int fd = open(path, O_RDONLY);
+
+    while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0) {
+        fwrite(buf, 1, n, stdout);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    fflush(stdout);
+}
+
+static void sysrq(char c)
+{
+    int fd = open("/proc/sysrq-trigger", O_WRONLY);
+
+    if (fd >= 0) {
+        write(fd, &c, 1);
+        close(fd);
+    }
+}
+
+/*
+ * No progress for STALL_MS before every page is handled: once, show what
+ * the guest kernel is doing (interrupt counts: machine checks taken, IRQ
+ * work run; blocked tasks; every CPU's stack), for the run's console log.
+ */
+#define STALL_MS 20000
+
+static void check_stall(long hwc, long now)
+{
+    static long first_hwc = -1, changed_ms, seen_hwc, seen_sig;
+    static int dumped;
+
+    if (first_hwc < 0 || hwc != seen_hwc || sigbus_count != seen_sig) {
+        first_hwc = first_hwc < 0 ? hwc : first_hwc;
+        seen_hwc = hwc;
+        seen_sig = sigbus_count;
+        changed_ms = now;
+        return;
+    }
+    if (dumped || now - changed_ms < STALL_MS ||
+        hwc >= first_hwc + npages * (psz >> 10)) {
+        return;
+    }
+    dumped = 1;
+    printf("STORM STALLED at HWC %ld SIGBUS %ld for %ld ms\n", hwc,
+           sigbus_count, now - changed_ms);
+    show("/proc/interrupts");
+    sysrq('w');
+    sysrq('l');
+    printf("STORM STALL DUMP END\n");
+    fflush(stdout);
+}
+
 /*
  * Kernel messages on the console can cut into a line: say it again every
  * second even when nothing changed, so the host always gets a whole one.
@@ -103,6 +166,7 @@ static void report(long *last_hwc, long *last_sig, long t0)
     static long last_ms;
     long hwc = hardware_corrupted_kb();
 
+    check_stall(hwc, now_ms());
     if (hwc != *last_hwc || sigbus_count != *last_sig ||
         now_ms() - last_ms >= 1000) {
         last_ms = now_ms();
