@@ -102,7 +102,6 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
     fd = open("/victim.out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
         write(fd, buf, n);
-        close(fd);
     }
     if (thp) {
         struct timespec tick = { .tv_nsec = 100 * 1000 * 1000 };
@@ -115,6 +114,12 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
         }
         n = snprintf(buf, sizeof(buf), "VICTIM retired=%ld kB\n", kb);
         write(1, buf, n);
+        if (fd >= 0) {
+            write(fd, buf, n);
+        }
+    }
+    if (fd >= 0) {
+        close(fd);
     }
     _exit(si->si_code == BUS_MCEERR_AR || si->si_code == BUS_MCEERR_AO ?
           0 : 2);
