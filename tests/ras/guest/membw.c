@@ -6,6 +6,9 @@
  *   MEMBW read <MiB/s>     sum of a MIB MiB buffer, read again and again
  *   MEMBW touch <pages/s>  fresh pages mapped, written once, unmapped:
  *                          a page fault and a TLB fill each
+ *   MEMBW compute <M/s>    arithmetic in registers, no memory access:
+ *                          the control, which poison cannot slow down
+ *                          but a slower host CPU does
  * each measured over SECONDS seconds.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -76,5 +79,23 @@ int main(int argc, char **argv)
         } while ((t = now()) - t0 < secs);
         printf("MEMBW touch %.0f\n", pages / (t - t0));
         fflush(stdout);
+
+        t0 = now();
+        {
+            uint64_t x = 88172645463325252ull, steps = 0;
+
+            do {
+                /* xorshift: a dependent chain the compiler must keep */
+                for (i = 0; i < 1000000; i++) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                }
+                steps += 1000000;
+            } while ((t = now()) - t0 < secs);
+            sink += x;
+            printf("MEMBW compute %.1f\n", steps / (t - t0) / 1e6);
+            fflush(stdout);
+        }
     }
 }
