@@ -21,7 +21,7 @@
 #include "system/guest-progress.h"
 #include "trace.h"
 
-static int64_t vcpu_thread_ns(CPUState *cs)
+int64_t guest_progress_vcpu_ns(CPUState *cs)
 {
 #ifdef CONFIG_POSIX
     clockid_t clock;
@@ -57,7 +57,8 @@ bool guest_progress_vcpu_idle(CPUState *cs)
     if (kvm_enabled()) {
         return vcpu_thread_sleeping(cs);
     }
-    return qatomic_read(&cs->halted);
+    /* Halted with an interrupt pending: about to run its handler */
+    return qatomic_read(&cs->halted) && !cpu_has_work(cs);
 }
 
 void guest_progress_mark(GuestProgress *gp)
@@ -75,7 +76,7 @@ void guest_progress_mark(GuestProgress *gp)
     }
     n = 0;
     CPU_FOREACH(cs) {
-        gp->cpu_ns[n++] = vcpu_thread_ns(cs);
+        gp->cpu_ns[n++] = guest_progress_vcpu_ns(cs);
     }
     gp->mark_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
 }
@@ -91,7 +92,8 @@ bool guest_progress_done(GuestProgress *gp, int64_t busy_ns, int64_t max_ns)
         return true;
     }
     CPU_FOREACH(cs) {
-        int64_t ran = n < gp->nr_cpus ? vcpu_thread_ns(cs) - gp->cpu_ns[n] : 0;
+        int64_t ran = n < gp->nr_cpus
+                      ? guest_progress_vcpu_ns(cs) - gp->cpu_ns[n] : 0;
 
         n++;
         if (!guest_progress_vcpu_idle(cs) && ran < busy_ns) {

@@ -39,4 +39,7 @@ void guest_progress_destroy(GuestProgress *gp);
  */
 bool guest_progress_vcpu_idle(CPUState *cs);
 
+/* CPU time vCPU @cs's thread has run, in ns (0 if unknown) */
+int64_t guest_progress_vcpu_ns(CPUState *cs);
+
 #endif

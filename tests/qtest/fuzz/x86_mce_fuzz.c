@@ -20,6 +20,8 @@
 #include "hw/core/cpu.h"
 #include "hw/i386/x86-mce-queue.h"
 #include "system/runstate.h"
+#include "system/guest-progress.h"
+#include "qemu/timer.h"
 #include "tests/qtest/libqtest.h"
 #include "fuzz.h"
 #include "ras_fuzz.h"
@@ -39,6 +41,72 @@ static const RasFuzzMachine machine = {
 };
 
 static X86MceQueue *queue;
+
+/*
+ * Intel action-optional machine checks go into a guest log that QEMU
+ * cannot see drain: it may send 8 the guest shows no sign of processing,
+ * then one per 200 us of vCPU time the guest runs or per 100 ms of
+ * virtual time (the qtest vCPUs run none).  Checked over the last second:
+ * the deliveries seen, when, and the guest's CPU time then.
+ */
+#define PACED_WINDOW_NS         NANOSECONDS_PER_SECOND
+#define PACED_MAX               64
+
+static struct {
+    uint64_t seen;
+    unsigned n, head;
+    int64_t t[PACED_MAX], cpu[PACED_MAX];
+} paced;
+
+static int64_t guest_cpu_ns(void)
+{
+    CPUState *cs;
+    int64_t ns = 0;
+
+    CPU_FOREACH(cs) {
+        ns += guest_progress_vcpu_ns(cs);
+    }
+    return ns;
+}
+
+static void paced_restart(void)
+{
+    paced.seen = queue->delivered;
+    paced.n = 0;
+}
+
+static void check_paced(void)
+{
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL), cpu, window;
+    unsigned i, oldest;
+
+    if (!IS_INTEL_CPU(cpu_env(first_cpu)) || queue->delivered < paced.seen) {
+        paced_restart();
+        return;
+    }
+    cpu = guest_cpu_ns();
+    for (; paced.seen < queue->delivered; paced.seen++) {
+        i = (paced.head + paced.n) % PACED_MAX;
+        if (paced.n == PACED_MAX) {
+            paced.head = (paced.head + 1) % PACED_MAX;
+        } else {
+            paced.n++;
+        }
+        paced.t[i] = now;
+        paced.cpu[i] = cpu;
+    }
+    while (paced.n && paced.t[paced.head] <= now - PACED_WINDOW_NS) {
+        paced.head = (paced.head + 1) % PACED_MAX;
+        paced.n--;
+    }
+    if (!paced.n) {
+        return;
+    }
+    oldest = paced.head;
+    window = now - paced.t[oldest];
+    g_assert_cmpint(paced.n, <=, 8 + 1 + window / (100 * SCALE_MS) +
+                    (cpu - paced.cpu[oldest]) / (200 * SCALE_US));
+}
 
 static GString *x86_cmdline(const char *cpu)
 {
@@ -135,6 +203,7 @@ static void reset(QTestState *s)
     qemu_system_reset(SHUTDOWN_CAUSE_GUEST_RESET);
     g_assert(x86_mce_queue_empty(queue));
     flush_events(s);
+    paced_restart();
 }
 
 static void op_stream(QTestState *s, RasFuzzInput *in)
@@ -143,12 +212,14 @@ static void op_stream(QTestState *s, RasFuzzInput *in)
         /* A refused stream: the machine is not run, but it is reset */
         reset(s);
     }
+    paced_restart();
 }
 
 static void check(void)
 {
     GList *l;
 
+    check_paced();
     g_assert_cmpuint(g_queue_get_length(&queue->held), <=, queue->size);
     for (l = queue->held.head; l; l = l->next) {
         X86HeldMce *h = l->data;
