@@ -52,6 +52,28 @@ static bool vcpu_thread_sleeping(CPUState *cs)
     return end && end[1] == ' ' && (end[2] == 'S' || end[2] == 'D');
 }
 
+int64_t guest_progress_cpu_ns(void)
+{
+    CPUState *cs, *other;
+    int64_t ns = 0;
+
+    CPU_FOREACH(cs) {
+        if (cs->unplug) {
+            continue;
+        }
+        /* One thread may run every vCPU (round-robin TCG): count it once */
+        CPU_FOREACH(other) {
+            if (other == cs || other->thread == cs->thread) {
+                break;
+            }
+        }
+        if (other == cs) {
+            ns += guest_progress_vcpu_ns(cs);
+        }
+    }
+    return ns;
+}
+
 bool guest_progress_vcpu_idle(CPUState *cs)
 {
     if (kvm_enabled()) {

@@ -33,13 +33,16 @@ bool guest_progress_done(GuestProgress *gp, int64_t busy_ns, int64_t max_ns);
 void guest_progress_destroy(GuestProgress *gp);
 
 /*
- * Whether vCPU @cs is idle now: halted (TCG), or its thread asleep in the
- * kernel rather than running guest code (KVM, where QEMU never sees the
- * halt with an in-kernel interrupt controller).
+ * Whether vCPU @cs is idle now: halted with no interrupt to take (TCG),
+ * or its thread asleep in the kernel rather than running guest code (KVM,
+ * where QEMU never sees the halt with an in-kernel interrupt controller).
  */
 bool guest_progress_vcpu_idle(CPUState *cs);
 
 /* CPU time vCPU @cs's thread has run, in ns (0 if unknown) */
 int64_t guest_progress_vcpu_ns(CPUState *cs);
+
+/* CPU time all vCPU threads have run, each thread once, in ns */
+int64_t guest_progress_cpu_ns(void);
 
 #endif

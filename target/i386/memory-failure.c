@@ -70,9 +70,10 @@ typedef struct X86MceParams {
  * a 6.1 guest sat idle for 80 ms without running its worker while 33
  * went in, and lost one.  So at most X86_MF_AO_UNDRAINED may be out that
  * the guest has shown no sign of processing: one counts as processed for
- * every X86_MF_AO_DRAIN_CPU_NS of CPU time the vCPUs run (less than
- * processing a record costs: 0.3 to 1 ms under TCG here), and one every
- * X86_MF_AO_DRAIN_MAX_NS whatever the guest does.
+ * every X86_MF_AO_DRAIN_CPU_NS of CPU time the vCPUs run after the last
+ * delivery (less than a record costs: 0.3 to 1 ms of vCPU time under TCG
+ * here), and one every X86_MF_AO_DRAIN_MAX_NS whatever the guest does.
+ * AMD's deferred errors need none of this: they wait in the banks.
  *
  * Action-required ones are never paced: the vCPU is at the access.
  */
@@ -82,12 +83,17 @@ typedef struct X86MceParams {
 #define X86_MF_AO_BUSY_GAP_NS   (20 * SCALE_MS)
 #define X86_MF_AO_BUSY_GAP_MAX  (320 * SCALE_MS)
 #define X86_MF_AO_UNDRAINED     8
+#define X86_MF_AO_DRAIN_CPU_NS  (200 * SCALE_US)
+/* An estimate, not measured: KVM runs the guest's code faster */
+#define X86_MF_AO_DRAIN_CPU_KVM_NS (50 * SCALE_US)
 #define X86_MF_AO_DRAIN_MAX_NS  (100 * SCALE_MS)
 
 /* Pacing of action-optional machine checks (QEMU_CLOCK_VIRTUAL) */
 static int64_t last_ao_ns = INT64_MIN / 2;
 static int64_t busy_gap_ns = X86_MF_AO_BUSY_GAP_NS;
+static uint64_t ao_sent;
 static unsigned ao_undrained;
+static bool ao_waiting;             /* for the trace: once per wait */
 static int64_t ao_drain_cpu_ns;     /* guest CPU time counted from here */
 static int64_t ao_drain_time_ns;    /* and virtual time */
 
@@ -96,23 +102,12 @@ void x86_memory_failure_reset(void)
     last_ao_ns = INT64_MIN / 2;
     busy_gap_ns = X86_MF_AO_BUSY_GAP_NS;
     ao_undrained = 0;
+    ao_waiting = false;
 }
 
-/* KVM runs the guest's code about ten times faster than TCG */
-static int64_t x86_mf_drain_cpu_ns(void)
+uint64_t x86_memory_failure_ao_sent(void)
 {
-    return kvm_enabled() ? 20 * SCALE_US : 200 * SCALE_US;
-}
-
-static int64_t x86_mf_guest_cpu_ns(void)
-{
-    CPUState *cs;
-    int64_t ns = 0;
-
-    CPU_FOREACH(cs) {
-        ns += guest_progress_vcpu_ns(cs);
-    }
-    return ns;
+    return ao_sent;
 }
 
 static void x86_mf_ao_sent(void)
@@ -120,33 +115,34 @@ static void x86_mf_ao_sent(void)
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
 
     if (!ao_undrained) {
-        ao_drain_cpu_ns = x86_mf_guest_cpu_ns();
         ao_drain_time_ns = now;
     }
+    /* Not what QEMU did on the vCPU threads to deliver it */
+    ao_drain_cpu_ns = guest_progress_cpu_ns();
     ao_undrained++;
+    ao_sent++;
     last_ao_ns = now;
 }
 
 /* How many may still be in the guest's pool, as far as QEMU can tell */
 static unsigned x86_mf_ao_undrained(int64_t now)
 {
-    int64_t per = x86_mf_drain_cpu_ns();
+    int64_t per = kvm_enabled() ? X86_MF_AO_DRAIN_CPU_KVM_NS
+                                : X86_MF_AO_DRAIN_CPU_NS;
+    int64_t cpu = guest_progress_cpu_ns();
     int64_t n;
 
     if (!ao_undrained) {
         return 0;
     }
-    n = (x86_mf_guest_cpu_ns() - ao_drain_cpu_ns) / per;
-    if (n > 0) {
-        n = MIN(n, ao_undrained);
-        ao_undrained -= n;
-        ao_drain_cpu_ns += n * per;
-        ao_drain_time_ns = now;
-    }
-    if (ao_undrained && now - ao_drain_time_ns >= X86_MF_AO_DRAIN_MAX_NS) {
-        ao_undrained--;
-        ao_drain_time_ns = now;
-    }
+    /* A vCPU went away: count from here */
+    ao_drain_cpu_ns = MIN(ao_drain_cpu_ns, cpu);
+    n = MIN((cpu - ao_drain_cpu_ns) / per, ao_undrained);
+    ao_undrained -= n;
+    ao_drain_cpu_ns += n * per;
+    n = MIN((now - ao_drain_time_ns) / X86_MF_AO_DRAIN_MAX_NS, ao_undrained);
+    ao_undrained -= n;
+    ao_drain_time_ns += n * X86_MF_AO_DRAIN_MAX_NS;
     return ao_undrained;
 }
 
@@ -423,7 +419,8 @@ static MemoryFailureAction x86_mf_try(CPUState *cs, hwaddr gpa, bool ar,
         x86_mce_queue_requeue(q, &h);
         x86_mce_queue_retry_in(q, X86_MF_RETRY_NS);
     }
-    if (!ar && !p.held && p.action == MEMORY_FAILURE_ACTION_INJECT) {
+    if (!ar && !p.held && p.action == MEMORY_FAILURE_ACTION_INJECT &&
+        !IS_AMD_CPU(cpu_env(cs))) {
         x86_mf_ao_sent();
     }
     if (p.held || p.action != MEMORY_FAILURE_ACTION_INJECT || !broadcast) {
@@ -472,9 +469,13 @@ static CPUState *x86_mf_ao_target(void)
         return NULL;
     }
     if (x86_mf_ao_undrained(now) >= X86_MF_AO_UNDRAINED) {
-        trace_x86_mf_undrained(ao_undrained);
+        if (!ao_waiting) {
+            trace_x86_mf_undrained(ao_undrained);
+        }
+        ao_waiting = true;
         return NULL;
     }
+    ao_waiting = false;
     CPU_FOREACH(cs) {
         if (!guest_progress_vcpu_idle(cs)) {
             break;

@@ -19,4 +19,7 @@ void x86_memory_failure_deliver_held(X86MceQueue *q);
 /* For the x86-mce-queue device: the machine resets, pacing starts over */
 void x86_memory_failure_reset(void);
 
+/* Action-optional machine checks sent so far, paced by the guest's drain */
+uint64_t x86_memory_failure_ao_sent(void);
+
 #endif

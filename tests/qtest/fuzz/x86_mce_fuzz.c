@@ -21,6 +21,8 @@
 #include "hw/i386/x86-mce-queue.h"
 #include "system/runstate.h"
 #include "system/guest-progress.h"
+#include "system/reset.h"
+#include "target/i386/memory-failure.h"
 #include "qemu/timer.h"
 #include "tests/qtest/libqtest.h"
 #include "fuzz.h"
@@ -46,8 +48,8 @@ static X86MceQueue *queue;
  * Intel action-optional machine checks go into a guest log that QEMU
  * cannot see drain: it may send 8 the guest shows no sign of processing,
  * then one per 200 us of vCPU time the guest runs or per 100 ms of
- * virtual time (the qtest vCPUs run none).  Checked over the last second:
- * the deliveries seen, when, and the guest's CPU time then.
+ * virtual time (the qtest vCPUs run next to none).  Checked over the last
+ * second: the ones sent, when, and the guest's CPU time then.
  */
 #define PACED_WINDOW_NS         NANOSECONDS_PER_SECOND
 #define PACED_MAX               64
@@ -58,34 +60,21 @@ static struct {
     int64_t t[PACED_MAX], cpu[PACED_MAX];
 } paced;
 
-static int64_t guest_cpu_ns(void)
+/* Pacing starts over at a reset, the guest's own (shutdown) included */
+static void paced_restart(void *opaque)
 {
-    CPUState *cs;
-    int64_t ns = 0;
-
-    CPU_FOREACH(cs) {
-        ns += guest_progress_vcpu_ns(cs);
-    }
-    return ns;
-}
-
-static void paced_restart(void)
-{
-    paced.seen = queue->delivered;
+    paced.seen = x86_memory_failure_ao_sent();
     paced.n = 0;
 }
 
 static void check_paced(void)
 {
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL), cpu, window;
+    uint64_t sent = x86_memory_failure_ao_sent();
     unsigned i, oldest;
 
-    if (!IS_INTEL_CPU(cpu_env(first_cpu)) || queue->delivered < paced.seen) {
-        paced_restart();
-        return;
-    }
-    cpu = guest_cpu_ns();
-    for (; paced.seen < queue->delivered; paced.seen++) {
+    cpu = guest_progress_cpu_ns();
+    for (; paced.seen < sent; paced.seen++) {
         i = (paced.head + paced.n) % PACED_MAX;
         if (paced.n == PACED_MAX) {
             paced.head = (paced.head + 1) % PACED_MAX;
@@ -203,7 +192,6 @@ static void reset(QTestState *s)
     qemu_system_reset(SHUTDOWN_CAUSE_GUEST_RESET);
     g_assert(x86_mce_queue_empty(queue));
     flush_events(s);
-    paced_restart();
 }
 
 static void op_stream(QTestState *s, RasFuzzInput *in)
@@ -212,7 +200,6 @@ static void op_stream(QTestState *s, RasFuzzInput *in)
         /* A refused stream: the machine is not run, but it is reset */
         reset(s);
     }
-    paced_restart();
 }
 
 static void check(void)
@@ -281,6 +268,7 @@ static void x86_mce_fuzz_pre(QTestState *s)
 {
     queue = x86_mce_queue_get();
     g_assert(queue);
+    qemu_register_reset(paced_restart, NULL);
 }
 
 static void register_x86_mce_fuzz_targets(void)
