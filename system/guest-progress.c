@@ -54,22 +54,16 @@ static bool vcpu_thread_sleeping(CPUState *cs)
 
 int64_t guest_progress_cpu_ns(void)
 {
-    CPUState *cs, *other;
+    CPUState *cs;
     int64_t ns = 0;
 
     CPU_FOREACH(cs) {
-        if (cs->unplug) {
+        /* Round-robin TCG runs every vCPU on the first one's thread */
+        if (cs->unplug ||
+            (cs != first_cpu && cs->thread == first_cpu->thread)) {
             continue;
         }
-        /* One thread may run every vCPU (round-robin TCG): count it once */
-        CPU_FOREACH(other) {
-            if (other == cs || other->thread == cs->thread) {
-                break;
-            }
-        }
-        if (other == cs) {
-            ns += guest_progress_vcpu_ns(cs);
-        }
+        ns += guest_progress_vcpu_ns(cs);
     }
     return ns;
 }
