@@ -25,12 +25,15 @@
 #include "exec/target_page.h"
 #include "hw/core/cpu.h"
 #include "migration/blocker.h"
+#include "migration/misc.h"
+#include "migration/client-options.h"
 #include "system/address-spaces.h"
 #include "system/cpus.h"
 #include "system/memory.h"
 #include "system/memory-failure.h"
 #include "system/memory-poison.h"
 #include "system/poison-trap.h"
+#include "system/poison-uffd.h"
 #include "system/ramblock.h"
 #include "system/ras-queue.h"
 #include "hw/core/sysemu-cpu-ops.h"
@@ -65,6 +68,8 @@ static uint64_t slots_handled;
 static unsigned vcpu_ar_waiting;
 /* Slots handled while the machine resets: tracked, not reported */
 static bool resetting;
+/* Slots handled as the stopped machine is saved: reported where it runs */
+static bool saving;
 /* An error the guest could not take asked for a reset: once is enough */
 static bool reset_asked;
 static EventNotifier wakeup;
@@ -496,10 +501,12 @@ static bool want_blocker;
 static void block_migration_retry(void *opaque);
 
 /*
- * A migration would read the poison (under KVM the host then kills QEMU),
- * so it is refused, certainly: -only-migratable cannot veto this blocker
- * (the hardware left no choice), and a migration already running is
- * cancelled, the blocker added as soon as it has stopped.
+ * Guest memory that failed travels as a hole (memory-poison-migration.c),
+ * but the data of QEMU's own migrated memory (ACPI tables, ROMs) cannot be
+ * recreated: with an error there a migration is refused, certainly.
+ * -only-migratable cannot veto this blocker (the hardware left no
+ * choice), and a migration already running is cancelled, the blocker
+ * added as soon as it has stopped.
  */
 static void block_migration(void)
 {
@@ -510,8 +517,8 @@ static void block_migration(void)
     if (migration_blocker) {
         return;
     }
-    error_setg(&migration_blocker, "guest memory has hardware errors "
-               "(see query-memory-failures)");
+    error_setg(&migration_blocker, "memory QEMU migrates for itself has "
+               "hardware errors (see query-memory-failures)");
     if (migrate_add_blocker_internal(&migration_blocker, &err) == 0) {
         return;
     }
@@ -657,6 +664,9 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
             memory_poison_add(rb, offset, size, false, 0,
                               MEMORY_FAILURE_RECIPIENT_HYPERVISOR, simulated,
                               &p);
+            if (qemu_ram_is_migratable(rb)) {
+                block_migration();
+            }
         }
         if (ar) {
             send_event(MEMORY_FAILURE_RECIPIENT_HYPERVISOR,
@@ -691,7 +701,6 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
         }
         return;
     }
-    block_migration();
     if (!host_guards_poison()) {
         /*
          * Make the next access behave like real poison, which under KVM
@@ -716,8 +725,12 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
      */
     named = gpa + ((addr & qemu_real_host_page_mask()) - (uintptr_t)host);
     ops = arch_ops(cpu);
-    if (ar && cpu && !host_guards_poison()) {
-        /* Reported when the vCPU touches the poison: the access traps */
+    if (ar && cpu && (!host_guards_poison() || saving)) {
+        /*
+         * Reported when the vCPU touches the poison: the access traps.
+         * Or the stopped machine is being saved: the vCPU retries the
+         * access where the machine resumes, and is told there.
+         */
         action = MEMORY_FAILURE_ACTION_INJECT;
     } else if (ops) {
         action = ops->report(ar ? cpu : NULL, named,
@@ -779,7 +792,7 @@ static void process_slots(CPUState *only, bool all)
             qatomic_dec(&vcpu_ar_waiting);
         }
         slots_handled++;
-        process_error(all ? NULL : cpu, copy.code, copy.addr,
+        process_error(resetting ? NULL : cpu, copy.code, copy.addr,
                       copy.addr_lsb);
     }
     lost = qatomic_read(&slots_lost);
@@ -954,6 +967,104 @@ void memory_failure_raise_signal(int code, void *host, uint64_t page_size)
     simulating = false;
 }
 
+/* --- migration ---------------------------------------------------------- */
+
+/* Whether [@p->offset, +@p->size) of @p->rb is mapped at @p->gpa */
+static bool restore_maps_at(const MemoryPoison *p, hwaddr *aliases, int *n)
+{
+    int i;
+
+    *n = gpas_of(p->rb, p->offset, p->size, aliases);
+    for (i = 0; i < *n; i++) {
+        if (aliases[i] == p->gpa) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool memory_failure_restore(const MemoryPoison *p, size_t n, Error **errp)
+{
+    hwaddr aliases[MAX_ALIASES];
+    size_t i;
+    int j, nr_aliases;
+
+    /* All checked before anything changes: a stream is all or nothing */
+    for (i = 0; i < n; i++) {
+        MemoryPoison known;
+
+        if (memory_poison_find(p[i].rb, p[i].offset, &known) &&
+            known.size >= p[i].size) {
+            /* Known here already (a snapshot loaded again), and trapped */
+            continue;
+        }
+        if (!restore_maps_at(&p[i], aliases, &nr_aliases)) {
+            error_setg(errp, "poisoned range at guest address 0x%" HWADDR_PRIx
+                       " (+0x%" PRIx64 "): guest memory there is not %s "
+                       "0x%" PRIx64, p[i].gpa, p[i].size, p[i].rb->idstr,
+                       p[i].offset);
+            return false;
+        }
+    }
+    /* One memory map update for all the traps */
+    memory_region_transaction_begin();
+    for (i = 0; i < n; i++) {
+        trace_memory_failure_restore(p[i].gpa, p[i].size, p[i].told);
+        if (host_guards_poison()) {
+            if (!poison_uffd_install(p[i].rb->host + p[i].offset, p[i].size,
+                                     errp)) {
+                break;
+            }
+            memory_poison_restore(&p[i]);
+            continue;
+        }
+        if (memory_poison_restore(&p[i])) {
+            restore_maps_at(&p[i], aliases, &nr_aliases);
+            for (j = 0; j < nr_aliases; j++) {
+                poison_trap_add(aliases[j], p[i].size, p[i].rb->mr,
+                                p[i].offset);
+            }
+        }
+    }
+    memory_region_transaction_commit();
+    return i == n;
+}
+
+/*
+ * The machine stops to be saved (migration, snapshot): the errors the
+ * signal handler recorded are tracked now, so that the state saved next
+ * (the poisoned ranges, the reports queued for the guest) has them all.
+ */
+static void memory_failure_vm_state_change(void *opaque, bool running,
+                                           RunState state)
+{
+    if (running || (state != RUN_STATE_FINISH_MIGRATE &&
+                    state != RUN_STATE_SAVE_VM)) {
+        return;
+    }
+    saving = true;
+    process_slots(NULL, true);
+    saving = false;
+}
+
+/*
+ * Postcopy would have the destination ask for pages the source never
+ * sends: refused while memory is poisoned.
+ */
+static int memory_failure_migration_setup(NotifierWithReturn *n,
+                                          MigrationEvent *e, Error **errp)
+{
+    if (e->type == MIG_EVENT_PRECOPY_SETUP && migrate_postcopy_ram() &&
+        memory_poison_count()) {
+        error_setg(errp, "guest memory has hardware errors: migrate it "
+                   "without postcopy (see query-memory-failures)");
+        return -EBUSY;
+    }
+    return 0;
+}
+
+static NotifierWithReturn migration_setup;
+
 /* --- life cycle --------------------------------------------------------- */
 
 static void memory_failure_reset(void *opaque)
@@ -973,6 +1084,10 @@ static void memory_failure_reset(void *opaque)
     if (simulated_pages) {
         g_hash_table_remove_all(simulated_pages);
     }
+    /* QEMU's own memory is not replaced: its poison and blocker stay */
+    if (memory_poison_count()) {
+        return;
+    }
     want_blocker = false;
     if (block_retry) {
         timer_del(block_retry);
@@ -991,6 +1106,8 @@ static void memory_failure_machine_ready(Notifier *n, void *opaque)
     event_notifier_set_handler(&wakeup, wakeup_read);
     qatomic_set(&wakeup_ready, true);
     qemu_register_reset(memory_failure_reset, NULL);
+    qemu_add_vm_change_state_handler(memory_failure_vm_state_change, NULL);
+    migration_add_notifier(&migration_setup, memory_failure_migration_setup);
     /* Anything that arrived during start-up */
     memory_failure_process_pending();
 }

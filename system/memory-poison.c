@@ -88,13 +88,17 @@ static uint64_t used;           /* live entries */
 static uint64_t deleted;        /* tombstones */
 static uint64_t sizes;          /* bit n set: some entry has size 2^n */
 static GArray *blocks;          /* of PoisonBlock */
-static int64_t epoch_ms;        /* first-seen times count from here */
+/*
+ * First-seen times count in milliseconds from 2020-01-01 UTC: 40 bits of
+ * them last until 2054, and a fixed origin keeps the times of ranges that
+ * another QEMU found (migration) exact.
+ */
+#define EPOCH_MS            1577836800000ll
 
 static void __attribute__((constructor)) memory_poison_init(void)
 {
     qemu_mutex_init(&lock);
     blocks = g_array_new(false, true, sizeof(PoisonBlock));
-    epoch_ms = g_get_real_time() / 1000;
 }
 
 /* The index of @rb in keys, 0 if it has no poison (and @add is false) */
@@ -305,7 +309,7 @@ static void unpack(const PoisonSlot *s, MemoryPoison *p)
                    MEMORY_FAILURE_RECIPIENT_GUEST;
     p->intact = s->info & INFO_INTACT;
     p->told = s->info & INFO_TOLD;
-    p->first_us = ((s->seen >> SEEN_HITS_BITS) + epoch_ms) * 1000;
+    p->first_us = ((s->seen >> SEEN_HITS_BITS) + EPOCH_MS) * 1000;
     p->hits = s->seen & SEEN_HITS_MAX;
 }
 
@@ -382,7 +386,7 @@ bool memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
     unsigned block;
     PoisonSlot *s, n;
     PoisonMap *map;
-    int64_t now_ms = g_get_real_time() / 1000 - epoch_ms;
+    int64_t now_ms = g_get_real_time() / 1000 - EPOCH_MS;
 
     QEMU_LOCK_GUARD(&lock);
     offset &= ~(size - 1);
@@ -421,6 +425,27 @@ bool memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
     sizes |= size;
     unpack(&n, p);
     trace_memory_poison_add(offset, size, has_gpa ? gpa : -1);
+    return true;
+}
+
+bool memory_poison_restore(const MemoryPoison *p)
+{
+    MemoryPoison now;
+    bool is_new = memory_poison_add(p->rb, p->offset, p->size, p->has_gpa,
+                                    p->gpa, p->recipient, p->intact, &now);
+    int64_t first_ms = p->first_us / 1000 - EPOCH_MS;
+    unsigned block;
+    PoisonSlot *s;
+
+    if (!is_new) {
+        return false;
+    }
+    QEMU_LOCK_GUARD(&lock);
+    block = block_index(p->rb, false);
+    s = find_locked(block, p->offset);
+    s->info |= p->told ? INFO_TOLD : 0;
+    s->seen = (uint64_t)MIN(MAX(first_ms, 0), (1ll << 40) - 1)
+              << SEEN_HITS_BITS | MIN(MAX(p->hits, 1), SEEN_HITS_MAX);
     return true;
 }
 
@@ -488,6 +513,34 @@ void memory_poison_forget_block(RAMBlock *rb)
             unpack(&slots[i], &p);
             trace_memory_poison_forget(p.offset, p.size);
             remove_slot(&slots[i]);
+        }
+    }
+}
+
+void memory_poison_forget_guest_ranges(void)
+{
+    MemoryPoison p;
+    PoisonMap *map;
+    uint64_t i;
+
+    QEMU_LOCK_GUARD(&lock);
+    for (i = 0; i < capacity; i++) {
+        if (slots[i].key > SLOT_DELETED &&
+            !(slots[i].info & INFO_HYPERVISOR)) {
+            remove_slot(&slots[i]);
+        }
+    }
+    /* The bitmaps anew, of what is left */
+    maps_drop(NULL);
+    for (i = 0; i < capacity; i++) {
+        if (slots[i].key > SLOT_DELETED) {
+            unpack(&slots[i], &p);
+            map = map_of(p.rb);
+            if (p.offset >> 12 < map->pages) {
+                bitmap_set_atomic(map->bits, p.offset >> 12,
+                                  MIN(p.size >> 12,
+                                      map->pages - (p.offset >> 12)));
+            }
         }
     }
 }

@@ -315,6 +315,7 @@ void poison_trap_reset(void)
     }
     memory_region_transaction_commit();
     memory_poison_foreach(remap_one, NULL);
-    memory_poison_clear();
+    /* QEMU's own memory was not replaced: still poisoned */
+    memory_poison_forget_guest_ranges();
     trace_poison_trap_reset();
 }

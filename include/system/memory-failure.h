@@ -17,6 +17,7 @@
 #include "exec/hwaddr.h"
 #include "qapi/qapi-types-ras.h"
 #include "qapi/qapi-types-run-state.h"
+#include "system/memory-poison.h"
 
 /*
  * What a target does to tell its guest of memory errors: a CPU class's
@@ -137,6 +138,16 @@ void memory_failure_disown_ram(void *opaque);
  * and in *@host the host address of @gpa
  */
 MemoryRegion *memory_failure_owned_ram(hwaddr gpa, void **host);
+
+/*
+ * Recreate the @n poisoned ranges @p, which the source of a migration or
+ * a snapshot lost and did not send: tracked as they were there (the data
+ * is gone, whether or not the error was simulated), and made to fail as
+ * real poison does (TCG: traps; KVM: userfaultfd poison markers).  False,
+ * with @errp set, if a range is not guest memory at the guest address it
+ * gives (nothing changed then), or if the host cannot make one fail.
+ */
+bool memory_failure_restore(const MemoryPoison *p, size_t n, Error **errp);
 
 /* Process every recorded error now (main loop, BQL held) */
 void memory_failure_process_pending(void);

@@ -39,6 +39,13 @@ bool memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
                        MemoryFailureRecipient recipient, bool intact,
                        MemoryPoison *p);
 
+/*
+ * Record the range @p exactly as another QEMU knew it (migration): its
+ * flags, first-seen time and hits as well.  Returns false, changing
+ * nothing but the hit count, if a range already covers it.
+ */
+bool memory_poison_restore(const MemoryPoison *p);
+
 /* Whether a range covers @offset of @rb; if so, *@p (if not NULL) gets it */
 bool memory_poison_find(RAMBlock *rb, uint64_t offset, MemoryPoison *p);
 
@@ -67,6 +74,9 @@ void memory_poison_foreach(void (*fn)(const MemoryPoison *p, void *opaque),
 
 /* Drop the ranges of @rb, a RAM block going away */
 void memory_poison_forget_block(RAMBlock *rb);
+
+/* Forget the ranges of guest memory (a reset replaced it) */
+void memory_poison_forget_guest_ranges(void);
 
 /* Forget every range */
 void memory_poison_clear(void);

@@ -45,7 +45,10 @@ void poison_trap_add(hwaddr gpa, uint64_t size, MemoryRegion *ram,
 MemoryRegion *poison_trap_hidden_ram(MemoryRegion *mr, hwaddr offset,
                                      void **host);
 
-/* Give back fresh memory for every poisoned range and forget them */
+/*
+ * Give back fresh memory for every poisoned range of guest memory and
+ * forget them; QEMU's own memory keeps its contents and its poison
+ */
 void poison_trap_reset(void);
 
 /*

@@ -117,19 +117,6 @@ static void inject_gpa(QTestState *qts, uint64_t gpa, bool ar, int cpu)
     }
 }
 
-/* Whether 'migrate' is refused because guest memory has errors */
-static bool migration_refused(QTestState *qts)
-{
-    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'migrate', 'arguments': "
-                           "{ 'uri': 'exec:cat >/dev/null' } }");
-    bool refused = qdict_haskey(rsp, "error") &&
-                   strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
-                                        "desc"), "hardware errors");
-
-    qobject_unref(rsp);
-    return refused;
-}
-
 /* Action-optional and action-required errors in guest memory */
 static void test_guest_memory(void)
 {
@@ -193,9 +180,6 @@ static void test_guest_memory(void)
         qtest_readl(qts, page(1));
         g_assert_cmphex(ras_ghes_record_pa(&fw, 0), ==, page(1));
     }
-
-    /* Poisoned memory cannot be migrated (yet): refused, clearly */
-    g_assert(migration_refused(qts));
     qtest_quit(qts);
 }
 
@@ -249,36 +233,195 @@ static void test_stream_bad_record(void)
     qtest_quit(qts);
 }
 
-/*
- * -only-migratable cannot veto the blocker (the hardware left no choice),
- * and a migration running when memory fails is cancelled: it would read
- * the poison.
- */
-static void test_migration_refused(void)
+/* A value no other page holds: found in a stream only if @gpa was sent */
+static uint64_t marker(uint64_t gpa)
 {
-    QTestState *qts = start("-only-migratable");
+    return 0x5241535f504f4953ull ^ gpa;
+}
+
+static bool stream_holds(RasStream *stream, uint64_t value)
+{
+    return memmem(stream->buf, stream->len, &value, sizeof(value)) != NULL;
+}
+
+/* The range of query-memory-failures at @gpa */
+static QDict *tracked_at(QList *l, uint64_t gpa)
+{
+    QListEntry *e;
+
+    QLIST_FOREACH_ENTRY(l, e) {
+        QDict *d = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (qdict_get_int(d, "address") == gpa) {
+            return d;
+        }
+    }
+    g_error("no poisoned range at 0x%" PRIx64, gpa);
+}
+
+/*
+ * Poisoned guest memory migrates as holes: never read on the source, not
+ * in the stream, recreated on the destination with what the source knew
+ * of it, trapping there, and gone with the destination's reset.
+ */
+static void test_migration_poison(void)
+{
+    g_autoptr(RasStream) stream = ras_stream_new();
+    QTestState *qts = start(NULL);
+    QList *before, *after;
     int i;
 
-    inject_gpa(qts, page(1), false, 0);
+    for (i = 0; i < 4; i++) {
+        qtest_writeq(qts, page(20 + i), marker(page(20 + i)));
+    }
+    /* Action optional, action required (tracked, told when touched) */
+    inject_gpa(qts, page(20), false, 0);
     qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
-    g_assert(migration_refused(qts));
+    inject_gpa(qts, page(21), true, 1);
+    qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
+    inject_gpa(qts, page(21), true, 1);
+    qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
+    before = query(qts);
+    g_assert_cmpint(qlist_size(before), ==, 2);
+
+    ras_stream_save(stream, qts);
+    /* The poisoned pages were not read; their healthy neighbours were */
+    g_assert(!stream_holds(stream, marker(page(20))));
+    g_assert(!stream_holds(stream, marker(page(21))));
+    g_assert(stream_holds(stream, marker(page(22))));
+    g_assert(stream_holds(stream, marker(page(23))));
+    ras_stream_section(stream, "memory-poison");
+
+    qts = start_incoming(NULL);
+    g_assert_cmpstr(ras_stream_load(stream, qts), ==, "completed");
+    after = query(qts);
+    g_assert_cmpint(qlist_size(after), ==, 2);
+    for (i = 0; i < 2; i++) {
+        QDict *b = tracked_at(before, page(20 + i));
+        QDict *a = tracked_at(after, page(20 + i));
+
+        g_assert_cmpstr(qdict_get_str(a, "recipient"), ==, "guest");
+        g_assert_cmpint(qdict_get_int(a, "size"), ==, 4096);
+        g_assert_cmpint(qdict_get_int(a, "hits"), ==,
+                        qdict_get_int(b, "hits"));
+        /* The source's clock, to the millisecond the tracker keeps */
+        g_assert_cmpint(qdict_get_int(a, "first-seen"), ==,
+                        qdict_get_int(b, "first-seen"));
+    }
+    g_assert_cmpint(qdict_get_int(tracked_at(after, page(21)), "hits"), ==,
+                    2);
+    qobject_unref(before);
+    qobject_unref(after);
+
+    /* The holes trap as on the source: an access fails */
+    g_assert_cmphex(qtest_readq(qts, page(20)), ==, UINT64_MAX);
+    g_assert_cmphex(qtest_readq(qts, page(21)), ==, UINT64_MAX);
+    g_assert_cmphex(qtest_readq(qts, page(22)), ==, marker(page(22)));
+
+    /* Reset gives fresh memory, as on the source */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
+    qtest_qmp_eventwait(qts, "RESET");
+    g_assert_cmpint(nr_tracked(qts), ==, 0);
+    qtest_writeq(qts, page(20), 1);
+    g_assert_cmphex(qtest_readq(qts, page(20)), ==, 1);
     qtest_quit(qts);
 
-    /* A slow migration, under way when the error comes */
+    /* Without poison, no section: a QEMU that lacks it takes the stream */
     qts = start(NULL);
+    ras_stream_save(stream, qts);
+    g_assert(!memmem(stream->buf, stream->len, "memory-poison",
+                     strlen("memory-poison")));
+}
+
+/*
+ * Errors that come while a migration runs travel too: a page that failed
+ * before it was sent is skipped, one sent before it failed is a hole on
+ * the destination all the same.
+ */
+static void test_migration_poison_during(void)
+{
+    g_autoptr(RasStream) stream = ras_stream_new();
+    QTestState *qts = start(NULL);
+
+    qtest_writeq(qts, page(30), marker(page(30)));
     qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-set-parameters', "
-                             "'arguments': { 'max-bandwidth': 4096 } }");
+                             "'arguments': { 'max-bandwidth': 65536 } }");
     qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
-                             "{ 'uri': 'exec:cat >/dev/null' } }");
+                             "{ 'uri': %s } }", stream->uri);
     ras_migration_wait(qts, "active");
+    inject_gpa(qts, page(30), false, 0);
+    qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
+    /* Not cancelled: it goes on, and finishes at full speed */
+    g_assert_cmpstr(ras_migration_status(qts), ==, "active");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-set-parameters', "
+                             "'arguments': { 'max-bandwidth': 0 } }");
+    ras_migration_completed(qts);
+    qtest_quit(qts);
+    g_clear_pointer(&stream->buf, g_free);
+    g_assert(g_file_get_contents(stream->file, (char **)&stream->buf,
+                                 &stream->len, NULL));
+    g_assert(!stream_holds(stream, marker(page(30))));
+
+    qts = start_incoming(NULL);
+    g_assert_cmpstr(ras_stream_load(stream, qts), ==, "completed");
+    g_assert_cmpint(nr_tracked(qts), ==, 1);
+    qtest_quit(qts);
+}
+
+/*
+ * Postcopy would have the destination ask for pages the source never
+ * sends: refused, clearly, and the source is left as it was.
+ */
+static void test_migration_postcopy_refused(void)
+{
+    QTestState *qts = start(NULL);
+
     inject_gpa(qts, page(1), false, 0);
     qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
-    g_assert_cmpstr(ras_migration_wait(qts, NULL), ==, "cancelled");
-    /* And the blocker is in place once it has stopped */
-    for (i = 0; i < 1000 && !migration_refused(qts); i++) {
-        g_usleep(10 * 1000);
-    }
-    g_assert(migration_refused(qts));
+    qtest_qmp_assert_success(qts, "{ 'execute': "
+                             "'migrate-set-capabilities', 'arguments': "
+                             "{ 'capabilities': [ { 'capability': "
+                             "'postcopy-ram', 'state': true } ] } }");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
+                             "{ 'uri': 'exec:cat >/dev/null' } }");
+    g_assert_cmpstr(ras_migration_wait(qts, NULL), ==, "failed");
+    g_assert_cmpint(nr_tracked(qts), ==, 1);
+    qtest_quit(qts);
+}
+
+/* A stream whose poisoned ranges this machine cannot hold is refused */
+static void test_stream_bad_poison(void)
+{
+    g_autoptr(RasStream) stream = ras_stream_new();
+    QTestState *qts = start(NULL);
+    uint8_t *sec, *p, range[16];
+
+    inject_gpa(qts, page(40), false, 0);
+    qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
+    ras_stream_save(stream, qts);
+    /* The range's size and guest address, side by side */
+    stq_be_p(range, 4096);
+    stq_be_p(range + 8, page(40));
+    sec = ras_stream_section(stream, "memory-poison");
+    p = memmem(sec, stream->buf + stream->len - sec, range, sizeof(range));
+    g_assert(p);
+    p += 8;
+
+    /* A guest address where this RAM block is not mapped */
+    stq_be_p(p, page(40) + 4096);
+    ras_stream_write(stream, stream->buf, stream->len);
+    qts = start_incoming(NULL);
+    ras_stream_refused(stream, qts, "memory-poison");
+    g_assert_cmpint(nr_tracked(qts), ==, 0);
+    qtest_quit(qts);
+
+    /* A range larger than the block (size just before the address) */
+    stq_be_p(p, page(40));
+    stq_be_p(p - 8, 1ull << 40);
+    ras_stream_write(stream, stream->buf, stream->len);
+    qts = start_incoming(NULL);
+    ras_stream_refused(stream, qts, "memory-poison");
+    g_assert_cmpint(nr_tracked(qts), ==, 0);
     qtest_quit(qts);
 }
 
@@ -1205,8 +1348,14 @@ int main(int argc, char **argv)
     qtest_add_func("/memory-failure/event-throttle", test_event_throttle);
     qtest_add_func("/memory-failure/many-traps", test_many_traps);
     qtest_add_func("/memory-failure/refault-once", test_refault_once);
-    qtest_add_func("/memory-failure/migration-refused",
-                   test_migration_refused);
+    qtest_add_func("/memory-failure/migration-poison",
+                   test_migration_poison);
+    qtest_add_func("/memory-failure/migration-poison-during",
+                   test_migration_poison_during);
+    qtest_add_func("/memory-failure/migration-postcopy-refused",
+                   test_migration_postcopy_refused);
+    qtest_add_func("/memory-failure/stream-bad-poison",
+                   test_stream_bad_poison);
     if (is_arm()) {
         qtest_add_func("/memory-failure/stream-bad-record",
                        test_stream_bad_record);

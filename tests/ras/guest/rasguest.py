@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -136,17 +137,25 @@ def build_initramfs(images, work, arch, programs, script):
 
 
 def qemu_cmd(binary_dir, arch, images, initrd, work, ras=True, smp=2,
-             mem='1G', append=''):
+             mem='1G', append='', console_input=False):
     """The command line of a TCG guest whose console goes to
-    work/console.log and whose QMP socket is work/qmp.sock."""
+    work/console.log and whose QMP socket is work/qmp.sock; with
+    @console_input, what is written to the socket work/console.sock
+    reaches the guest's console (Guest.type())."""
+    log = os.path.join(work, 'console.log')
+    if console_input:
+        serial = ['-chardev', 'socket,id=con,path=%s,server=on,wait=off,'
+                  'logfile=%s' % (os.path.join(work, 'console.sock'), log),
+                  '-serial', 'chardev:con']
+    else:
+        serial = ['-serial', 'file:' + log]
     common = ['-smp', str(smp), '-m', mem, '-nic', 'none',
               '-display', 'none',
-              '-kernel', os.path.join(images, 'vmlinuz'), '-initrd', initrd,
-              '-serial', 'file:' + os.path.join(work, 'console.log'),
-              '-no-reboot', '-no-shutdown',
-              '-qmp', 'unix:%s,server=on,wait=off'
-              % os.path.join(work, 'qmp.sock'),
-              '-name', 'ras-guest,debug-threads=on']
+              '-kernel', os.path.join(images, 'vmlinuz'), '-initrd', initrd]
+    common += serial + [
+        '-no-reboot', '-no-shutdown',
+        '-qmp', 'unix:%s,server=on,wait=off' % os.path.join(work, 'qmp.sock'),
+        '-name', 'ras-guest,debug-threads=on']
     if arch == 'arm64':
         return [os.path.join(binary_dir, 'qemu-system-aarch64'),
                 '-machine', 'virt,gic-version=3' + (',ras=on' if ras else ''),
@@ -213,6 +222,14 @@ class Guest:
     def console(self):
         with open(self.log, errors='replace') as f:
             return f.read()
+
+    def type(self, text):
+        """Write @text to the guest's console (qemu_cmd's console_input)"""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(os.path.join(self.work, 'console.sock'))
+            s.sendall(text.encode())
+            # the chardev reads it before the connection goes
+            time.sleep(0.5)
 
     def kernel(self):
         """The guest kernel's release, once it has booted"""

@@ -22,6 +22,12 @@
  *   VICTIM retired=<HardwareCorrupted of /proc/meminfo, in kB>
  * before it exits and frees what is left of its huge page.
  *
+ * With "wait" it owns a second page, reported as
+ *   VICTIM second pa=0x<pa>
+ * which it never touches again, says "VICTIM WAITING" and touches its
+ * first page only once a line comes on standard input (the console): the
+ * host decides where that happens (after a migration, say).
+ *
  * With "free" it instead gives a page back to the kernel and reports
  * that page's physical address, then keeps working on its own page for
  * a while and exits with "VICTIM ALIVE": an error in the free page must
@@ -157,6 +163,7 @@ int main(int argc, char **argv)
     int early = argc > 1 && !strcmp(argv[1], "early");
     int free_mode = argc > 1 && !strcmp(argv[1], "free");
     int spin = argc > 2 && !strcmp(argv[1], "spin");
+    int wait = argc > 1 && !strcmp(argv[1], "wait");
     unsigned long i;
 
     thp = argc > 1 && !strcmp(argv[1], "thp");
@@ -234,6 +241,27 @@ int main(int argc, char **argv)
     printf("VICTIM pid=%d va=%p pa=0x%llx\n", getpid(), (void *)page,
            (unsigned long long)phys_addr((const void *)page));
     fflush(stdout);
+    if (wait) {
+        uint8_t *second = mmap(NULL, psz, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                               -1, 0);
+        char line[64];
+
+        if (second == MAP_FAILED) {
+            perror("mmap");
+            return 3;
+        }
+        memset(second, 0xa5, psz);
+        printf("VICTIM second pa=0x%llx\n",
+               (unsigned long long)phys_addr(second));
+        printf("VICTIM WAITING\n");
+        fflush(stdout);
+        if (!fgets(line, sizeof(line), stdin)) {
+            return 3;
+        }
+        printf("VICTIM GO\n");
+        fflush(stdout);
+    }
     for (i = 0;; i++) {
         page[i % psz]++;
         if (!spin && !(i % 4096)) {
