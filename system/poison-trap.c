@@ -29,6 +29,7 @@
 #include "system/address-spaces.h"
 #include "system/memory-poison.h"
 #include "system/poison-trap.h"
+#include "system/poison-uffd.h"
 #include "system/ramblock.h"
 #include "exec/ramlist.h"
 #include "trace.h"
@@ -302,6 +303,10 @@ static void remap_one(const MemoryPoison *p, void *opaque)
     }
     for (off = 0; off < p->size; off += qemu_ram_pagesize(p->rb)) {
         qemu_ram_remap(p->rb->offset + p->offset + off);
+    }
+    /* A migration destination under KVM marked it poisoned (KVM) */
+    if (!(p->rb->flags & RAM_PREALLOC)) {
+        poison_uffd_remove(p->rb->host + p->offset, p->size);
     }
 }
 

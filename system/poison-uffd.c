@@ -9,12 +9,17 @@
 #include "qemu/bitops.h"
 #include "qemu/madvise.h"
 #include "system/poison-uffd.h"
-#include "trace.h"
 
 #ifdef CONFIG_LINUX
 #include <sys/ioctl.h>
 #include "qemu/userfaultfd.h"
 #endif
+
+void poison_uffd_remove(void *host, uint64_t len)
+{
+    /* Markers live in page table entries: zapping them removes them */
+    qemu_madvise(host, len, QEMU_MADV_DONTNEED);
+}
 
 #if defined(CONFIG_LINUX) && defined(UFFD_FEATURE_POISON)
 
@@ -74,7 +79,6 @@ bool poison_uffd_install(void *host, uint64_t len, Error **errp)
         uffd_unregister_memory(fd, host, len);
     }
     uffd_close_fd(fd);
-    trace_poison_uffd_install(host, len, ret);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "cannot recreate poisoned memory at "
                          "host address %p (+0x%" PRIx64 ")", host, len);

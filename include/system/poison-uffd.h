@@ -25,6 +25,13 @@
  */
 bool poison_uffd_install(void *host, uint64_t len, Error **errp);
 
+/*
+ * Remove the markers of the @len bytes at @host, once the memory behind
+ * them has been discarded (reset): a hole punched in a shared mapping's
+ * file leaves them in place.
+ */
+void poison_uffd_remove(void *host, uint64_t len);
+
 /* Whether the host kernel can install poison markers at all */
 bool poison_uffd_supported(void);
 
