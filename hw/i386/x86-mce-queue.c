@@ -272,11 +272,15 @@ static const VMStateDescription vmstate_x86_mce_queue_state = {
     },
 };
 
-/* Nothing but a subsection: a machine that never held one sends nothing */
+/*
+ * A machine that never held one sends nothing, not even the section: a
+ * QEMU without this device (upstream 10.2) then takes the stream
+ */
 static const VMStateDescription vmstate_x86_mce_queue = {
     .name = TYPE_X86_MCE_QUEUE,
     .version_id = 1,
     .minimum_version_id = 1,
+    .needed = x86_mce_queue_needed,
     .pre_load = x86_mce_queue_pre_load,
     .fields = (const VMStateField[]) {
         VMSTATE_END_OF_LIST()

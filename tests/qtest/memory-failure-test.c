@@ -326,11 +326,16 @@ static void test_migration_poison(void)
     g_assert_cmphex(qtest_readq(qts, page(20)), ==, 1);
     qtest_quit(qts);
 
-    /* Without poison, no section: a QEMU that lacks it takes the stream */
+    /*
+     * Without poison, no section (nor, on x86, the machine check queue's,
+     * with nothing held): a QEMU that lacks them takes the stream
+     */
     qts = start(NULL);
     ras_stream_save(stream, qts);
     g_assert(!memmem(stream->buf, stream->len, "memory-poison",
                      strlen("memory-poison")));
+    g_assert(!memmem(stream->buf, stream->len, "x86-mce-queue",
+                     strlen("x86-mce-queue")));
 }
 
 /*
@@ -994,23 +999,34 @@ static void put_be(GByteArray *out, uint64_t v, int size)
 }
 
 /*
- * The saved stream of a machine that held no machine check (its section
- * has no subsection) with the subsection put in: delivered 5, dropped 1,
- * @count, then @n held machine checks: @held, or, for NULL, valid ones
+ * The saved stream of a machine that held no machine check (which sends
+ * no section for its queue) with the section put in, before the "timer"
+ * section: delivered 5, dropped 1, @count, then @n held machine checks:
+ * @held, or, for NULL, valid ones
  */
 static void x86_stream_write(RasStream *stream, int32_t count, int n,
                              const X86Held *held)
 {
     g_autoptr(GByteArray) out = g_byte_array_new();
-    uint8_t *name = ras_stream_section(stream, X86_MCE_QUEUE);
-    /* after the idstr, instance and version: nothing but the footer */
-    uint8_t *end = name + strlen(X86_MCE_QUEUE) + 4 + 4;
+    /* The idstr's length, the idstr and instance 0 */
+    static const uint8_t timer[] = "\x05timer\0\0\0";
+    uint8_t *p = memmem(stream->buf, stream->len, timer, sizeof(timer));
+    /* the type byte and the section id before it */
+    uint8_t *at = p ? p - 5 : NULL;
+    const uint32_t section_id = 0x7ff0;
     int i;
 
-    g_assert_cmpint(name[-1], ==, strlen(X86_MCE_QUEUE));
-    g_assert_cmpint(name[-6], ==, QEMU_VM_SECTION_FULL);
-    g_assert_cmpint(*end, ==, QEMU_VM_SECTION_FOOTER);
-    g_byte_array_append(out, stream->buf, end - stream->buf);
+    g_assert(!memmem(stream->buf, stream->len, X86_MCE_QUEUE,
+                     strlen(X86_MCE_QUEUE)));
+    g_assert(at && at[0] == QEMU_VM_SECTION_FULL);
+    g_byte_array_append(out, stream->buf, at - stream->buf);
+    put_be(out, QEMU_VM_SECTION_FULL, 1);
+    put_be(out, section_id, 4);
+    put_be(out, strlen(X86_MCE_QUEUE), 1);
+    g_byte_array_append(out, (const uint8_t *)X86_MCE_QUEUE,
+                        strlen(X86_MCE_QUEUE));
+    put_be(out, 0, 4);                          /* instance */
+    put_be(out, 1, 4);                          /* version */
     put_be(out, QEMU_VM_SUBSECTION, 1);
     put_be(out, strlen(X86_MCE_QUEUE_STATE), 1);
     g_byte_array_append(out, (const uint8_t *)X86_MCE_QUEUE_STATE,
@@ -1027,7 +1043,9 @@ static void x86_stream_write(RasStream *stream, int32_t count, int n,
         put_be(out, h.gpa, 8);
         put_be(out, h.ar, 1);
     }
-    g_byte_array_append(out, end, stream->buf + stream->len - end);
+    put_be(out, QEMU_VM_SECTION_FOOTER, 1);
+    put_be(out, section_id, 4);
+    g_byte_array_append(out, at, stream->buf + stream->len - at);
     ras_stream_write(stream, out->data, out->len);
 }
 
