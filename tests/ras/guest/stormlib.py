@@ -114,14 +114,42 @@ def storm_pages(console, guest, timeout):
     raise RuntimeError('the guest did not start the storm program')
 
 
+def migrate_live(guest, cmd, say):
+    """Move @guest (started with @cmd) to a new QEMU, live, over a
+    socket: the destination Guest, once the migration has completed, and
+    the reports that were waiting in the source's queues when it began."""
+    work = rasguest.workdir()
+    sock = os.path.join(work, 'stream')
+    old = guest.work
+    # the same initramfs, everything else (console, QMP, trace) its own
+    os.symlink(os.path.join(old, 'initramfs.cpio'),
+               os.path.join(work, 'initramfs.cpio'))
+    cmd = [a.replace(old, work) for a in cmd] + ['-incoming', 'unix:' + sock]
+    say('$ ' + ' '.join(cmd))
+    dst = rasguest.Guest(cmd, work)
+    queues = guest.qmp.cmd_raw('query-ras-queues').get('return', [])
+    waiting = sum(q['waiting'] for q in queues)
+    rsp = guest.qmp.cmd_raw('migrate', {'uri': 'unix:' + sock})
+    status = 'refused: %s' % rsp['error']['desc'] if 'error' in rsp else ''
+    deadline = time.time() + 300
+    while not status and time.time() < deadline:
+        s = guest.qmp.cmd_raw('query-migrate')['return'].get('status')
+        if s in ('completed', 'failed', 'cancelled'):
+            status = s
+        time.sleep(0.1)
+    return dst, waiting, status or 'timeout'
+
+
 def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
-        keep=False, cpu=None):
+        keep=False, cpu=None, migrate=False):
     """One storm.  @style: 'ao' (free pages, action optional) or 'ar'
     (pages a process touches, action required); @path: 'host' (simulated
     host memory failures, inject-host-memory-failure), 'raw' (complete
     GHES records, inject-ghes-v2-error, arm64 AO only) or 'mce' (HMP mce,
-    x86 AO only: upstream's only machine check injection).  Returns a
-    dict of figures; guest_handled counts pages the guest kernel took
+    x86 AO only: upstream's only machine check injection).  With
+    @migrate, the VM migrates live to a second QEMU as soon as the errors
+    are injected, and the guest's count is taken there.  Returns a dict
+    of figures; guest_handled counts pages the guest kernel took
     offline."""
     say = log or (lambda *a: None)
     images = rasguest.fetch_images(arch)
@@ -179,6 +207,16 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
             else:
                 sent.append((t, time.time(), pa))
         injected_s = time.time() - start
+        if migrate:
+            src = guest
+            guest, res['waiting_at_migration'], res['migration'] = \
+                migrate_live(src, cmd, say)
+            src.stop()
+            res['dst_work'] = guest.work
+            console = Console(guest.log)
+            qmp = guest.qmp
+            if res['migration'] != 'completed':
+                raise RuntimeError('migration ' + res['migration'])
         # Wait for the guest to count them; stop after @settle seconds
         # without progress.
         handled, last_change = 0, time.time()
@@ -224,6 +262,8 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
             res['kept'] = work
         elif not keep:
             shutil.rmtree(work, ignore_errors=True)
+            if res.get('dst_work'):
+                shutil.rmtree(res['dst_work'], ignore_errors=True)
     return res
 
 
