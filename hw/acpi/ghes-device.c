@@ -183,6 +183,23 @@ static void ghes_mend(void *opaque, hwaddr gpa, uint64_t size, bool replaced)
     }
 }
 
+/* Whether firmware could have placed the blob at @addr */
+static bool ghes_blob_addr_valid(uint64_t addr, uint64_t len, Error **errp)
+{
+    /* Firmware allocates it in pages (the linker's alignment) */
+    if (addr & (4 * KiB - 1)) {
+        error_setg(errp, "hardware errors blob at 0x%" PRIx64 " is not page "
+                   "aligned", addr);
+        return false;
+    }
+    if (!ghes_gpa_is_ram(addr, len)) {
+        error_setg(errp, "hardware errors blob at 0x%" PRIx64 " (+0x%"
+                   PRIx64 ") is not in guest RAM", addr, len);
+        return false;
+    }
+    return true;
+}
+
 /*
  * Take the blob address firmware wrote, if it is guest RAM.  With
  * @from_ram, the register pages start as firmware left them in RAM;
@@ -192,6 +209,7 @@ static void ghes_place(AcpiGhesDevice *s, bool from_ram)
 {
     uint64_t addr = ldq_le_p(s->hw_errors_addr_le);
     uint64_t blob_len = hest_blob_len(s->nr_sources);
+    Error *err = NULL;
 
     ghes_regs_unmap(s);
     memory_failure_disown_ram(s);
@@ -199,18 +217,10 @@ static void ghes_place(AcpiGhesDevice *s, bool from_ram)
     if (!addr) {
         return;
     }
-    /* Firmware allocates it in pages (the linker's alignment) */
-    if (addr & (4 * KiB - 1)) {
-        qemu_log_mask(LOG_GUEST_ERROR, "%s: hardware errors blob at 0x%"
-                      PRIx64 " is not page aligned; GHES disabled\n",
-                      TYPE_ACPI_GHES, addr);
-        trace_ghes_blob_rejected(addr, blob_len);
-        return;
-    }
-    if (!ghes_gpa_is_ram(addr, blob_len)) {
-        qemu_log_mask(LOG_GUEST_ERROR, "%s: hardware errors blob at 0x%"
-                      PRIx64 " (+0x%" PRIx64 ") is not in guest RAM; "
-                      "GHES disabled\n", TYPE_ACPI_GHES, addr, blob_len);
+    if (!ghes_blob_addr_valid(addr, blob_len, &err)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: %s; GHES disabled\n",
+                      TYPE_ACPI_GHES, error_get_pretty(err));
+        error_free(err);
         trace_ghes_blob_rejected(addr, blob_len);
         return;
     }
@@ -552,6 +562,39 @@ static void ghes_source_acked(AcpiGhesDevice *s, unsigned source)
     ghes_async_next(s);
 }
 
+/*
+ * After a load, a source may be waiting for the acknowledgement of a
+ * block the guest has emptied.  A guest stopped between clearing the
+ * block and writing the acknowledgement writes it as soon as it runs;
+ * but a stream can say so too, and the source would then wait for ever
+ * (Linux acknowledges only a block with something in it).  So once the
+ * guest has run GHES_LOAD_ACK_GRACE_NS, a source still waiting on an
+ * empty block is freed, as after a memory error took its record.
+ */
+#define GHES_LOAD_ACK_GRACE_NS  (1 * NANOSECONDS_PER_SECOND)
+
+static void ghes_load_ack_check(void *opaque)
+{
+    AcpiGhesDevice *s = opaque;
+    unsigned i;
+
+    for (i = 0; s->hw_errors_addr && i < s->nr_sources; i++) {
+        uint64_t block = s->hw_errors_addr + hest_blob_block(s->nr_sources,
+                                                             i);
+
+        if (ghes_device_block_free(s, i) ||
+            ldl_le_phys(&address_space_memory, block)) {
+            continue;
+        }
+        warn_report("%s: source %u waited for the acknowledgement of an "
+                    "empty error status block since it was loaded: freed",
+                    TYPE_ACPI_GHES, i);
+        trace_ghes_source_mended(i, block);
+        ghes_ack_set(s, i, ghes_ack_get(s, i) | HEST_READ_ACK_WRITE);
+        ghes_source_acked(s, i);
+    }
+}
+
 static void ghes_queue_clear(AcpiGhesDevice *s)
 {
     g_queue_clear_full(&s->queue, g_free);
@@ -643,6 +686,8 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
     };
     ras_queue_register(&s->async_queue);
     s->async_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, ghes_async_timer, s);
+    s->load_ack_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, ghes_load_ack_check,
+                                     s);
     s->map_check = qemu_bh_new(ghes_map_check, s);
     s->map_listener = (MemoryListener) {
         .name = "acpi-ghes",
@@ -667,6 +712,7 @@ static void ghes_device_unrealize(DeviceState *dev)
     ghes_regs_unmap(s);
     ghes_queue_clear(s);
     timer_free(s->async_timer);
+    timer_free(s->load_ack_timer);
     guest_progress_destroy(&s->async_progress);
     g_free(s->regs);
     g_free(s->sources);
@@ -685,6 +731,7 @@ static void ghes_device_reset_hold(Object *obj, ResetType type)
     /* Firmware places the blob again on every boot */
     memset(s->hw_errors_addr_le, 0, sizeof(s->hw_errors_addr_le));
     ghes_place(s, false);
+    timer_del(s->load_ack_timer);
     /* Errors of the last boot: its memory was replaced by fresh memory */
     trace_ghes_reset(g_queue_get_length(&s->queue));
     ghes_queue_clear(s);
@@ -774,9 +821,22 @@ static bool ghes_mig_len_valid(void *opaque, int version_id)
 static int ghes_device_post_load(void *opaque, int version_id)
 {
     AcpiGhesDevice *s = opaque;
+    uint64_t addr = ldq_le_p(s->hw_errors_addr_le);
     Error *err = NULL;
     int32_t i;
 
+    /*
+     * Not disabled quietly, which would also let the guest OS place the
+     * blob where it likes: the stream is bad
+     */
+    if (addr && !ghes_blob_addr_valid(addr, hest_blob_len(s->nr_sources),
+                                      &err)) {
+        error_report("%s: migration stream: %s", TYPE_ACPI_GHES,
+                     error_get_pretty(err));
+        error_free(err);
+        ghes_mig_free(s);
+        return -EINVAL;
+    }
     ghes_queue_clear(s);
     for (i = 0; i < s->nr_mig; i++) {
         GhesMigratedRecord *r = &s->mig[i];
@@ -809,6 +869,8 @@ static int ghes_device_post_load(void *opaque, int version_id)
     guest_progress_mark(&s->async_progress);
     timer_mod(s->async_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
                               GHES_ASYNC_POLL_NS);
+    timer_mod(s->load_ack_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                                 GHES_LOAD_ACK_GRACE_NS);
     return 0;
 }
 

@@ -1358,6 +1358,84 @@ static void test_stream_record_length(void)
 }
 
 /*
+ * A blob address firmware could not have written (not page aligned, not
+ * RAM) fails the load: disabling GHES quietly would also let the guest OS
+ * place the blob where it likes.
+ */
+static void test_stream_bad_blob_address(void)
+{
+    g_autoptr(RasStream) stream = ras_stream_new();
+    const uint64_t bad[] = { 0x800, 0 };
+    uint8_t *addr;
+    uint64_t base;
+    QTestState *qts;
+    RasFw fw;
+    int i;
+
+    save_stream(stream);
+    /* Just before the register page's length */
+    addr = stream_regs(stream) - 8;
+    base = ldq_le_p(addr);
+    g_assert_cmphex(base & 0xfff, ==, 0);
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        /* Page aligned but in the flash, below RAM */
+        stq_le_p(addr, bad[i] ? base + bad[i] : 0x1000);
+        ras_stream_write(stream, stream->buf, stream->len);
+        qts = start_incoming(&fw, NULL);
+        ras_stream_refused(stream, qts, "acpi-ghes");
+        qtest_quit(qts);
+    }
+}
+
+/*
+ * A source waiting for the acknowledgement of a block the guest emptied
+ * (a guest stopped between the two, or a stream that says so): the guest
+ * gets a second of running time to acknowledge it, then the source is
+ * freed and the records queued behind it go on.
+ */
+static void test_stream_unacked_empty_block(void)
+{
+    g_autoptr(RasStream) stream = ras_stream_new();
+    RasFw fw, saved;
+    QTestState *qts = start(&fw, NULL);
+    QDict *src;
+    int i;
+
+    ras_fw_run_loader(&fw);
+    for (i = 0; i < 2; i++) {
+        qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                                 "'arguments': { 'address': %" PRIu64
+                                 " } }", (uint64_t)ERROR_PAGE + 4096 * i);
+    }
+    /* The guest clears block_status, and stops before it acknowledges */
+    qtest_writel(qts, ras_ghes_block(&fw, 0), 0);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'stop' }");
+    ras_stream_save(stream, qts);
+    saved = fw;
+
+    qts = start_incoming(&fw, NULL);
+    g_assert_cmpstr(ras_stream_load(stream, qts), ==, "completed");
+    fw = saved;
+    fw.qts = qts;
+    qtest_qmp_assert_success(qts, "{ 'execute': 'cont' }");
+    /* Time to acknowledge it first */
+    qtest_clock_step(qts, 500 * 1000 * 1000);
+    src = ras_ghes_source(qts, 0);
+    g_assert(!qdict_get_bool(src, "acknowledged"));
+    g_assert_cmpint(qdict_get_int(src, "queued"), ==, 1);
+    qobject_unref(src);
+    /* Then freed: the record queued behind it comes */
+    for (i = 0; i < 100 && !qtest_readl(qts, ras_ghes_block(&fw, 0)); i++) {
+        qtest_clock_step(qts, 10 * 1000 * 1000);
+    }
+    g_assert_cmphex(ras_ghes_record_pa(&fw, 0), ==, ERROR_PAGE + 4096);
+    src = ras_ghes_source(qts, 0);
+    g_assert_cmpint(qdict_get_int(src, "queued"), ==, 0);
+    qobject_unref(src);
+    qtest_quit(qts);
+}
+
+/*
  * Our part of a migration stream, mutated at random: lengths, counts,
  * records, the blob address, the register pages.  Each load completes or
  * fails; QEMU never dies of it (libqtest aborts if it does), and a
@@ -1472,6 +1550,10 @@ int main(int argc, char **argv)
     qtest_add_func("/ghes/random-guest-writes", test_random_guest_writes);
     qtest_add_func("/ghes/random-streams", test_random_streams);
     qtest_add_func("/ghes/stream-huge-queue", test_stream_huge_queue);
+    qtest_add_func("/ghes/stream-bad-blob-address",
+                   test_stream_bad_blob_address);
+    qtest_add_func("/ghes/stream-unacked-empty-block",
+                   test_stream_unacked_empty_block);
     qtest_add_func("/ghes/stream-record-length",
                    test_stream_record_length);
     return g_test_run();

@@ -88,6 +88,8 @@ struct AcpiGhesDevice {
     uint32_t async_unconfirmed;
     GuestProgress async_progress;
     QEMUTimer *async_timer;
+    /* After a load: sources waiting on empty blocks (post_load) */
+    QEMUTimer *load_ack_timer;
     /* @queue, flattened for migration */
     GhesMigratedRecord *mig;
     int32_t nr_mig;
