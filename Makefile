@@ -10,7 +10,7 @@ QTESTS = tests/qtest/ghes-test tests/qtest/memory-failure-test \
 	tests/unit/test-poison-uffd
 
 .PHONY: all check check-qtest check-build check-guest demo bench bench-poison \
-	clean
+	bench-migration clean
 
 all: build/config.mk
 	./configure --no-deps >/dev/null
@@ -30,17 +30,23 @@ demo: all
 
 # Storm benchmark, ours and upstream side by side (BENCH_ARGS: e.g.
 # "--sizes 100,1000 --only arm64-ao,upstream-arm64-ao-raw"), then what
-# poison costs: the tracker alone, and healthy guest memory under TCG
+# poison costs: the tracker alone, healthy guest memory under TCG, and
+# live migration
 bench: all
 	tests/ras/bench/storm $(OBJDIR) \
 	    --upstream $$(tests/ras/bench/build-upstream $(BUILD)) \
 	    --json $(BUILD)/storm.jsonl $(BENCH_ARGS)
 	$(MAKE) bench-poison
+	$(MAKE) bench-migration
 
 bench-poison: all
 	$(NINJA) -C $(OBJDIR) tests/bench/memory-poison-bench
 	$(OBJDIR)/tests/bench/memory-poison-bench 1000000
 	tests/ras/bench/poison-cost $(OBJDIR) --json $(BUILD)/poison-cost.jsonl
+
+# Live migration with 0, 1, 1,000 and 100,000 poisoned pages
+bench-migration: all
+	tests/ras/bench/migration $(OBJDIR) --json $(BUILD)/migration.jsonl
 
 clean:
 	rm -rf build
