@@ -497,6 +497,7 @@ static int gpas_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
 
 static QEMUTimer *block_retry;
 static bool want_blocker;
+static bool cancel_asked;       /* of the migration the blocker waits for */
 
 static void block_migration_retry(void *opaque);
 
@@ -520,18 +521,26 @@ static void block_migration(void)
     error_setg(&migration_blocker, "memory QEMU migrates for itself has "
                "hardware errors (see query-memory-failures)");
     if (migrate_add_blocker_internal(&migration_blocker, &err) == 0) {
+        cancel_asked = false;
         return;
     }
     /*
      * Busy: the blocker was freed, *migration_blocker is NULL again.  The
-     * migration is cancelled, and so is one started before the blocker
-     * is in; one already being cancelled is left to finish.
+     * migration is cancelled, once, and so is one started before the
+     * blocker is in.  Postcopy cannot be cancelled: it is said once, and
+     * the blocker waits for its end.
      */
     info = qmp_query_migrate(NULL);
-    if (info->has_status && info->status != MIGRATION_STATUS_CANCELLING) {
-        warn_report("cancelling the migration in progress: %s",
-                    error_get_pretty(err));
-        qmp_migrate_cancel(NULL);
+    if (info->has_status && !cancel_asked) {
+        cancel_asked = true;
+        if (info->status == MIGRATION_STATUS_POSTCOPY_ACTIVE) {
+            warn_report("the postcopy migration in progress cannot be "
+                        "cancelled: %s", error_get_pretty(err));
+        } else if (info->status != MIGRATION_STATUS_CANCELLING) {
+            warn_report("cancelling the migration in progress: %s",
+                        error_get_pretty(err));
+            qmp_migrate_cancel(NULL);
+        }
     }
     qapi_free_MigrationInfo(info);
     error_free(err);

@@ -224,9 +224,9 @@ static int poison_migration_post_load(void *opaque, int version_id)
     for (i = 0; i < m->nr_blocks; i++) {
         const char *name = (char *)m->blocks[i].idstr;
 
-        if (!memchr(name, 0, sizeof(m->blocks[i].idstr)) ||
-            !(rbs[i] = qemu_ram_block_by_name(name)) ||
-            !qemu_ram_is_migratable(rbs[i])) {
+        rbs[i] = memchr(name, 0, sizeof(m->blocks[i].idstr)) ?
+                 qemu_ram_block_by_name(name) : NULL;
+        if (!rbs[i] || !qemu_ram_is_migratable(rbs[i])) {
             error_setg(&err, "poisoned memory in a RAM block this machine "
                        "does not migrate: '%.*s'",
                        (int)sizeof(m->blocks[i].idstr), name);

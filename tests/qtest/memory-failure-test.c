@@ -394,6 +394,65 @@ static void test_migration_postcopy_refused(void)
     qtest_quit(qts);
 }
 
+/* Whether 'migrate' is refused because memory has hardware errors */
+static bool migration_refused(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'migrate', 'arguments': "
+                           "{ 'uri': 'exec:cat >/dev/null' } }");
+    bool refused = qdict_haskey(rsp, "error") &&
+                   strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                        "desc"), "hardware errors");
+
+    qobject_unref(rsp);
+    return refused;
+}
+
+/*
+ * QEMU's own memory that migrates (here ivshmem's, its BAR not mapped)
+ * cannot be recreated: with an error there, migration is refused for
+ * certain (-only-migratable cannot veto it), a migration running is
+ * cancelled, and a reset, which does not replace that memory, keeps it
+ * so.
+ */
+static void test_migration_hypervisor_memory(void)
+{
+    const char *shm = "-object memory-backend-memfd,id=shm,size=1M,share=on "
+                      "-device ivshmem-plain,memdev=shm,master=on";
+    g_autofree char *args = g_strdup_printf("-only-migratable %s", shm);
+    QTestState *qts = start(args);
+    int i;
+
+    qtest_qmp_assert_success(qts, "{ 'execute': "
+                             "'inject-host-memory-failure', 'arguments': "
+                             "{ 'memdev': 'shm', 'offset': 4096 } }");
+    expect_event(qts, "hypervisor", "ignore", false, false, -1, 4096);
+    g_assert(migration_refused(qts));
+    qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
+    qtest_qmp_eventwait(qts, "RESET");
+    g_assert_cmpint(nr_tracked(qts), ==, 1);
+    g_assert(migration_refused(qts));
+    qtest_quit(qts);
+
+    /* A slow migration, under way when the error comes */
+    qts = start(shm);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-set-parameters', "
+                             "'arguments': { 'max-bandwidth': 4096 } }");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
+                             "{ 'uri': 'exec:cat >/dev/null' } }");
+    ras_migration_wait(qts, "active");
+    qtest_qmp_assert_success(qts, "{ 'execute': "
+                             "'inject-host-memory-failure', 'arguments': "
+                             "{ 'memdev': 'shm' } }");
+    qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
+    g_assert_cmpstr(ras_migration_wait(qts, NULL), ==, "cancelled");
+    /* And the blocker is in place once it has stopped */
+    for (i = 0; i < 1000 && !migration_refused(qts); i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert(migration_refused(qts));
+    qtest_quit(qts);
+}
+
 /* A stream whose poisoned ranges this machine cannot hold is refused */
 static void test_stream_bad_poison(void)
 {
@@ -1374,6 +1433,8 @@ int main(int argc, char **argv)
                    test_migration_postcopy_refused);
     qtest_add_func("/memory-failure/stream-bad-poison",
                    test_stream_bad_poison);
+    qtest_add_func("/memory-failure/migration-hypervisor-memory",
+                   test_migration_hypervisor_memory);
     if (is_arm()) {
         qtest_add_func("/memory-failure/stream-bad-record",
                        test_stream_bad_record);

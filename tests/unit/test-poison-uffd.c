@@ -20,8 +20,8 @@
 #include "system/poison-uffd.h"
 
 static sigjmp_buf fault_jmp;
-static volatile int fault_code;
-static void *volatile fault_addr;
+static volatile int fault_code;         /* volatile: set by the handler */
+static void *volatile fault_addr;       /* volatile: set by the handler */
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
