@@ -394,6 +394,90 @@ static void test_migration_postcopy_refused(void)
     qtest_quit(qts);
 }
 
+/* Run job @cmd (its arguments @args, in JSON) to its end, which it must */
+static void run_job(QTestState *qts, const char *cmd, const char *args)
+{
+    QDict *rsp, *ev, *job;
+    bool done = false;
+
+    rsp = qtest_qmp(qts, "{ 'execute': %s, 'arguments': %p }", cmd,
+                    qobject_from_json(args, &error_abort));
+    g_assert(!qdict_haskey(rsp, "error"));
+    qobject_unref(rsp);
+    while (!done) {
+        ev = qtest_qmp_eventwait_ref(qts, "JOB_STATUS_CHANGE");
+        done = !strcmp(qdict_get_str(qdict_get_qdict(ev, "data"), "status"),
+                       "concluded");
+        qobject_unref(ev);
+    }
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-jobs' }");
+    job = qobject_to(QDict, qlist_peek(qdict_get_qlist(rsp, "return")));
+    if (qdict_haskey(job, "error")) {
+        g_error("%s: %s", cmd, qdict_get_str(job, "error"));
+    }
+    qtest_qmp_assert_success(qts, "{ 'execute': 'job-dismiss', "
+                             "'arguments': { 'id': %s } }",
+                             qdict_get_str(job, "id"));
+    qobject_unref(rsp);
+}
+
+/*
+ * An internal snapshot (snapshot-save, snapshot-load: savevm and loadvm)
+ * keeps the poison as a migration does: the pages not read, the holes
+ * recreated where it is loaded.
+ */
+static void test_snapshot_poison(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("ras-snapshot-XXXXXX", NULL);
+    g_autofree char *img = g_build_filename(dir, "disk.qcow2", NULL);
+    g_autofree char *blk = NULL;
+    RasStream saved = { 0 };
+    QTestState *qts;
+    QList *before, *after;
+
+    g_assert(g_file_set_contents(img, "", 0, NULL));
+    blk = g_strdup_printf("-blockdev driver=file,filename=%s,"
+                          "node-name=file0", img);
+    qts = start(blk);
+    run_job(qts, "blockdev-create", "{ 'job-id': 'create', 'options': "
+            "{ 'driver': 'qcow2', 'file': 'file0', 'size': 67108864 } }");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'blockdev-add', "
+                             "'arguments': { 'driver': 'qcow2', "
+                             "'node-name': 'disk0', 'file': 'file0' } }");
+    qtest_writeq(qts, page(50), marker(page(50)));
+    qtest_writeq(qts, page(51), marker(page(51)));
+    inject_gpa(qts, page(50), false, 0);
+    qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
+    before = query(qts);
+    run_job(qts, "snapshot-save", "{ 'job-id': 'save', 'tag': 'poisoned', "
+            "'vmstate': 'disk0', 'devices': [ 'disk0' ] }");
+    qtest_quit(qts);
+    /* The poisoned page was not read, its neighbour was */
+    g_assert(g_file_get_contents(img, (char **)&saved.buf, &saved.len,
+                                 NULL));
+    g_assert(!stream_holds(&saved, marker(page(50))));
+    g_assert(stream_holds(&saved, marker(page(51))));
+    g_free(saved.buf);
+
+    g_free(blk);
+    blk = g_strdup_printf("-blockdev driver=qcow2,node-name=disk0,"
+                          "file.driver=file,file.filename=%s", img);
+    qts = start(blk);
+    run_job(qts, "snapshot-load", "{ 'job-id': 'load', 'tag': 'poisoned', "
+            "'vmstate': 'disk0', 'devices': [ 'disk0' ] }");
+    after = query(qts);
+    g_assert_cmpint(qlist_size(after), ==, 1);
+    g_assert_cmphex(qdict_get_int(tracked_at(after, page(50)), "first-seen"),
+                    ==, qdict_get_int(tracked_at(before, page(50)),
+                                      "first-seen"));
+    g_assert_cmphex(qtest_readq(qts, page(50)), ==, UINT64_MAX);
+    qobject_unref(before);
+    qobject_unref(after);
+    qtest_quit(qts);
+    unlink(img);
+    rmdir(dir);
+}
+
 /* Whether 'migrate' is refused because memory has hardware errors */
 static bool migration_refused(QTestState *qts)
 {
@@ -1435,6 +1519,7 @@ int main(int argc, char **argv)
                    test_stream_bad_poison);
     qtest_add_func("/memory-failure/migration-hypervisor-memory",
                    test_migration_hypervisor_memory);
+    qtest_add_func("/memory-failure/snapshot-poison", test_snapshot_poison);
     if (is_arm()) {
         qtest_add_func("/memory-failure/stream-bad-record",
                        test_stream_bad_record);
