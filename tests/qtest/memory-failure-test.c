@@ -373,6 +373,55 @@ static void test_migration_poison_during(void)
     qtest_quit(qts);
 }
 
+/* The list query-memory-failures shows, as JSON */
+static char *tracked_json(QTestState *qts)
+{
+    QList *l = query(qts);
+    GString *json = qobject_to_json(QOBJECT(l));
+
+    qobject_unref(l);
+    return g_string_free(json, false);
+}
+
+/*
+ * A migration that is cancelled, or fails, leaves the source as it was:
+ * the same poison, trapping still; and the next one carries it.
+ */
+static void test_migration_cancelled(void)
+{
+    g_autoptr(RasStream) stream = ras_stream_new();
+    QTestState *qts = start(NULL);
+    g_autofree char *before = NULL, *after = NULL;
+
+    inject_gpa(qts, page(60), false, 0);
+    qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
+    before = tracked_json(qts);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-set-parameters', "
+                             "'arguments': { 'max-bandwidth': 4096 } }");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
+                             "{ 'uri': 'exec:cat >/dev/null' } }");
+    ras_migration_wait(qts, "active");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate_cancel' }");
+    g_assert_cmpstr(ras_migration_wait(qts, NULL), ==, "cancelled");
+    /* A destination that goes away */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-set-parameters', "
+                             "'arguments': { 'max-bandwidth': 0 } }");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments': "
+                             "{ 'uri': 'exec:exit 1' } }");
+    g_assert_cmpstr(ras_migration_wait(qts, NULL), ==, "failed");
+    after = tracked_json(qts);
+    g_assert_cmpstr(after, ==, before);
+    g_assert_cmphex(qtest_readq(qts, page(60)), ==, UINT64_MAX);
+
+    ras_stream_save(stream, qts);
+    qts = start_incoming(NULL);
+    g_assert_cmpstr(ras_stream_load(stream, qts), ==, "completed");
+    g_free(after);
+    after = tracked_json(qts);
+    g_assert_cmpstr(after, ==, before);
+    qtest_quit(qts);
+}
+
 /*
  * Postcopy would have the destination ask for pages the source never
  * sends: refused, clearly, and the source is left as it was.
@@ -1513,6 +1562,8 @@ int main(int argc, char **argv)
                    test_migration_poison);
     qtest_add_func("/memory-failure/migration-poison-during",
                    test_migration_poison_during);
+    qtest_add_func("/memory-failure/migration-cancelled",
+                   test_migration_cancelled);
     qtest_add_func("/memory-failure/migration-postcopy-refused",
                    test_migration_postcopy_refused);
     qtest_add_func("/memory-failure/stream-bad-poison",
