@@ -527,6 +527,48 @@ static void test_snapshot_poison(void)
     rmdir(dir);
 }
 
+/* x86 vCPU 0's boolean QOM property @name */
+static bool cpu0_prop(QTestState *qts, const char *name)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-cpus-fast' }");
+    QDict *cpu = qobject_to(QDict,
+                            qlist_peek(qdict_get_qlist(rsp, "return")));
+    QDict *val = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments': "
+                           "{ 'path': %s, 'property': %s } }",
+                           qdict_get_str(cpu, "qom-path"), name);
+    bool b = qdict_get_bool(val, "return");
+
+    qobject_unref(val);
+    qobject_unref(rsp);
+    return b;
+}
+
+/*
+ * x86 guests see our MCA recovery on the new machine types only: a VM of
+ * pc-q35-10.2 keeps the CPUID QEMU 10.2 gives it, so that it migrates to
+ * and from QEMU 10.2 without changing under the guest.
+ */
+static void test_x86_machine_compat(void)
+{
+    static const struct {
+        const char *machine;
+        bool mca_recovery;
+    } want[] = {
+        { "q35", true }, { "pc-q35-10.2", false },
+        { "pc", true }, { "pc-i440fx-10.2", false },
+    };
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(want); i++) {
+        QTestState *qts = qtest_initf("-machine %s -cpu qemu64 -nic none "
+                                      "-vga none", want[i].machine);
+
+        g_assert_cmpint(cpu0_prop(qts, "x-tcg-mca-recovery"), ==,
+                        want[i].mca_recovery);
+        qtest_quit(qts);
+    }
+}
+
 /* Whether 'migrate' is refused because memory has hardware errors */
 static bool migration_refused(QTestState *qts)
 {
@@ -1583,6 +1625,8 @@ int main(int argc, char **argv)
                        test_x86_amd_deferred);
         qtest_add_func("/memory-failure/x86-queue-stream",
                        test_x86_queue_stream);
+        qtest_add_func("/memory-failure/x86-machine-compat",
+                       test_x86_machine_compat);
     }
     if (is_arm()) {
         qtest_add_func("/memory-failure/ras-memory", test_ras_memory);
