@@ -7,6 +7,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
+#include "qemu/main-loop.h"
 #include "qemu/timer.h"
 #include "hw/core/cpu.h"
 #include "hw/i386/x86-mce-queue.h"
@@ -105,7 +106,22 @@ void x86_mce_queue_retry_in(X86MceQueue *q, int64_t ns)
     }
 }
 
+/*
+ * Delivery waits for vCPUs (run_on_cpu), dropping the BQL meanwhile; a
+ * QEMU_CLOCK_VIRTUAL timer must not: a migration thread stopping the VM
+ * takes the BQL and waits for the clock's running timers to finish, while
+ * the vCPU needs the BQL to get to the work (a deadlock, seen in a storm
+ * migrated live).  So the timer only schedules delivery in a bottom half,
+ * which nothing waits for.
+ */
 static void x86_mce_queue_timer(void *opaque)
+{
+    X86MceQueue *q = opaque;
+
+    qemu_bh_schedule(q->deliver_bh);
+}
+
+static void x86_mce_queue_deliver_bh(void *opaque)
 {
     x86_memory_failure_deliver_held(opaque);
 }
@@ -128,6 +144,7 @@ static void x86_mce_queue_realize(DeviceState *dev, Error **errp)
     }
     g_queue_init(&q->held);
     q->timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, x86_mce_queue_timer, q);
+    q->deliver_bh = qemu_bh_new(x86_mce_queue_deliver_bh, q);
     q->ras = (RasReportQueue) {
         .kind = RAS_QUEUE_X86_MCE,
         .capacity = q->size,
@@ -144,6 +161,7 @@ static void x86_mce_queue_reset_hold(Object *obj, ResetType type)
     /* The memory they were about was replaced at reset */
     g_queue_clear_full(&q->held, g_free);
     timer_del(q->timer);
+    qemu_bh_cancel(q->deliver_bh);
     x86_memory_failure_reset();
 }
 

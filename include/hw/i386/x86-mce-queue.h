@@ -32,6 +32,7 @@ struct X86MceQueue {
     uint32_t size;              /* property: bound of @held */
     GQueue held;                /* X86HeldMce, oldest first */
     QEMUTimer *timer;
+    QEMUBH *deliver_bh;         /* what @timer starts */
     uint64_t delivered;
     RasReportQueue ras;
 
