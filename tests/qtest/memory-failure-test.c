@@ -1232,6 +1232,13 @@ static void put_be(GByteArray *out, uint64_t v, int size)
     g_byte_array_append(out, b + 8 - size, size);
 }
 
+/* A section's or subsection's name: its length, then its bytes */
+static void put_name(GByteArray *out, const char *name)
+{
+    put_be(out, strlen(name), 1);
+    g_byte_array_append(out, (const uint8_t *)name, strlen(name));
+}
+
 /*
  * The saved stream of a machine that held no machine check (which sends
  * no section for its queue) with the section put in, before the "timer"
@@ -1256,15 +1263,11 @@ static void x86_stream_write(RasStream *stream, int32_t count, int n,
     g_byte_array_append(out, stream->buf, at - stream->buf);
     put_be(out, QEMU_VM_SECTION_FULL, 1);
     put_be(out, section_id, 4);
-    put_be(out, strlen(X86_MCE_QUEUE), 1);
-    g_byte_array_append(out, (const uint8_t *)X86_MCE_QUEUE,
-                        strlen(X86_MCE_QUEUE));
+    put_name(out, X86_MCE_QUEUE);
     put_be(out, 0, 4);                          /* instance */
     put_be(out, 1, 4);                          /* version */
     put_be(out, QEMU_VM_SUBSECTION, 1);
-    put_be(out, strlen(X86_MCE_QUEUE_STATE), 1);
-    g_byte_array_append(out, (const uint8_t *)X86_MCE_QUEUE_STATE,
-                        strlen(X86_MCE_QUEUE_STATE));
+    put_name(out, X86_MCE_QUEUE_STATE);
     put_be(out, 1, 4);                          /* version */
     put_be(out, 5, 8);                          /* delivered */
     put_be(out, 1, 8);                          /* dropped */
