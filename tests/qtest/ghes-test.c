@@ -1257,20 +1257,27 @@ static QTestState *start_incoming(RasFw *fw, const char *extra)
     return start(fw, args);
 }
 
+/* Records for @n pages from ERROR_PAGE on, to the asynchronous source */
+static void inject_records(QTestState *qts, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                                 "'arguments': { 'address': %" PRIu64
+                                 " } }", (uint64_t)ERROR_PAGE + 4096 * i);
+    }
+}
+
 /* Save the state of a machine with records in its sources */
 static void save_stream(RasStream *stream)
 {
     RasFw fw;
     QTestState *qts = start(&fw, NULL);
-    int i;
 
     ras_fw_run_loader(&fw);
     /* A record in the asynchronous block, two waiting, one SEA record */
-    for (i = 0; i < 3; i++) {
-        qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
-                                 "'arguments': { 'address': %" PRIu64
-                                 " } }", (uint64_t)ERROR_PAGE + 4096 * i);
-    }
+    inject_records(qts, 3);
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 ", "
                              "'action-required': true, 'cpu-index': 1 } }",
@@ -1400,11 +1407,7 @@ static void test_stream_unacked_empty_block(void)
     int i;
 
     ras_fw_run_loader(&fw);
-    for (i = 0; i < 2; i++) {
-        qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
-                                 "'arguments': { 'address': %" PRIu64
-                                 " } }", (uint64_t)ERROR_PAGE + 4096 * i);
-    }
+    inject_records(qts, 2);
     /* The guest clears block_status, and stops before it acknowledges */
     qtest_writel(qts, ras_ghes_block(&fw, 0), 0);
     qtest_qmp_assert_success(qts, "{ 'execute': 'stop' }");
