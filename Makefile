@@ -6,7 +6,8 @@
 
 NINJA ?= ninja
 BINARIES = qemu-system-aarch64 qemu-system-x86_64
-QTESTS = tests/qtest/ghes-test tests/qtest/memory-failure-test \
+QTESTS = tests/qtest/ghes-test tests/qtest/ghes-compat-test \
+	tests/qtest/memory-failure-test \
 	tests/unit/test-poison-uffd
 
 .PHONY: all check check-qtest check-build check-guest demo bench bench-poison \

@@ -5,7 +5,10 @@
  * only thing it needs from the guest is the blob's base address, which
  * firmware writes back through fw_cfg.  Every other address is computed
  * from that base and the layout; guest-writable copies (HEST, the error
- * status address registers) are never read back.
+ * status address registers) are never read back.  QEMU 10.2's sources,
+ * kept for its machine types, are the exception: there firmware reports
+ * the HEST's address, and the blob's is read out of the HEST once, when
+ * it is reported (or migrated in).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -18,6 +21,7 @@
 #include "qemu/timer.h"
 #include "qom/object.h"
 #include "hw/acpi/acpi_dev_interface.h"
+#include "hw/acpi/generic_event_device.h"
 #include "hw/acpi/ghes-device.h"
 #include "hw/acpi/cper.h"
 #include "system/poison-trap.h"
@@ -73,8 +77,8 @@ static void ghes_regs_write(void *opaque, hwaddr addr, uint64_t val,
                             unsigned size)
 {
     AcpiGhesDevice *s = opaque;
-    uint64_t acks = hest_blob_ack_reg(s->nr_sources, 0);
-    uint64_t acks_end = hest_blob_ack_reg(s->nr_sources, s->nr_sources);
+    uint64_t acks = hest_blob_ack_reg(&s->layout, 0);
+    uint64_t acks_end = hest_blob_ack_reg(&s->layout, s->nr_sources);
     uint64_t a;
 
     stn_le_p(s->regs + addr, size, val);
@@ -97,14 +101,42 @@ static const MemoryRegionOps ghes_regs_ops = {
     .impl.max_access_size = 8,
 };
 
+/*
+ * With QEMU 10.2's layout the registers are guest RAM, which is what
+ * counts; s->regs then holds what QEMU last saw there, to mend them with
+ */
 static uint64_t ghes_ack_get(AcpiGhesDevice *s, unsigned source)
 {
-    return ldq_le_p(s->regs + hest_blob_ack_reg(s->nr_sources, source));
+    uint64_t off = hest_blob_ack_reg(&s->layout, source);
+
+    if (!s->layout.regs_own_page && s->hw_errors_addr) {
+        stq_le_p(s->regs + off, ldq_le_phys(&address_space_memory,
+                                            s->hw_errors_addr + off));
+    }
+    return ldq_le_p(s->regs + off);
 }
 
 static void ghes_ack_set(AcpiGhesDevice *s, unsigned source, uint64_t val)
 {
-    stq_le_p(s->regs + hest_blob_ack_reg(s->nr_sources, source), val);
+    uint64_t off = hest_blob_ack_reg(&s->layout, source);
+
+    stq_le_p(s->regs + off, val);
+    if (!s->layout.regs_own_page && s->hw_errors_addr) {
+        stq_le_phys(&address_space_memory, s->hw_errors_addr + off, val);
+    }
+}
+
+/* Registers in guest RAM whose page was replaced: as QEMU last saw them */
+static void ghes_regs_restore(AcpiGhesDevice *s)
+{
+    unsigned i;
+
+    for (i = 0; i < s->nr_sources; i++) {
+        stq_le_p(s->regs + hest_blob_address_reg(&s->layout, i),
+                 s->hw_errors_addr + hest_blob_block(&s->layout, i));
+    }
+    address_space_write(&address_space_memory, s->hw_errors_addr,
+                        MEMTXATTRS_UNSPECIFIED, s->regs, s->regs_len);
 }
 
 static void ghes_regs_unmap(AcpiGhesDevice *s)
@@ -139,8 +171,13 @@ static void ghes_mend(void *opaque, hwaddr gpa, uint64_t size, bool replaced)
     AcpiGhesDevice *s = opaque;
     unsigned i, n = s->nr_sources;
 
+    if (!s->layout.regs_own_page && replaced &&
+        gpa < s->hw_errors_addr + s->regs_len &&
+        gpa + size > s->hw_errors_addr) {
+        ghes_regs_restore(s);
+    }
     for (i = 0; i < n; i++) {
-        uint64_t block = s->hw_errors_addr + hest_blob_block(n, i);
+        uint64_t block = s->hw_errors_addr + hest_blob_block(&s->layout, i);
         GhesSourceCopy *c = &s->copies[i];
 
         if (block + HEST_GHES_BLOCK_LEN <= gpa || block >= gpa + size) {
@@ -170,7 +207,7 @@ static void ghes_mend(void *opaque, hwaddr gpa, uint64_t size, bool replaced)
             warn_report("%s: a memory error took the error status block "
                         "of source %u at 0x%" PRIx64, TYPE_ACPI_GHES, i,
                         block);
-            if (i == GHES_SOURCE_ASYNC && !g_queue_is_empty(&s->queue)) {
+            if (i == s->async_source && !g_queue_is_empty(&s->queue)) {
                 /* Nowhere to go now: dropped, and counted */
                 warn_report("%s: %u records waiting for source %u dropped",
                             TYPE_ACPI_GHES, g_queue_get_length(&s->queue),
@@ -184,12 +221,16 @@ static void ghes_mend(void *opaque, hwaddr gpa, uint64_t size, bool replaced)
 }
 
 /* Whether firmware could have placed the blob at @addr */
-static bool ghes_blob_addr_valid(uint64_t addr, uint64_t len, Error **errp)
+static bool ghes_blob_addr_valid(AcpiGhesDevice *s, uint64_t addr,
+                                 Error **errp)
 {
-    /* Firmware allocates it in pages (the linker's alignment) */
-    if (addr & (4 * KiB - 1)) {
-        error_setg(errp, "hardware errors blob at 0x%" PRIx64 " is not page "
-                   "aligned", addr);
+    uint64_t len = hest_blob_len(&s->layout);
+
+    /* Firmware allocates it with the linker's alignment */
+    if (addr & (hest_blob_align(&s->layout) - 1)) {
+        error_setg(errp, "hardware errors blob at 0x%" PRIx64 " is not "
+                   "aligned to %" PRIu64 " bytes", addr,
+                   hest_blob_align(&s->layout));
         return false;
     }
     if (!ghes_gpa_is_ram(addr, len)) {
@@ -201,37 +242,97 @@ static bool ghes_blob_addr_valid(uint64_t addr, uint64_t len, Error **errp)
 }
 
 /*
- * Take the blob address firmware wrote, if it is guest RAM.  With
+ * The blob's address, from firmware's report of it or of the HEST's.
+ * A HEST must describe this machine's sources, in its layout, pointing
+ * into one blob.  0 if it does not.
+ */
+static uint64_t ghes_blob_from_report(AcpiGhesDevice *s, uint64_t report,
+                                      Error **errp)
+{
+    const HestLayout *l = &s->layout;
+    uint64_t len = HEST_HEADER_LEN + (uint64_t)HEST_GHES_V2_LEN * l->n;
+    g_autofree uint8_t *hest = g_malloc(len);
+    uint64_t blob;
+    unsigned i;
+
+    if (l->report == HEST_REPORT_BLOB) {
+        return report;
+    }
+    if (address_space_read(&address_space_memory, report,
+                           MEMTXATTRS_UNSPECIFIED, hest, len) != MEMTX_OK ||
+        memcmp(hest, "HEST", 4) || ldl_le_p(hest + 36) != l->n) {
+        error_setg(errp, "no HEST with %u error sources at 0x%" PRIx64,
+                   l->n, report);
+        return 0;
+    }
+    blob = ldq_le_p(hest + HEST_HEADER_LEN + HEST_GHES_STATUS_ADDR_OFF) -
+           hest_blob_address_reg(l, 0);
+    for (i = 0; i < l->n; i++) {
+        const uint8_t *e = hest + HEST_HEADER_LEN + HEST_GHES_V2_LEN * i;
+
+        if (lduw_le_p(e) != HEST_TYPE_GHES_V2 ||
+            lduw_le_p(e + 2) != s->sources[i].source_id ||
+            ldq_le_p(e + HEST_GHES_STATUS_ADDR_OFF) !=
+                blob + hest_blob_address_reg(l, i) ||
+            ldq_le_p(e + HEST_GHES_READ_ACK_OFF) !=
+                blob + hest_blob_ack_reg(l, i)) {
+            error_setg(errp, "the HEST at 0x%" PRIx64 " does not describe "
+                       "this machine's error sources", report);
+            return 0;
+        }
+    }
+    return blob;
+}
+
+/*
+ * Take the blob address firmware reported, if it is guest RAM.  With
  * @from_ram, the register pages start as firmware left them in RAM;
  * otherwise (incoming migration) they already hold the guest's view.
+ * Registers in guest RAM (QEMU 10.2's layout) are always read from it.
  */
 static void ghes_place(AcpiGhesDevice *s, bool from_ram)
 {
-    uint64_t addr = ldq_le_p(s->hw_errors_addr_le);
-    uint64_t blob_len = hest_blob_len(s->nr_sources);
+    uint64_t report = ldq_le_p(s->report_le), addr;
+    uint64_t blob_len = hest_blob_len(&s->layout);
     Error *err = NULL;
 
     ghes_regs_unmap(s);
     memory_failure_disown_ram(s);
     s->hw_errors_addr = 0;
-    if (!addr) {
+    s->report_seen = report;
+    if (!report) {
         return;
     }
-    if (!ghes_blob_addr_valid(addr, blob_len, &err)) {
+    addr = ghes_blob_from_report(s, report, &err);
+    if (!addr || !ghes_blob_addr_valid(s, addr, &err)) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: %s; GHES disabled\n",
                       TYPE_ACPI_GHES, error_get_pretty(err));
         error_free(err);
-        trace_ghes_blob_rejected(addr, blob_len);
+        trace_ghes_blob_rejected(report, blob_len);
         return;
     }
-    if (from_ram) {
+    if (from_ram || !s->layout.regs_own_page) {
         address_space_read(&address_space_memory, addr,
                            MEMTXATTRS_UNSPECIFIED, s->regs, s->regs_len);
     }
     memory_failure_own_ram(s, addr, blob_len, ghes_mend);
-    ghes_regs_map(s, addr);
+    if (s->layout.regs_own_page) {
+        ghes_regs_map(s, addr);
+    }
     s->hw_errors_addr = addr;
+    s->report_accepted = report;
     trace_ghes_blob_placed(addr, blob_len);
+}
+
+/*
+ * A report QEMU has not acted on: the GED's fields, where QEMU 10.2's
+ * sources keep it, come in with a migration without any call of ours
+ */
+static void ghes_sync_report(AcpiGhesDevice *s)
+{
+    if (ldq_le_p(s->report_le) != s->report_seen) {
+        ghes_place(s, false);
+    }
 }
 
 static void ghes_hw_errors_addr_written(void *opaque, off_t offset,
@@ -248,10 +349,10 @@ static void ghes_hw_errors_addr_written(void *opaque, off_t offset,
         qemu_log_mask(LOG_GUEST_ERROR, "%s: hardware errors blob address "
                       "rewritten to 0x%" PRIx64 ": ignored, it stays at 0x%"
                       PRIx64 " until reset\n", TYPE_ACPI_GHES,
-                      ldq_le_p(s->hw_errors_addr_le), s->hw_errors_addr);
-        trace_ghes_blob_rewrite_ignored(ldq_le_p(s->hw_errors_addr_le),
+                      ldq_le_p(s->report_le), s->hw_errors_addr);
+        trace_ghes_blob_rewrite_ignored(ldq_le_p(s->report_le),
                                         s->hw_errors_addr);
-        stq_le_p(s->hw_errors_addr_le, s->hw_errors_addr);
+        stq_le_p(s->report_le, s->report_accepted);
         return;
     }
     ghes_place(s, true);
@@ -295,7 +396,7 @@ static void ghes_map_check(void *opaque)
 {
     AcpiGhesDevice *s = opaque;
     BlobCheck c = { .s = s, .start = s->hw_errors_addr,
-                    .end = s->hw_errors_addr + hest_blob_len(s->nr_sources) };
+                    .end = s->hw_errors_addr + hest_blob_len(&s->layout) };
 
     if (!s->hw_errors_addr) {
         return;
@@ -312,7 +413,7 @@ static void ghes_map_check(void *opaque)
                   " is no longer guest RAM; GHES disabled until firmware "
                   "places it again\n", TYPE_ACPI_GHES, s->hw_errors_addr);
     trace_ghes_blob_rejected(s->hw_errors_addr, c.end - c.start);
-    memset(s->hw_errors_addr_le, 0, sizeof(s->hw_errors_addr_le));
+    stq_le_p(s->report_le, 0);
     ghes_place(s, false);
 }
 
@@ -328,6 +429,7 @@ static void ghes_map_commit(MemoryListener *listener)
 
 bool ghes_device_ready(AcpiGhesDevice *s, Error **errp)
 {
+    ghes_sync_report(s);
     if (!s->hw_errors_addr) {
         error_setg(errp, "the guest firmware has not placed the hardware "
                    "error status blocks yet (is the guest booted with "
@@ -337,12 +439,18 @@ bool ghes_device_ready(AcpiGhesDevice *s, Error **errp)
     return true;
 }
 
+unsigned ghes_async_source(AcpiGhesDevice *s)
+{
+    return s->async_source;
+}
+
 unsigned ghes_sea_source(AcpiGhesDevice *s, int cpu_index)
 {
-    unsigned own = 1 + cpu_index % s->sea_sources, i;
+    unsigned own = s->first_sea + cpu_index % s->sea_sources, i;
 
     for (i = 0; i < s->sea_sources; i++) {
-        unsigned source = 1 + (own - 1 + i) % s->sea_sources;
+        unsigned source = s->first_sea +
+                          (own - s->first_sea + i) % s->sea_sources;
 
         if (!s->copies[source].lost) {
             return source;
@@ -359,7 +467,7 @@ bool ghes_device_block_free(AcpiGhesDevice *s, unsigned source)
 
 unsigned ghes_device_queued(AcpiGhesDevice *s, unsigned source)
 {
-    return source == GHES_SOURCE_ASYNC ? g_queue_get_length(&s->queue) : 0;
+    return source == s->async_source ? g_queue_get_length(&s->queue) : 0;
 }
 
 /*
@@ -377,6 +485,11 @@ static GhesPosted ghes_write_block(AcpiGhesDevice *s, unsigned source,
     if (!ghes_device_ready(s, errp)) {
         return GHES_POST_FAILED;
     }
+    if (source == GHES_NO_SOURCE) {
+        error_setg(errp, "this machine type has no asynchronous GHES error "
+                   "source (only an SEA one, as in QEMU 10.0)");
+        return GHES_POST_FAILED;
+    }
     if (source >= n) {
         error_setg(errp, "no GHES error source %u (there are %u)", source, n);
         return GHES_POST_FAILED;
@@ -391,7 +504,7 @@ static GhesPosted ghes_write_block(AcpiGhesDevice *s, unsigned source,
                    "error status block", source);
         return GHES_POST_FAILED;
     }
-    block_addr = s->hw_errors_addr + hest_blob_block(n, source);
+    block_addr = s->hw_errors_addr + hest_blob_block(&s->layout, source);
     ack = ghes_ack_get(s, source);
     if (!(ack & HEST_READ_ACK_WRITE)) {
         s->stats[source].busy++;
@@ -451,7 +564,8 @@ static GhesPosted ghes_post(AcpiGhesDevice *s, unsigned source,
     GhesQueued *q;
 
     /* Anything but a record that must wait: ghes_write_block() says why */
-    if (source != GHES_SOURCE_ASYNC || !ghes_device_ready(s, NULL) ||
+    if (source >= s->nr_sources || source != s->async_source ||
+        !ghes_device_ready(s, NULL) ||
         len > HEST_GHES_BLOCK_LEN || s->copies[source].lost ||
         (g_queue_is_empty(&s->queue) && ghes_device_block_free(s, source) &&
          s->async_unconfirmed < GHES_ASYNC_WINDOW)) {
@@ -495,7 +609,7 @@ GhesPosted ghes_post_mem_error(AcpiGhesDevice *s, unsigned source,
      * yet: an access that touched it again (one instruction, several
      * accesses), or the same injection twice.  The guest reads that one.
      */
-    if (source != GHES_SOURCE_ASYNC && source < s->nr_sources &&
+    if (source != s->async_source && source < s->nr_sources &&
         ghes_device_ready(s, NULL) && !ghes_device_block_free(s, source) &&
         s->block_addr[source] == addr) {
         trace_ghes_mem_error_pending(source, addr);
@@ -513,12 +627,21 @@ GhesPosted ghes_post_mem_error(AcpiGhesDevice *s, unsigned source,
 /* The next record waiting for the asynchronous source, if it may go in */
 static void ghes_async_next(AcpiGhesDevice *s)
 {
-    const unsigned source = GHES_SOURCE_ASYNC;
+    const unsigned source = s->async_source;
     g_autofree GhesQueued *q = NULL;
     uint64_t waited_us;
     Error *err = NULL;
 
-    if (g_queue_is_empty(&s->queue) || !ghes_device_block_free(s, source)) {
+    if (g_queue_is_empty(&s->queue)) {
+        return;
+    }
+    ghes_sync_report(s);
+    if (!ghes_device_block_free(s, source)) {
+        if (!s->layout.regs_own_page) {
+            /* QEMU 10.2's layout: no trap sees the acknowledgement */
+            timer_mod(s->async_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                                      GHES_ASYNC_POLL_NS);
+        }
         return;
     }
     if (s->async_unconfirmed >= GHES_ASYNC_WINDOW) {
@@ -553,7 +676,7 @@ static void ghes_async_timer(void *opaque)
 static void ghes_source_acked(AcpiGhesDevice *s, unsigned source)
 {
     trace_ghes_acked(source, ghes_device_queued(s, source));
-    if (source != GHES_SOURCE_ASYNC) {
+    if (source != s->async_source) {
         return;
     }
     if (++s->async_unconfirmed == GHES_ASYNC_WINDOW) {
@@ -579,8 +702,7 @@ static void ghes_load_ack_check(void *opaque)
     unsigned i;
 
     for (i = 0; s->hw_errors_addr && i < s->nr_sources; i++) {
-        uint64_t block = s->hw_errors_addr + hest_blob_block(s->nr_sources,
-                                                             i);
+        uint64_t block = s->hw_errors_addr + hest_blob_block(&s->layout, i);
 
         if (ghes_device_block_free(s, i) ||
             ldl_le_phys(&address_space_memory, block)) {
@@ -606,7 +728,7 @@ void ghes_device_build_hest(AcpiGhesDevice *s, GArray *table_data,
                             GArray *hw_errors, BIOSLinker *linker,
                             const char *oem_id, const char *oem_table_id)
 {
-    hest_build(table_data, hw_errors, linker, s->sources, s->nr_sources,
+    hest_build(table_data, hw_errors, linker, s->sources, &s->layout,
                oem_id, oem_table_id);
 }
 
@@ -620,10 +742,11 @@ void ghes_device_add_fw_cfg(AcpiGhesDevice *s, FWCfgState *fw_cfg,
     }
     fw_cfg_add_file(fw_cfg, HEST_HW_ERRORS_FILE, hw_errors->data,
                     hw_errors->len);
-    fw_cfg_add_file_callback(fw_cfg, HEST_HW_ERRORS_ADDR_FILE, NULL,
-                             ghes_hw_errors_addr_written, s,
-                             s->hw_errors_addr_le,
-                             sizeof(s->hw_errors_addr_le), false);
+    fw_cfg_add_file_callback(fw_cfg,
+                             s->layout.report == HEST_REPORT_HEST ?
+                             HEST_HEST_ADDR_FILE : HEST_HW_ERRORS_ADDR_FILE,
+                             NULL, ghes_hw_errors_addr_written, s,
+                             s->report_le, sizeof(uint64_t), false);
 }
 
 AcpiGhesDevice *ghes_device_create(Object *machine, DeviceState *acpi_dev,
@@ -646,7 +769,67 @@ static void ghes_async_queue_count(RasReportQueue *q, RasQueueInfo *info)
     AcpiGhesDevice *s = container_of(q, AcpiGhesDevice, async_queue);
 
     info->waiting = g_queue_get_length(&s->queue);
-    info->delivered = s->stats[GHES_SOURCE_ASYNC].records;
+    info->delivered = s->async_source != GHES_NO_SOURCE ?
+                      s->stats[s->async_source].records : 0;
+}
+
+/* Ours: the asynchronous source, then one SEA source per vCPU */
+static bool ghes_own_sources(AcpiGhesDevice *s, Error **errp)
+{
+    unsigned i;
+
+    s->nr_sources = 1 + s->sea_sources;
+    s->sources = g_new0(HestSource, s->nr_sources);
+    for (i = 0; i < s->nr_sources; i++) {
+        s->sources[i].source_id = i;
+        s->sources[i].notify = i ? HEST_NOTIFY_SEA : HEST_NOTIFY_GPIO;
+    }
+    s->async_source = 0;
+    s->first_sea = 1;
+    s->layout = (HestLayout) {
+        .n = s->nr_sources,
+        .regs_own_page = true,
+        .report = HEST_REPORT_BLOB,
+    };
+    s->report_le = s->hw_errors_addr_le;
+    return true;
+}
+
+/*
+ * QEMU 10.2's, on its machine types: one SEA source for every vCPU, then
+ * (where the GED keeps the HEST's address, 10.1 and later) one notified
+ * through the GED, with the address firmware reports kept in the GED's
+ * fields, which that QEMU migrates
+ */
+static bool ghes_legacy_sources(AcpiGhesDevice *s, Error **errp)
+{
+    AcpiGedState *ged = (AcpiGedState *)
+        object_dynamic_cast(OBJECT(s->acpi_dev), TYPE_ACPI_GED);
+    bool has_hest = ged && ged->ghes_state.use_hest_addr;
+
+    if (!ged) {
+        error_setg(errp, "%s: x-legacy-sources needs the GED as acpi-dev",
+                   TYPE_ACPI_GHES);
+        return false;
+    }
+    s->sea_sources = 1;
+    s->nr_sources = has_hest ? 2 : 1;
+    s->sources = g_new0(HestSource, s->nr_sources);
+    s->sources[0] = (HestSource) { .source_id = 0, .notify = HEST_NOTIFY_SEA };
+    if (has_hest) {
+        s->sources[1] = (HestSource) { .source_id = 1,
+                                       .notify = HEST_NOTIFY_GPIO };
+    }
+    s->async_source = has_hest ? 1 : GHES_NO_SOURCE;
+    s->first_sea = 0;
+    s->layout = (HestLayout) {
+        .n = s->nr_sources,
+        .regs_own_page = false,
+        .report = has_hest ? HEST_REPORT_HEST : HEST_REPORT_BLOB,
+    };
+    s->report_le = has_hest ? (uint8_t *)&ged->ghes_state.hest_addr_le
+                            : (uint8_t *)&ged->ghes_state.hw_error_le;
+    return true;
 }
 
 static void ghes_device_realize(DeviceState *dev, Error **errp)
@@ -659,12 +842,9 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
                    TYPE_ACPI_GHES, GHES_MAX_SEA_SOURCES);
         return;
     }
-    s->nr_sources = 1 + s->sea_sources;
-    s->sources = g_new0(HestSource, s->nr_sources);
-    for (i = 0; i < s->nr_sources; i++) {
-        s->sources[i].source_id = i;
-        s->sources[i].notify = i == GHES_SOURCE_ASYNC ? HEST_NOTIFY_GPIO
-                                                      : HEST_NOTIFY_SEA;
+    if (s->legacy_sources ? !ghes_legacy_sources(s, errp)
+                          : !ghes_own_sources(s, errp)) {
+        return;
     }
     s->stats = g_new0(GhesSourceStats, s->nr_sources);
     s->block_addr = g_new(uint64_t, s->nr_sources);
@@ -672,15 +852,18 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
     for (i = 0; i < s->nr_sources; i++) {
         s->block_addr[i] = GHES_ADDR_UNKNOWN;
     }
-    s->regs_len = hest_blob_regs_len(s->nr_sources);
+    s->regs_len = hest_blob_regs_len(&s->layout);
     s->regs = g_malloc0(s->regs_len);
-    memory_region_init_io(&s->regs_mr, OBJECT(s), &ghes_regs_ops, s,
-                          "ghes-registers", s->regs_len);
+    if (s->layout.regs_own_page) {
+        memory_region_init_io(&s->regs_mr, OBJECT(s), &ghes_regs_ops, s,
+                              "ghes-registers", s->regs_len);
+    }
     g_queue_init(&s->queue);
     s->async_queue = (RasReportQueue) {
         .kind = RAS_QUEUE_GHES,
-        .has_source_id = true,
-        .source_id = GHES_SOURCE_ASYNC,
+        .has_source_id = s->async_source != GHES_NO_SOURCE,
+        .source_id = s->async_source != GHES_NO_SOURCE ?
+                     s->sources[s->async_source].source_id : 0,
         .capacity = s->queue_size,
         .count = ghes_async_queue_count,
     };
@@ -729,7 +912,7 @@ static void ghes_device_reset_hold(Object *obj, ResetType type)
     unsigned i;
 
     /* Firmware places the blob again on every boot */
-    memset(s->hw_errors_addr_le, 0, sizeof(s->hw_errors_addr_le));
+    stq_le_p(s->report_le, 0);
     ghes_place(s, false);
     timer_del(s->load_ack_timer);
     /* Errors of the last boot: its memory was replaced by fresh memory */
@@ -827,10 +1010,11 @@ static int ghes_device_post_load(void *opaque, int version_id)
 
     /*
      * Not disabled quietly, which would also let the guest OS place the
-     * blob where it likes: the stream is bad
+     * blob where it likes: the stream is bad.  (QEMU 10.2's sources take
+     * the address from the GED's fields instead, as that QEMU does.)
      */
-    if (addr && !ghes_blob_addr_valid(addr, hest_blob_len(s->nr_sources),
-                                      &err)) {
+    if (s->layout.regs_own_page && addr &&
+        !ghes_blob_addr_valid(s, addr, &err)) {
         error_report("%s: migration stream: %s", TYPE_ACPI_GHES,
                      error_get_pretty(err));
         error_free(err);
@@ -907,10 +1091,23 @@ static const VMStateDescription vmstate_ghes_source_stats = {
     },
 };
 
+/*
+ * With QEMU 10.2's sources the blob and its address migrate as in that
+ * QEMU (guest RAM, the GED's fields), and this section only carries
+ * records waiting, so that a VM with none migrates to QEMU 10.2
+ */
+static bool ghes_device_needed(void *opaque)
+{
+    AcpiGhesDevice *s = opaque;
+
+    return !s->legacy_sources || !g_queue_is_empty(&s->queue);
+}
+
 static const VMStateDescription vmstate_ghes_device = {
     .name = TYPE_ACPI_GHES,
     .version_id = 2,
     .minimum_version_id = 2,
+    .needed = ghes_device_needed,
     .pre_save = ghes_device_pre_save,
     .post_save = ghes_device_post_save,
     .pre_load = ghes_device_pre_load,
@@ -941,6 +1138,8 @@ static const Property ghes_device_properties[] = {
     DEFINE_PROP_UINT32("queue-size", AcpiGhesDevice, queue_size, 65536),
     DEFINE_PROP_LINK("acpi-dev", AcpiGhesDevice, acpi_dev, TYPE_DEVICE,
                      DeviceState *),
+    DEFINE_PROP_BOOL("x-legacy-sources", AcpiGhesDevice, legacy_sources,
+                     false),
 };
 
 static void ghes_device_class_init(ObjectClass *klass, const void *data)

@@ -54,7 +54,7 @@ static bool ghes_inject_ar_prepare(CPUState *cpu, bool user_mode,
     GhesInjectAR *inj = opaque;
     uint64_t addr = inj->err->physical_address;
     unsigned source = user_mode ? ghes_sea_source(inj->ghes, cpu->cpu_index)
-                                : GHES_SOURCE_ASYNC;
+                                : ghes_async_source(inj->ghes);
     GhesPosted posted;
 
     trace_ghes_inject_ar(cpu->cpu_index, user_mode, source, addr);
@@ -115,7 +115,7 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
         }
         return;
     }
-    ghes_post_mem_error(s, GHES_SOURCE_ASYNC, &err, errp);
+    ghes_post_mem_error(s, ghes_async_source(s), &err, errp);
 }
 
 void qmp_inject_ghes_v2_error(const char *cper, Error **errp)
@@ -140,7 +140,7 @@ void qmp_inject_ghes_v2_error(const char *cper, Error **errp)
         return;
     }
     trace_ghes_inject_raw(len);
-    ghes_post_record(s, GHES_SOURCE_ASYNC, buf, len, errp);
+    ghes_post_record(s, ghes_async_source(s), buf, len, errp);
 }
 
 GhesInfo *qmp_query_ghes(Error **errp)
@@ -153,6 +153,8 @@ GhesInfo *qmp_query_ghes(Error **errp)
     if (!s) {
         return NULL;
     }
+    /* Not placed is an answer too; this also takes a migrated address */
+    ghes_device_ready(s, NULL);
     n = s->nr_sources;
     info = g_new0(GhesInfo, 1);
     info->has_blob_address = s->hw_errors_addr != 0;
@@ -164,21 +166,23 @@ GhesInfo *qmp_query_ghes(Error **errp)
         src->source_id = s->sources[i].source_id;
         if (s->sources[i].notify == HEST_NOTIFY_SEA) {
             src->notification = GHES_NOTIFICATION_SEA;
-            src->has_cpu_index = true;
-            src->cpu_index = i - 1;
+            /* QEMU 10.2's one SEA source serves every vCPU */
+            src->has_cpu_index = !s->legacy_sources;
+            src->cpu_index = i - s->first_sea;
         } else {
             src->notification = GHES_NOTIFICATION_GPIO;
         }
         if (s->hw_errors_addr) {
             src->has_block_address = true;
-            src->block_address = s->hw_errors_addr + hest_blob_block(n, i);
+            src->block_address = s->hw_errors_addr +
+                                 hest_blob_block(&s->layout, i);
             src->has_acknowledged = true;
             src->acknowledged = ghes_device_block_free(s, i);
         }
         src->records = s->stats[i].records;
         src->busy = s->stats[i].busy;
         src->queued = ghes_device_queued(s, i);
-        src->overflow = i == GHES_SOURCE_ASYNC ? s->async_queue.dropped : 0;
+        src->overflow = i == s->async_source ? s->async_queue.dropped : 0;
         src->mended = s->stats[i].mended;
         src->lost = s->copies[i].lost;
         QAPI_LIST_APPEND(tail, src);

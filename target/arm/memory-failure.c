@@ -87,7 +87,7 @@ static GhesPosted arm_mf_record(CPUState *cs, hwaddr gpa, uint64_t size,
         .severity = CPER_SEV_RECOVERABLE,
         .type = CPER_MEM_TYPE_MULTI_BIT_ECC,
     };
-    unsigned source = GHES_SOURCE_ASYNC;
+    unsigned source = GHES_NO_SOURCE;
     Error *local_err = NULL;
     GhesPosted posted = GHES_POST_FAILED;
 
@@ -95,7 +95,8 @@ static GhesPosted arm_mf_record(CPUState *cs, hwaddr gpa, uint64_t size,
         error_setg(&local_err, "the machine has no GHES error sources "
                    "(ras=off)");
     } else {
-        source = cs ? ghes_sea_source(ghes, cs->cpu_index) : source;
+        source = cs ? ghes_sea_source(ghes, cs->cpu_index)
+                    : ghes_async_source(ghes);
         posted = ghes_post_mem_error(ghes, source, &err, &local_err);
     }
     if (local_err) {

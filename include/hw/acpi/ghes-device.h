@@ -27,9 +27,14 @@ OBJECT_DECLARE_SIMPLE_TYPE(AcpiGhesDevice, ACPI_GHES)
  * GHES_MAX_SEA_SOURCES vCPUs share them (vCPU i uses source
  * 1 + i % N): each source costs three linker/loader commands, and the
  * loader script has room for about 170.
+ *
+ * Machine types of QEMU 10.2 and older keep that QEMU's sources
+ * ("x-legacy-sources"): source 0 notified by SEA for every vCPU, and
+ * (10.1 and 10.2) source 1 through the GED, in QEMU 10.2's blob layout,
+ * with the blob's or the HEST's address kept by the GED as there.
  */
-#define GHES_SOURCE_ASYNC       0
 #define GHES_MAX_SEA_SOURCES    64
+#define GHES_NO_SOURCE          UINT_MAX
 
 typedef struct GhesSourceStats {
     uint64_t records;           /* records written into the block */
@@ -60,14 +65,26 @@ struct AcpiGhesDevice {
     uint32_t sea_sources;
     uint32_t queue_size;        /* records waiting for the async source */
     DeviceState *acpi_dev;      /* GED that carries the async notification */
+    bool legacy_sources;        /* QEMU 10.2's sources and layout */
 
     /* derived at realize */
     uint32_t nr_sources;
     HestSource *sources;
+    HestLayout layout;
+    unsigned async_source;      /* or GHES_NO_SOURCE */
+    unsigned first_sea;
 
-    /* written by firmware through HEST_HW_ERRORS_ADDR_FILE */
+    /* written by firmware through HEST_HW_ERRORS_ADDR_FILE (ours) */
     uint8_t hw_errors_addr_le[8];
-    /* the same address once validated; 0 until then */
+    /*
+     * Where firmware's report of the blob's (or the HEST's) address
+     * lands: hw_errors_addr_le, or the GED's fields with legacy sources;
+     * the report last acted on, and the one accepted
+     */
+    uint8_t *report_le;
+    uint64_t report_seen;
+    uint64_t report_accepted;
+    /* the blob's address once validated; 0 until then */
     uint64_t hw_errors_addr;
 
     /*
@@ -109,6 +126,9 @@ struct AcpiGhesDevice {
  */
 unsigned ghes_sea_source(AcpiGhesDevice *s, int cpu_index);
 
+/* The source for errors no vCPU takes synchronously, or GHES_NO_SOURCE */
+unsigned ghes_async_source(AcpiGhesDevice *s);
+
 /**
  * ghes_device_find: the machine's GHES sources (those ghes_device_create()
  * made), or NULL without ras=on
@@ -138,7 +158,7 @@ bool ghes_device_ready(AcpiGhesDevice *s, Error **errp);
 /**
  * ghes_post_record:
  * @s: the GHES sources
- * @source: source index (GHES_SOURCE_ASYNC or ghes_sea_source())
+ * @source: source index (ghes_async_source() or ghes_sea_source())
  * @cper: a complete Generic Error Status Block
  * @len: its length, at most HEST_GHES_BLOCK_LEN
  * @errp: set when the record is refused

@@ -12,6 +12,7 @@
 
 #define HEST_HW_ERRORS_FILE         "etc/hardware_errors"
 #define HEST_HW_ERRORS_ADDR_FILE    "etc/hardware_errors_addr"
+#define HEST_HEST_ADDR_FILE         "etc/acpi_table_hest_addr"
 
 /* ACPI 6.5 Table 18.14: Hardware Error Notification Structure, Type */
 typedef enum HestNotifyType {
@@ -49,40 +50,67 @@ typedef struct HestSource {
  * etc/hardware_errors, for @n sources:
  *   [n x 8]  Error Status Address registers (GPA of each status block)
  *   [n x 8]  Read Ack registers
- *   padding to a page boundary
+ *   padding to a page boundary (not in QEMU 10.2's layout)
  *   [n x HEST_GHES_BLOCK_LEN]  Generic Error Status Blocks
  * The registers have pages of their own, so that QEMU can trap the
  * guest's acknowledgements there without trapping the blocks.  QEMU
- * computes every address from the blob's base address the firmware
- * reports; it never reads them back from guest memory.
+ * 10.2's layout, kept for its machine types, has no padding: the blocks
+ * share the registers' page, which therefore stays guest RAM.
  */
 #define HEST_BLOB_ALIGN             4096
+/* The blob's alignment in QEMU 10.2's layout */
+#define HEST_BLOB_ALIGN_QEMU_10_2   8
 
-static inline uint64_t hest_blob_address_reg(unsigned n, unsigned i)
+/* How firmware reports where it placed the blob */
+typedef enum HestAddrReport {
+    /* the blob's address, in etc/hardware_errors_addr */
+    HEST_REPORT_BLOB,
+    /* the HEST's address, in etc/acpi_table_hest_addr (QEMU 10.1, 10.2) */
+    HEST_REPORT_HEST,
+} HestAddrReport;
+
+typedef struct HestLayout {
+    unsigned n;                 /* error sources */
+    bool regs_own_page;         /* ours; false: QEMU 10.2's */
+    HestAddrReport report;
+} HestLayout;
+
+static inline uint64_t hest_blob_address_reg(const HestLayout *l, unsigned i)
 {
     return 8ull * i;
 }
 
-static inline uint64_t hest_blob_ack_reg(unsigned n, unsigned i)
+static inline uint64_t hest_blob_ack_reg(const HestLayout *l, unsigned i)
 {
-    return 8ull * (n + i);
+    return 8ull * (l->n + i);
 }
 
-/* Bytes of the register pages */
-static inline uint64_t hest_blob_regs_len(unsigned n)
+/* Bytes before the first block: the registers, and their padding */
+static inline uint64_t hest_blob_regs_len(const HestLayout *l)
 {
-    return ROUND_UP(16ull * n, HEST_BLOB_ALIGN);
+    return l->regs_own_page ? ROUND_UP(16ull * l->n, HEST_BLOB_ALIGN)
+                            : 16ull * l->n;
 }
 
-static inline uint64_t hest_blob_block(unsigned n, unsigned i)
+static inline uint64_t hest_blob_block(const HestLayout *l, unsigned i)
 {
-    return hest_blob_regs_len(n) + (uint64_t)HEST_GHES_BLOCK_LEN * i;
+    return hest_blob_regs_len(l) + (uint64_t)HEST_GHES_BLOCK_LEN * i;
 }
 
-static inline uint64_t hest_blob_len(unsigned n)
+static inline uint64_t hest_blob_len(const HestLayout *l)
 {
-    return hest_blob_block(n, n);
+    return hest_blob_block(l, l->n);
 }
+
+static inline uint64_t hest_blob_align(const HestLayout *l)
+{
+    return l->regs_own_page ? HEST_BLOB_ALIGN : HEST_BLOB_ALIGN_QEMU_10_2;
+}
+
+/* Offsets in the HEST, to find the blob from the HEST's address */
+#define HEST_HEADER_LEN             40      /* ACPI header, source count */
+#define HEST_GHES_STATUS_ADDR_OFF   24      /* Error Status Address's */
+#define HEST_GHES_READ_ACK_OFF      68      /* Read Ack Register's */
 
 /**
  * hest_build:
@@ -90,7 +118,8 @@ static inline uint64_t hest_blob_len(unsigned n)
  * @hw_errors: receives the initial contents of etc/hardware_errors
  * @linker: linker/loader the placement commands go to
  * @sources: the error sources, in HEST order
- * @n: number of @sources
+ * @layout: the blob's layout, for @layout->n sources, and how firmware
+ *   reports its address
  *
  * Build the HEST and the blob it points into, and the linker commands
  * that let firmware place the blob, patch the pointers and tell QEMU
@@ -98,7 +127,7 @@ static inline uint64_t hest_blob_len(unsigned n)
  * guest read of the ACPI tables.
  */
 void hest_build(GArray *table_data, GArray *hw_errors, BIOSLinker *linker,
-                const HestSource *sources, unsigned n,
+                const HestSource *sources, const HestLayout *layout,
                 const char *oem_id, const char *oem_table_id);
 
 #endif

@@ -167,11 +167,9 @@ static void op_guest_read(QTestState *s, RasFuzzInput *in)
 /* The guest takes source @i's record, as Linux does */
 static void ack(QTestState *s, unsigned i)
 {
-    uint64_t reg = blob_now() + hest_blob_ack_reg(ghes->nr_sources,
-                                                  i);
+    uint64_t reg = blob_now() + hest_blob_ack_reg(&ghes->layout, i);
 
-    qtest_writel(s, blob_now() + hest_blob_block(ghes->nr_sources,
-                                                 i), 0);
+    qtest_writel(s, blob_now() + hest_blob_block(&ghes->layout, i), 0);
     qtest_writeq(s, reg, qtest_readq(s, reg) | HEST_READ_ACK_WRITE);
 }
 
@@ -213,7 +211,7 @@ static void reset(QTestState *s)
     qemu_system_reset(SHUTDOWN_CAUSE_GUEST_RESET);
     /* Firmware places the blob anew on every boot */
     g_assert_cmphex(ghes->hw_errors_addr, ==, 0);
-    g_assert_cmpuint(ghes_device_queued(ghes, GHES_SOURCE_ASYNC),
+    g_assert_cmpuint(ghes_device_queued(ghes, ghes_async_source(ghes)),
                      ==, 0);
     flush_events(s);
 }
@@ -234,7 +232,7 @@ static void check(void)
     AcpiGhesDevice *g = ghes;
     uint64_t a = g->hw_errors_addr;
 
-    g_assert_cmpuint(ghes_device_queued(g, GHES_SOURCE_ASYNC), <=,
+    g_assert_cmpuint(ghes_device_queued(g, ghes_async_source(g)), <=,
                      g->queue_size);
     if (a) {
         /* Page aligned, and all of it in the RAM or in the DIMM */
@@ -253,18 +251,18 @@ static void check(void)
 static void check_drains(QTestState *s)
 {
     AcpiGhesDevice *g = ghes;
-    unsigned left = ghes_device_queued(g, GHES_SOURCE_ASYNC), n;
+    unsigned left = ghes_device_queued(g, ghes_async_source(g)), n;
 
     for (n = 0; left && n < 2 * left + 8; n++) {
-        if (!g->hw_errors_addr || g->copies[GHES_SOURCE_ASYNC].lost) {
+        if (!g->hw_errors_addr || g->copies[ghes_async_source(g)].lost) {
             return;
         }
-        ack(s, GHES_SOURCE_ASYNC);
+        ack(s, ghes_async_source(g));
         qtest_clock_step(s, 600 * SCALE_MS);
         flush_events(s);
     }
-    if (g->hw_errors_addr && !g->copies[GHES_SOURCE_ASYNC].lost) {
-        g_assert_cmpuint(ghes_device_queued(g, GHES_SOURCE_ASYNC), ==, 0);
+    if (g->hw_errors_addr && !g->copies[ghes_async_source(g)].lost) {
+        g_assert_cmpuint(ghes_device_queued(g, ghes_async_source(g)), ==, 0);
     }
 }
 
@@ -313,15 +311,15 @@ static void ghes_fuzz_pre(QTestState *s)
     g_assert(f);
     addr_file = f->select;
     good_blob = ras_ghes_blob(&fw);
-    blob_len = hest_blob_len(ghes->nr_sources);
+    blob_len = hest_blob_len(&ghes->layout);
     g_assert_cmphex(ghes->hw_errors_addr, ==, good_blob);
     memory_region_init_io(&overlay, NULL, &overlay_ops, NULL,
                           "ghes-fuzz-overlay", 4 * KiB);
 
     /* Addresses worth trying: the blob's pages and blocks, RAM, a DIMM */
     addrs[0] = good_blob;
-    addrs[1] = good_blob + hest_blob_regs_len(ghes->nr_sources);
-    addrs[2] = good_blob + hest_blob_block(ghes->nr_sources, 1);
+    addrs[1] = good_blob + hest_blob_regs_len(&ghes->layout);
+    addrs[2] = good_blob + hest_blob_block(&ghes->layout, 1);
     addrs[3] = good_blob + blob_len;
     addrs[4] = GHES_FUZZ_RAM_BASE;
     addrs[5] = GHES_FUZZ_RAM_BASE + 32 * MiB;
