@@ -26,7 +26,6 @@
 #include "hw/core/cpu.h"
 #include "migration/blocker.h"
 #include "migration/misc.h"
-#include "migration/client-options.h"
 #include "system/address-spaces.h"
 #include "system/cpus.h"
 #include "system/memory.h"
@@ -627,6 +626,25 @@ static void report_rest_of_range(void *opaque)
     g_free(r);
 }
 
+/* Whether this QEMU is the source of a migration past its switchover */
+static bool outgoing_postcopy(void)
+{
+    MigrationInfo *info;
+    bool ret;
+
+    if (!migration_is_running()) {
+        return false;
+    }
+    info = qmp_query_migrate(NULL);
+    ret = info->has_status &&
+          (info->status == MIGRATION_STATUS_POSTCOPY_ACTIVE ||
+           info->status == MIGRATION_STATUS_POSTCOPY_PAUSED ||
+           info->status == MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP ||
+           info->status == MIGRATION_STATUS_POSTCOPY_RECOVER);
+    qapi_free_MigrationInfo(info);
+    return ret;
+}
+
 /*
  * One host memory error, as signalled: at @addr, 2^@lsb bytes lost, taken
  * by @cpu (NULL: not a vCPU, or taken for it).  Tracked, reported to its
@@ -701,6 +719,18 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
 
     is_new = memory_poison_add(rb, offset, size, true, gpa,
                                MEMORY_FAILURE_RECIPIENT_GUEST, simulated, &p);
+    if (is_new && outgoing_postcopy()) {
+        /*
+         * The guest runs on the destination, which learnt of the holes
+         * at the switchover: if this page is not sent yet it never will
+         * be, and a destination vCPU touching it waits for it for ever
+         */
+        error_report("guest memory at 0x%" PRIx64 " (+0x%" PRIx64 ") "
+                     "failed during the postcopy phase of a migration: "
+                     "pages of it not sent yet are lost, and the "
+                     "destination will wait for them if its guest touches "
+                     "them", gpa, size);
+    }
     if (resetting || reset_asked) {
         /* Replaced by the reset under way: not reported to the guest */
         if (resetting) {
@@ -1035,7 +1065,7 @@ static void restore_traps(const MemoryPoison *p, size_t n)
     }
 }
 
-bool memory_failure_restore(const MemoryPoison *ranges, size_t n,
+bool memory_failure_restore(const MemoryPoison *ranges, size_t n, int uffd,
                             Error **errp)
 {
     g_autofree MemoryPoison *p = g_memdup2(ranges, n * sizeof(*ranges));
@@ -1075,8 +1105,11 @@ bool memory_failure_restore(const MemoryPoison *ranges, size_t n,
     for (i = 0; i < n; i++) {
         trace_memory_failure_restore(p[i].gpa, p[i].size, p[i].told);
         if (host_guards_poison()) {
-            if (!poison_uffd_install(p[i].rb->host + p[i].offset, p[i].size,
-                                     errp)) {
+            void *host = p[i].rb->host + p[i].offset;
+
+            if (uffd >= 0 ? !poison_uffd_install_with(uffd, host, p[i].size,
+                                                      errp)
+                          : !poison_uffd_install(host, p[i].size, errp)) {
                 break;
             }
             memory_poison_restore(&p[i]);
@@ -1112,9 +1145,7 @@ static void memory_failure_vm_state_change(void *opaque, bool running,
 
 /*
  * A migration starting while the blocker waits for the last one to end
- * is refused (it would read QEMU's poisoned memory), and postcopy while
- * memory is poisoned (the destination would ask for pages the source
- * never sends).
+ * is refused: it would read QEMU's poisoned memory.
  */
 static int memory_failure_migration_setup(NotifierWithReturn *n,
                                           MigrationEvent *e, Error **errp)
@@ -1127,11 +1158,6 @@ static int memory_failure_migration_setup(NotifierWithReturn *n,
     if (want_blocker && !migration_blocker) {
         error_setg(errp, "memory QEMU migrates for itself has hardware "
                    "errors (see query-memory-failures)");
-        return -EBUSY;
-    }
-    if (migrate_postcopy_ram() && memory_poison_count()) {
-        error_setg(errp, "guest memory has hardware errors: migrate it "
-                   "without postcopy (see query-memory-failures)");
         return -EBUSY;
     }
     return 0;

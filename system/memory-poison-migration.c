@@ -21,6 +21,8 @@
 #include "qemu/rcu.h"
 #include "qemu/units.h"
 #include "exec/ramlist.h"
+#include "migration/migration.h"
+#include "migration/misc.h"
 #include "migration/vmstate.h"
 #include "system/memory-failure.h"
 #include "system/memory-poison.h"
@@ -239,7 +241,14 @@ static int poison_migration_post_load(void *opaque, int version_id)
         }
     }
     trace_memory_poison_migration_load(m->nr_blocks, m->nr_ranges);
-    if (!memory_failure_restore(p, m->nr_ranges, &err)) {
+    /*
+     * Postcopy's listen phase has every RAM block registered with its
+     * userfaultfd, which no other may register: its holes go in there
+     */
+    if (!memory_failure_restore(p, m->nr_ranges,
+                                migration_in_incoming_postcopy() ?
+                                migration_incoming_get_current()->userfault_fd
+                                : -1, &err)) {
         goto fail;
     }
     poison_migration_post_save(m);

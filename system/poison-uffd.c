@@ -56,6 +56,19 @@ static int poison_range(int fd, void *host, uint64_t len)
     return ioctl(fd, UFFDIO_POISON, &poison) == 0 ? 0 : -errno;
 }
 
+bool poison_uffd_install_with(int fd, void *host, uint64_t len,
+                              Error **errp)
+{
+    int ret = poison_range(fd, host, len);
+
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "cannot recreate poisoned memory at "
+                         "host address %p (+0x%" PRIx64 ")", host, len);
+        return false;
+    }
+    return true;
+}
+
 bool poison_uffd_install(void *host, uint64_t len, Error **errp)
 {
     uint64_t ioctls = 0;
@@ -99,6 +112,12 @@ bool poison_uffd_install(void *host, uint64_t len, Error **errp)
     error_setg(errp, "this host cannot recreate poisoned memory "
                "(no userfaultfd UFFDIO_POISON)");
     return false;
+}
+
+bool poison_uffd_install_with(int fd, void *host, uint64_t len,
+                              Error **errp)
+{
+    return poison_uffd_install(host, len, errp);
 }
 
 #endif

@@ -146,8 +146,11 @@ MemoryRegion *memory_failure_owned_ram(hwaddr gpa, void **host);
  * real poison does (TCG: traps; KVM: userfaultfd poison markers).  False,
  * with @errp set, if a range is not guest memory at the guest address it
  * gives (nothing changed then), or if the host cannot make one fail.
+ * @uffd: a userfaultfd that has all guest memory registered (postcopy's),
+ * or -1.
  */
-bool memory_failure_restore(const MemoryPoison *p, size_t n, Error **errp);
+bool memory_failure_restore(const MemoryPoison *p, size_t n, int uffd,
+                            Error **errp);
 
 /* Process every recorded error now (main loop, BQL held) */
 void memory_failure_process_pending(void);

@@ -26,6 +26,14 @@
 bool poison_uffd_install(void *host, uint64_t len, Error **errp);
 
 /*
+ * The same through @fd, a userfaultfd that has the range registered
+ * already (postcopy's, on an incoming postcopy migration: a range takes
+ * one registration only)
+ */
+bool poison_uffd_install_with(int fd, void *host, uint64_t len,
+                              Error **errp);
+
+/*
  * Remove the markers of the @len bytes at @host, once the memory behind
  * them has been discarded (reset): a hole punched in a shared mapping's
  * file leaves them in place.
