@@ -425,7 +425,7 @@ static void test_migration_cancelled(void)
 
 static bool have_userfaultfd(void)
 {
-#ifdef __NR_userfaultfd
+#ifdef CONFIG_LINUX
     int fd = syscall(__NR_userfaultfd, O_CLOEXEC);
 
     if (fd >= 0) {
