@@ -11,7 +11,7 @@ QTESTS = tests/qtest/ghes-test tests/qtest/ghes-compat-test \
 	tests/unit/test-poison-uffd
 
 .PHONY: all check check-qtest check-build check-guest demo bench bench-poison \
-	bench-migration clean
+	bench-migration bench-large-failure clean
 
 all: build/config.mk
 	./configure --no-deps >/dev/null
@@ -39,6 +39,7 @@ bench: all
 	    --json $(BUILD)/storm.jsonl $(BENCH_ARGS)
 	$(MAKE) bench-poison
 	$(MAKE) bench-migration
+	$(MAKE) bench-large-failure
 
 bench-poison: all
 	$(NINJA) -C $(OBJDIR) tests/bench/memory-poison-bench
@@ -46,6 +47,10 @@ bench-poison: all
 	tests/ras/bench/poison-cost $(OBJDIR) --json $(BUILD)/poison-cost.jsonl
 
 # Live migration with 0, 1, 1,000 and 100,000 poisoned pages
+# One simulated failure of 20,000 and 100,000 pages into an x86 guest
+bench-large-failure: all
+	tests/ras/bench/large-failure $(OBJDIR)
+
 bench-migration: all
 	tests/ras/bench/migration $(OBJDIR) --json $(BUILD)/migration.jsonl
 

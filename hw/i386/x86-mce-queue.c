@@ -29,23 +29,61 @@ bool x86_mce_queue_empty(X86MceQueue *q)
     return g_queue_is_empty(&q->held);
 }
 
-X86HeldMce *x86_mce_queue_next(X86MceQueue *q)
+static guint x86_held_mce_hash(gconstpointer key)
 {
-    return g_queue_peek_head(&q->held);
+    const X86HeldMce *h = key;
+
+    return g_int64_hash(&h->gpa) ^ (h->cpu_index << 1) ^ h->ar;
+}
+
+static gboolean x86_held_mce_equal(gconstpointer a, gconstpointer b)
+{
+    const X86HeldMce *x = a, *y = b;
+
+    return x->cpu_index == y->cpu_index && x->gpa == y->gpa &&
+           x->ar == y->ar;
+}
+
+/* Take @link out of the queue; free its entry unless it is in flight */
+static void x86_mce_queue_unlink(X86MceQueue *q, GList *link)
+{
+    X86HeldMce *h = link->data;
+
+    g_hash_table_remove(q->index, h);
+    g_queue_delete_link(&q->held, link);
+    if (h == q->in_flight) {
+        q->in_flight_gone = true;
+    } else {
+        g_free(h);
+    }
+}
+
+static void x86_mce_queue_clear(X86MceQueue *q)
+{
+    while (!g_queue_is_empty(&q->held)) {
+        x86_mce_queue_unlink(q, q->held.head);
+    }
+}
+
+static void x86_mce_queue_add(X86MceQueue *q, const X86HeldMce *mce,
+                              bool at_head)
+{
+    X86HeldMce *h = g_memdup2(mce, sizeof(*mce));
+
+    if (at_head) {
+        g_queue_push_head(&q->held, h);
+    } else {
+        g_queue_push_tail(&q->held, h);
+    }
+    g_hash_table_insert(q->index, h,
+                        at_head ? q->held.head : q->held.tail);
 }
 
 bool x86_mce_queue_push(X86MceQueue *q, const X86HeldMce *mce)
 {
-    GList *l;
-
-    for (l = q->held.head; l; l = l->next) {
-        X86HeldMce *h = l->data;
-
-        if (h->cpu_index == mce->cpu_index && h->gpa == mce->gpa &&
-            h->ar == mce->ar) {
-            /* The same poison touched again while it waits: once is it */
-            return true;
-        }
+    if (g_hash_table_contains(q->index, mce)) {
+        /* The same poison touched again while it waits: held once */
+        return true;
     }
     if (g_queue_get_length(&q->held) >= q->size) {
         ras_queue_overflow(&q->ras, 1, true, mce->gpa);
@@ -54,7 +92,7 @@ bool x86_mce_queue_push(X86MceQueue *q, const X86HeldMce *mce)
                          "are already waiting", mce->gpa, q->size);
         return false;
     }
-    g_queue_push_tail(&q->held, g_memdup2(mce, sizeof(*mce)));
+    x86_mce_queue_add(q, mce, false);
     trace_x86_mce_queue_held(mce->cpu_index, mce->gpa, mce->ar,
                              g_queue_get_length(&q->held));
     return true;
@@ -62,18 +100,47 @@ bool x86_mce_queue_push(X86MceQueue *q, const X86HeldMce *mce)
 
 void x86_mce_queue_requeue(X86MceQueue *q, const X86HeldMce *mce)
 {
-    g_queue_push_head(&q->held, g_memdup2(mce, sizeof(*mce)));
+    GList *dup = g_hash_table_lookup(q->index, mce);
+
+    /* Held again meanwhile: the one the guest did not take comes first */
+    if (dup) {
+        x86_mce_queue_unlink(q, dup);
+    }
+    x86_mce_queue_add(q, mce, true);
     q->delivered--;
     trace_x86_mce_queue_requeued(mce->cpu_index, mce->gpa);
 }
 
-void x86_mce_queue_release(X86MceQueue *q, X86HeldMce *mce, bool delivered)
+X86HeldMce *x86_mce_queue_begin(X86MceQueue *q)
 {
-    g_queue_remove(&q->held, mce);
+    assert(!q->in_flight);
+    q->in_flight = g_queue_peek_head(&q->held);
+    q->in_flight_gone = false;
+    return q->in_flight;
+}
+
+bool x86_mce_queue_end(X86MceQueue *q, X86HeldMce *mce, bool still_held,
+                       bool delivered)
+{
+    bool gone = q->in_flight_gone;
+
+    assert(mce == q->in_flight);
+    q->in_flight = NULL;
     q->delivered += delivered;
+    if (gone) {
+        /* Removed while it was delivered: it was the caller's to free */
+        trace_x86_mce_queue_released(mce->cpu_index, mce->gpa, delivered,
+                                     g_queue_get_length(&q->held));
+        g_free(mce);
+        return false;
+    }
+    if (still_held) {
+        return true;
+    }
     trace_x86_mce_queue_released(mce->cpu_index, mce->gpa, delivered,
-                                 g_queue_get_length(&q->held));
-    g_free(mce);
+                                 g_queue_get_length(&q->held) - 1);
+    x86_mce_queue_unlink(q, g_hash_table_lookup(q->index, mce));
+    return false;
 }
 
 void x86_mce_queue_count_delivered(X86MceQueue *q)
@@ -83,17 +150,12 @@ void x86_mce_queue_count_delivered(X86MceQueue *q)
 
 void x86_mce_queue_forget(X86MceQueue *q, int cpu_index, uint64_t gpa)
 {
-    GList *l, *next;
+    X86HeldMce key = { .cpu_index = cpu_index, .gpa = gpa, .ar = true };
+    GList *link = g_hash_table_lookup(q->index, &key);
 
-    for (l = q->held.head; l; l = next) {
-        X86HeldMce *h = l->data;
-
-        next = l->next;
-        if (h->ar && h->cpu_index == cpu_index && h->gpa == gpa) {
-            trace_x86_mce_queue_forgotten(h->cpu_index, h->gpa);
-            g_queue_delete_link(&q->held, l);
-            g_free(h);
-        }
+    if (link) {
+        trace_x86_mce_queue_forgotten(cpu_index, gpa);
+        x86_mce_queue_unlink(q, link);
     }
 }
 
@@ -143,6 +205,7 @@ static void x86_mce_queue_realize(DeviceState *dev, Error **errp)
         return;
     }
     g_queue_init(&q->held);
+    q->index = g_hash_table_new(x86_held_mce_hash, x86_held_mce_equal);
     q->timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, x86_mce_queue_timer, q);
     q->deliver_bh = qemu_bh_new(x86_mce_queue_deliver_bh, q);
     q->ras = (RasReportQueue) {
@@ -159,7 +222,7 @@ static void x86_mce_queue_reset_hold(Object *obj, ResetType type)
     X86MceQueue *q = X86_MCE_QUEUE(obj);
 
     /* The memory they were about was replaced at reset */
-    g_queue_clear_full(&q->held, g_free);
+    x86_mce_queue_clear(q);
     timer_del(q->timer);
     qemu_bh_cancel(q->deliver_bh);
     x86_memory_failure_reset();
@@ -239,9 +302,12 @@ static int x86_mce_queue_post_load(void *opaque, int version_id)
             return -EINVAL;
         }
     }
-    g_queue_clear_full(&q->held, g_free);
+    x86_mce_queue_clear(q);
     for (i = 0; i < q->nr_mig; i++) {
-        g_queue_push_tail(&q->held, g_memdup2(&q->mig[i], sizeof(*q->mig)));
+        /* Duplicates too are a stream's to send: held once */
+        if (!g_hash_table_contains(q->index, &q->mig[i])) {
+            x86_mce_queue_add(q, &q->mig[i], false);
+        }
     }
     x86_mce_queue_post_save(q);
     if (!g_queue_is_empty(&q->held)) {

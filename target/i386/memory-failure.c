@@ -497,24 +497,29 @@ void x86_memory_failure_deliver_held(X86MceQueue *q)
 {
     X86HeldMce *h;
 
-    while ((h = x86_mce_queue_next(q))) {
-        CPUState *cs = h->ar ? qemu_get_cpu(h->cpu_index)
-                             : x86_mf_ao_target();
+    /*
+     * x86_mf_try() drops the BQL while it waits for the vCPU: the entry
+     * may be removed meanwhile (the vCPU took it at the access, a reset),
+     * which x86_mce_queue_end() says; it is not freed under us
+     */
+    while ((h = x86_mce_queue_begin(q))) {
+        bool ar = h->ar;
+        CPUState *cs = ar ? qemu_get_cpu(h->cpu_index) : x86_mf_ao_target();
         MemoryFailureAction action = MEMORY_FAILURE_ACTION_IGNORE;
         bool recursive, still_held = !cs;
 
         if (cs) {
-            action = x86_mf_try(cs, h->gpa, h->ar, &recursive, &still_held);
+            action = x86_mf_try(cs, h->gpa, ar, &recursive, &still_held);
         }
-        if (still_held) {
+        if (x86_mce_queue_end(q, h, still_held,
+                              !still_held &&
+                              action == MEMORY_FAILURE_ACTION_INJECT)) {
             /* A deferred error waits for the guest's poll: look less often */
-            x86_mce_queue_retry_in(q, !h->ar && IS_AMD_CPU(cpu_env(first_cpu))
+            x86_mce_queue_retry_in(q, !ar && IS_AMD_CPU(cpu_env(first_cpu))
                                       ? X86_MF_DEFERRED_RETRY_NS
                                       : X86_MF_RETRY_NS);
             return;
         }
-        /* Not necessarily the head: a requeued one may stand before it */
-        x86_mce_queue_release(q, h, action == MEMORY_FAILURE_ACTION_INJECT);
     }
 }
 

@@ -31,6 +31,15 @@ struct X86MceQueue {
 
     uint32_t size;              /* property: bound of @held */
     GQueue held;                /* X86HeldMce, oldest first */
+    GHashTable *index;          /* X86HeldMce -> its link in @held */
+    /*
+     * The one being delivered (x86_mce_queue_begin()), which delivery
+     * waits for with the BQL dropped: whatever removes it meanwhile
+     * (forget, reset, a load) unlinks it and sets @in_flight_gone, and
+     * x86_mce_queue_end() frees it
+     */
+    X86HeldMce *in_flight;
+    bool in_flight_gone;
     QEMUTimer *timer;
     QEMUBH *deliver_bh;         /* what @timer starts */
     uint64_t delivered;
@@ -57,11 +66,19 @@ bool x86_mce_queue_push(X86MceQueue *q, const X86HeldMce *mce);
 /* Hold @mce at the head again: delivered, but the guest did not take it */
 void x86_mce_queue_requeue(X86MceQueue *q, const X86HeldMce *mce);
 
-/* The oldest machine check held, or NULL */
-X86HeldMce *x86_mce_queue_next(X86MceQueue *q);
+/*
+ * The oldest machine check held, or NULL, now in flight: it stays in
+ * place until x86_mce_queue_end() but is freed by nothing else
+ */
+X86HeldMce *x86_mce_queue_begin(X86MceQueue *q);
 
-/* @mce, from x86_mce_queue_next(), leaves the queue, @delivered or not */
-void x86_mce_queue_release(X86MceQueue *q, X86HeldMce *mce, bool delivered);
+/*
+ * The delivery of @mce (from x86_mce_queue_begin()) is over: it leaves
+ * the queue unless @still_held, counted if @delivered.  True if it still
+ * waits (it was not removed meanwhile); @mce must not be used after.
+ */
+bool x86_mce_queue_end(X86MceQueue *q, X86HeldMce *mce, bool still_held,
+                       bool delivered);
 
 /* One machine check delivered without waiting, for the counts */
 void x86_mce_queue_count_delivered(X86MceQueue *q);
