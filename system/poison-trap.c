@@ -21,6 +21,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/error-report.h"
 #include "qemu/main-loop.h"
 #include "qom/object.h"
 #include "exec/cpu-common.h"
@@ -157,7 +158,14 @@ static MemTxResult poison_trap_read(void *opaque, hwaddr addr, uint64_t *data,
 static MemTxResult poison_trap_write(void *opaque, hwaddr addr, uint64_t data,
                                      unsigned size, MemTxAttrs attrs)
 {
-    uint8_t *host = poison_trap_access(opaque, addr);
+    PoisonTrap *t = opaque;
+    uint8_t *host;
+
+    /* Still a ROM: a write goes nowhere, and consumes nothing */
+    if (memory_region_is_rom(t->ram)) {
+        return MEMTX_OK;
+    }
+    host = poison_trap_access(opaque, addr);
 
     if (host) {
         stn_le_p(host, size, data);
@@ -300,6 +308,21 @@ static void remap_one(const MemoryPoison *p, void *opaque)
      */
     if (p->recipient != MEMORY_FAILURE_RECIPIENT_GUEST) {
         return;
+    }
+    if (memory_region_is_rom(p->rb->mr)) {
+        /*
+         * A ROM the guest sees (x86's BIOS): fresh memory would be empty,
+         * and the machine would not boot again.  Simulated poison left
+         * its contents: kept.  Real poison took them, and QEMU has no
+         * other copy once the ROM is loaded: said.
+         */
+        if (p->intact) {
+            return;
+        }
+        warn_report("a hardware memory error took read-only memory '%s' "
+                    "at guest address 0x%" PRIx64 ": it comes back empty "
+                    "after this reset, and the guest may not boot until "
+                    "QEMU restarts", memory_region_name(p->rb->mr), p->gpa);
     }
     for (off = 0; off < p->size; off += qemu_ram_pagesize(p->rb)) {
         qemu_ram_remap(p->rb->offset + p->offset + off);

@@ -11,6 +11,7 @@
 #include "qemu/osdep.h"
 #include <sys/syscall.h>
 #include "qemu/bswap.h"
+#include "qemu/cutils.h"
 #include "qemu/units.h"
 #include "libqtest.h"
 #include "qapi/error.h"
@@ -504,6 +505,38 @@ static void test_migration_postcopy(void)
     qtest_quit(dst);
     unlink(sock);
     rmdir(dir);
+}
+
+/*
+ * x86's BIOS is read-only RAM the guest sees at the top of 4 GiB: an
+ * error there is reported as in RAM, but the trap over it keeps it a
+ * ROM (writes are dropped), and a reset gives back its contents, not a
+ * fresh empty page: the machine must boot again.
+ */
+static void test_rom(void)
+{
+    const uint64_t top = 0xfffff000ull;
+    uint8_t before[4096], after[4096];
+    QTestState *qts;
+
+    if (is_arm()) {
+        g_test_skip("arm virt has no read-only RAM in the memory map");
+        return;
+    }
+    qts = start(NULL);
+    qtest_memread(qts, top, before, sizeof(before));
+    g_assert(!buffer_is_zero(before, sizeof(before)));
+    inject_gpa(qts, top, false, 0);
+    qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
+    g_assert_cmpint(nr_tracked(qts), ==, 1);
+    /* A write to ROM goes nowhere, poisoned or not */
+    qtest_writeq(qts, top + 8, ~ldq_le_p(before + 8));
+    qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
+    qtest_qmp_eventwait(qts, "RESET");
+    g_assert_cmpint(nr_tracked(qts), ==, 0);
+    qtest_memread(qts, top, after, sizeof(after));
+    g_assert(!memcmp(before, after, sizeof(before)));
+    qtest_quit(qts);
 }
 
 /* Run job @cmd (its arguments @args, in JSON) to its end, which it must */
@@ -1674,6 +1707,7 @@ int main(int argc, char **argv)
                    test_migration_cancelled);
     qtest_add_func("/memory-failure/migration-postcopy",
                    test_migration_postcopy);
+    qtest_add_func("/memory-failure/rom", test_rom);
     qtest_add_func("/memory-failure/stream-bad-poison",
                    test_stream_bad_poison);
     qtest_add_func("/memory-failure/migration-hypervisor-memory",
