@@ -465,10 +465,13 @@ static bool find_gpa(Int128 start, Int128 len, const MemoryRegion *mr,
 /*
  * Every guest physical address mapping [@offset, @offset + @size) of @rb
  * (a RAM block can be mapped several times, or not at all), in memory
- * map order.
+ * map order; the first *@nr_system in system memory, where devices and
+ * QEMU reach it too.  Past those, memory only vCPUs see (x86 SMRAM
+ * behind its black hole): a trap there in system memory would show it
+ * to everyone, and the vCPUs' own accesses trap at the TLB.
  */
 static int gpas_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
-                   hwaddr gpa[MAX_ALIASES])
+                   hwaddr gpa[MAX_ALIASES], int *nr_system)
 {
     GpaLookup l = { .rb = rb, .offset = offset, .size = size };
     int i;
@@ -476,6 +479,7 @@ static int gpas_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
     WITH_RCU_READ_LOCK_GUARD() {
         flatview_for_each_range(address_space_to_flatview(
                                     &address_space_memory), find_gpa, &l);
+        *nr_system = l.n;
         /*
          * Guest memory only a vCPU's other address spaces map: x86 SMRAM
          * (under KVM too: the same root as KVM's SMM memory slots), Arm
@@ -665,7 +669,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
                      g_hash_table_remove(simulated_pages, host);
     hwaddr gpa = 0, named, aliases[MAX_ALIASES] = { 0 };
     const MemoryFailureArchOps *ops;
-    int i, nr_aliases = 0;
+    int i, nr_aliases = 0, nr_trapped = 0;
 
     trace_memory_failure_handle(cpu ? cpu->cpu_index : -1, ar, addr, size);
     rb = qemu_ram_block_from_host(host, false, &offset);
@@ -680,7 +684,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
             gpa = p.gpa + (offset - p.offset);
             has_gpa = true;
         } else {
-            nr_aliases = gpas_of(rb, offset, size, aliases);
+            nr_aliases = gpas_of(rb, offset, size, aliases, &nr_trapped);
             has_gpa = nr_aliases > 0;
             gpa = aliases[0];
         }
@@ -746,7 +750,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
          * the host kernel keeps out of the guest's mappings itself.
          */
         memory_region_transaction_begin();
-        for (i = 0; i < nr_aliases; i++) {
+        for (i = 0; i < nr_trapped; i++) {
             poison_trap_add(aliases[i], size, rb->mr, offset);
         }
         memory_region_transaction_commit();
@@ -841,7 +845,8 @@ static void process_slots(CPUState *only, bool all)
         RAMBlock *rb = qemu_ram_block_from_host((void *)addr, false,
                                                 &offset);
         hwaddr gpa[MAX_ALIASES] = { 0 };
-        bool has_gpa = rb && gpas_of(rb, offset, 1, gpa) > 0;
+        int nr_system;
+        bool has_gpa = rb && gpas_of(rb, offset, 1, gpa, &nr_system) > 0;
 
         /* Counted, shown in query-ras-queues, and announced */
         error_report("%u host memory error signals arrived faster than "
@@ -1009,13 +1014,15 @@ void memory_failure_raise_signal(int code, void *host, uint64_t page_size)
 /* --- migration ---------------------------------------------------------- */
 
 /* Whether [@p->offset, +@p->size) of @p->rb is mapped at @p->gpa */
-static bool restore_maps_at(const MemoryPoison *p, hwaddr *aliases, int *n)
+static bool restore_maps_at(const MemoryPoison *p, hwaddr *aliases, int *n,
+                            int *nr_system, bool *in_system)
 {
     int i;
 
-    *n = gpas_of(p->rb, p->offset, p->size, aliases);
+    *n = gpas_of(p->rb, p->offset, p->size, aliases, nr_system);
     for (i = 0; i < *n; i++) {
         if (aliases[i] == p->gpa) {
+            *in_system = i < *nr_system;
             return true;
         }
     }
@@ -1037,26 +1044,41 @@ static int restored_by_gpa(const void *a, const void *b)
  */
 static void restore_traps(const MemoryPoison *p, size_t n)
 {
+    g_autofree bool *in_system = g_new0(bool, n);
+    g_autofree bool *more = g_new0(bool, n);
     hwaddr aliases[MAX_ALIASES];
     size_t i, start;
-    int j, nr_aliases;
+    int j, nr_aliases, nr_system;
+    bool unused;
 
+    for (i = 0; i < n; i++) {
+        restore_maps_at(&p[i], aliases, &nr_aliases, &nr_system,
+                        &in_system[i]);
+        more[i] = nr_system > in_system[i];
+    }
+    /* Memory only vCPUs see (SMRAM) gets none: they trap at the TLB */
     for (start = 0, i = 1; i <= n; i++) {
         const MemoryPoison *run = &p[start], *last = &p[i - 1];
 
-        if (i < n && p[i].rb == run->rb &&
+        if (i < n && in_system[i] == in_system[start] &&
+            p[i].rb == run->rb &&
             p[i].gpa == last->gpa + last->size &&
             p[i].offset == last->offset + last->size) {
             continue;
         }
-        poison_trap_add(run->gpa, last->gpa + last->size - run->gpa,
-                        run->rb->mr, run->offset);
+        if (in_system[start]) {
+            poison_trap_add(run->gpa, last->gpa + last->size - run->gpa,
+                            run->rb->mr, run->offset);
+        }
         start = i;
     }
     /* Aliases other than the first, rare, one trap a range */
     for (i = 0; i < n; i++) {
-        restore_maps_at(&p[i], aliases, &nr_aliases);
-        for (j = 0; j < nr_aliases; j++) {
+        if (!more[i]) {
+            continue;
+        }
+        restore_maps_at(&p[i], aliases, &nr_aliases, &nr_system, &unused);
+        for (j = 0; j < nr_system; j++) {
             if (aliases[j] != p[i].gpa) {
                 poison_trap_add(aliases[j], p[i].size, p[i].rb->mr,
                                 p[i].offset);
@@ -1072,7 +1094,8 @@ bool memory_failure_restore(const MemoryPoison *ranges, size_t n, int uffd,
     g_autofree MemoryPoison *trap = g_new(MemoryPoison, n);
     hwaddr aliases[MAX_ALIASES];
     size_t i, nr_trap = 0;
-    int nr_aliases;
+    int nr_aliases, nr_system;
+    bool in_system;
 
     /*
      * In address order: the stream's is the order of the source's hash
@@ -1092,7 +1115,8 @@ bool memory_failure_restore(const MemoryPoison *ranges, size_t n, int uffd,
             /* Known here already (a snapshot loaded again), and trapped */
             continue;
         }
-        if (!restore_maps_at(&p[i], aliases, &nr_aliases)) {
+        if (!restore_maps_at(&p[i], aliases, &nr_aliases, &nr_system,
+                             &in_system)) {
             error_setg(errp, "poisoned range at guest address 0x%" HWADDR_PRIx
                        " (+0x%" PRIx64 "): guest memory there is not %s "
                        "0x%" PRIx64, p[i].gpa, p[i].size, p[i].rb->idstr,

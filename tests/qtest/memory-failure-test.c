@@ -539,6 +539,53 @@ static void test_rom(void)
     qtest_quit(qts);
 }
 
+/* Write byte @val to register @reg of q35's MCH (00:00.0) */
+static void mch_write(QTestState *qts, uint8_t reg, uint8_t val)
+{
+    qtest_outl(qts, 0xcf8, 0x80000000u | (reg & ~3u));
+    qtest_outb(qts, 0xcfc + (reg & 3), val);
+}
+
+/*
+ * q35's TSEG is SMRAM: outside SMM a black hole covers it.  Poison
+ * there traps where SMRAM is seen (the vCPUs' SMM address space), never
+ * over the black hole: a write from outside SMM must still go nowhere.
+ */
+static void test_smram(void)
+{
+    const uint64_t tseg_page = 512 * MiB - 4096;    /* TSEG: the top 1 MiB */
+    g_autofree char *mtree = NULL;
+    QTestState *qts;
+
+    if (is_arm()) {
+        g_test_skip("x86 SMRAM");
+        return;
+    }
+    /* TCG, stopped: the vCPUs have their SMM address space */
+    qts = start("-accel tcg -S");
+    qtest_writeq(qts, tseg_page, 0);
+    mch_write(qts, 0x9d, 0x0a);     /* SMRAM: G_SMRAME, C_BASE_SEG */
+    mch_write(qts, 0x9e, 0x01);     /* ESMRAMC: T_EN, 1 MiB */
+    g_assert_cmphex(qtest_readl(qts, tseg_page), ==, 0xffffffff);
+    /* Not at a guest address outside SMM: at the host memory behind it */
+    qtest_qmp_assert_success(qts, "{ 'execute': "
+                             "'inject-host-memory-failure', 'arguments': "
+                             "{ 'memdev': 'pc.ram', 'offset': %" PRIu64
+                             " } }", tseg_page);
+    qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
+    g_assert_cmpint(nr_tracked(qts), ==, 1);
+    /* No trap over the black hole, nor anywhere: devices never see it */
+    mtree = qtest_hmp(qts, "info mtree -f");
+    g_assert(strstr(mtree, "tseg-blackhole"));
+    g_assert(!strstr(mtree, "poisoned-memory"));
+    qtest_writeq(qts, tseg_page, marker(tseg_page));
+    g_assert_cmphex(qtest_readl(qts, tseg_page), ==, 0xffffffff);
+    /* TSEG off: what is there is what SMM left, not the write */
+    mch_write(qts, 0x9e, 0x00);
+    g_assert_cmphex(qtest_readq(qts, tseg_page), !=, marker(tseg_page));
+    qtest_quit(qts);
+}
+
 /* Run job @cmd (its arguments @args, in JSON) to its end, which it must */
 static void run_job(QTestState *qts, const char *cmd, const char *args)
 {
@@ -1708,6 +1755,7 @@ int main(int argc, char **argv)
     qtest_add_func("/memory-failure/migration-postcopy",
                    test_migration_postcopy);
     qtest_add_func("/memory-failure/rom", test_rom);
+    qtest_add_func("/memory-failure/smram", test_smram);
     qtest_add_func("/memory-failure/stream-bad-poison",
                    test_stream_bad_poison);
     qtest_add_func("/memory-failure/migration-hypervisor-memory",
