@@ -439,15 +439,33 @@ typedef struct GpaLookup {
  * its first byte.  The range is then at the address its mapped part
  * implies; each alias once, though it may show as several flat ranges.
  */
+/*
+ * The RAM a flat range shows, and where in it: a poison trap shows the
+ * RAM it hides
+ */
+static MemoryRegion *flat_ram(const MemoryRegion *mr, hwaddr *offset)
+{
+    void *host;
+    MemoryRegion *ram = poison_trap_hidden_ram((MemoryRegion *)mr, *offset,
+                                               &host);
+
+    if (ram) {
+        *offset = (uint8_t *)host - (uint8_t *)memory_region_get_ram_ptr(ram);
+        return ram;
+    }
+    return memory_region_is_ram((MemoryRegion *)mr) ? (MemoryRegion *)mr
+                                                    : NULL;
+}
+
 static bool find_gpa(Int128 start, Int128 len, const MemoryRegion *mr,
                      hwaddr offset_in_region, void *opaque)
 {
     GpaLookup *l = opaque;
+    MemoryRegion *ram = flat_ram(mr, &offset_in_region);
     hwaddr gpa;
     int i;
 
-    if (!memory_region_is_ram((MemoryRegion *)mr) ||
-        mr->ram_block != l->rb ||
+    if (!ram || ram->ram_block != l->rb ||
         l->offset + l->size <= offset_in_region ||
         l->offset >= offset_in_region + int128_get64(len)) {
         return false;
@@ -465,13 +483,10 @@ static bool find_gpa(Int128 start, Int128 len, const MemoryRegion *mr,
 /*
  * Every guest physical address mapping [@offset, @offset + @size) of @rb
  * (a RAM block can be mapped several times, or not at all), in memory
- * map order; the first *@nr_system in system memory, where devices and
- * QEMU reach it too.  Past those, memory only vCPUs see (x86 SMRAM
- * behind its black hole): a trap there in system memory would show it
- * to everyone, and the vCPUs' own accesses trap at the TLB.
+ * map order.
  */
 static int gpas_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
-                   hwaddr gpa[MAX_ALIASES], int *nr_system)
+                   hwaddr gpa[MAX_ALIASES])
 {
     GpaLookup l = { .rb = rb, .offset = offset, .size = size };
     int i;
@@ -479,7 +494,6 @@ static int gpas_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
     WITH_RCU_READ_LOCK_GUARD() {
         flatview_for_each_range(address_space_to_flatview(
                                     &address_space_memory), find_gpa, &l);
-        *nr_system = l.n;
         /*
          * Guest memory only a vCPU's other address spaces map: x86 SMRAM
          * (under KVM too: the same root as KVM's SMM memory slots), Arm
@@ -497,6 +511,129 @@ static int gpas_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
     memcpy(gpa, l.gpa, sizeof(l.gpa));
     return l.n;
 }
+
+/* --- guest addresses of poisoned ranges, as the memory map changes ---- */
+
+/*
+ * A DIMM unplugged, or plugged again elsewhere, moves its RAM in the
+ * guest: the traps move with it (they are part of the RAM region), the
+ * tracker's guest addresses are brought up to date here, so that reports
+ * and query-memory-failures give the address the guest uses now.  Cheap
+ * while nothing moves: one walk of the memory map per update, comparing
+ * where each block with poison starts in the guest.
+ */
+typedef struct BlockBase {
+    RAMBlock *rb;
+    hwaddr base;                /* guest address of its offset 0, or -1 */
+} BlockBase;
+
+static GArray *block_bases;     /* of BlockBase, blocks with poison */
+static QEMUBH *remap_bh;
+
+static bool find_base(Int128 start, Int128 len, const MemoryRegion *mr,
+                      hwaddr offset_in_region, void *opaque)
+{
+    BlockBase *b = opaque;
+    MemoryRegion *ram = flat_ram(mr, &offset_in_region);
+
+    if (ram && ram->ram_block == b->rb) {
+        b->base = int128_get64(start) - offset_in_region;
+        return true;
+    }
+    return false;
+}
+
+static void collect_block(const MemoryPoison *p, void *opaque)
+{
+    GArray *a = opaque;
+
+    if (p->recipient == MEMORY_FAILURE_RECIPIENT_GUEST) {
+        g_array_append_val(a, *p);
+    }
+}
+
+static void refresh_block(RAMBlock *rb)
+{
+    g_autoptr(GArray) ranges = g_array_new(false, false,
+                                           sizeof(MemoryPoison));
+    hwaddr aliases[MAX_ALIASES];
+    guint i;
+
+    memory_poison_foreach(collect_block, ranges);
+    for (i = 0; i < ranges->len; i++) {
+        MemoryPoison *p = &g_array_index(ranges, MemoryPoison, i);
+        int j, n;
+
+        if (p->rb != rb) {
+            continue;
+        }
+        n = gpas_of(rb, p->offset, p->size, aliases);
+        for (j = 0; j < n && !(p->has_gpa && aliases[j] == p->gpa); j++) {
+            continue;
+        }
+        if (j == n || !n) {
+            memory_poison_set_gpa(rb, p->offset, n > 0, aliases[0]);
+            trace_memory_failure_remapped(p->offset, p->size,
+                                          n ? aliases[0] : 0, n > 0);
+        }
+    }
+}
+
+static void check_bases(void *opaque)
+{
+    g_autoptr(GArray) ranges = g_array_new(false, false,
+                                           sizeof(MemoryPoison));
+    g_autoptr(GArray) now = g_array_new(false, false, sizeof(BlockBase));
+    guint i, j;
+
+    memory_poison_foreach(collect_block, ranges);
+    for (i = 0; i < ranges->len; i++) {
+        BlockBase b = { g_array_index(ranges, MemoryPoison, i).rb, -1 };
+
+        for (j = 0; j < now->len; j++) {
+            if (g_array_index(now, BlockBase, j).rb == b.rb) {
+                break;
+            }
+        }
+        if (j < now->len) {
+            continue;
+        }
+        WITH_RCU_READ_LOCK_GUARD() {
+            flatview_for_each_range(address_space_to_flatview(
+                                        &address_space_memory),
+                                    find_base, &b);
+        }
+        g_array_append_val(now, b);
+        for (j = 0; block_bases && j < block_bases->len; j++) {
+            BlockBase *old = &g_array_index(block_bases, BlockBase, j);
+
+            if (old->rb == b.rb) {
+                break;
+            }
+        }
+        if (block_bases && j < block_bases->len &&
+            g_array_index(block_bases, BlockBase, j).base != b.base) {
+            refresh_block(b.rb);
+        }
+    }
+    if (block_bases) {
+        g_array_free(block_bases, true);
+    }
+    block_bases = g_steal_pointer(&now);
+}
+
+static void memory_map_committed(MemoryListener *listener)
+{
+    if (memory_poison_count()) {
+        qemu_bh_schedule(remap_bh);
+    }
+}
+
+static MemoryListener memory_map_listener = {
+    .name = "memory-failure",
+    .commit = memory_map_committed,
+    .priority = MEMORY_LISTENER_PRIORITY_MIN,
+};
 
 static QEMUTimer *block_retry;
 static bool want_blocker;
@@ -669,7 +806,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
                      g_hash_table_remove(simulated_pages, host);
     hwaddr gpa = 0, named, aliases[MAX_ALIASES] = { 0 };
     const MemoryFailureArchOps *ops;
-    int i, nr_aliases = 0, nr_trapped = 0;
+    int nr_aliases = 0;
 
     trace_memory_failure_handle(cpu ? cpu->cpu_index : -1, ar, addr, size);
     rb = qemu_ram_block_from_host(host, false, &offset);
@@ -684,7 +821,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
             gpa = p.gpa + (offset - p.offset);
             has_gpa = true;
         } else {
-            nr_aliases = gpas_of(rb, offset, size, aliases, &nr_trapped);
+            nr_aliases = gpas_of(rb, offset, size, aliases);
             has_gpa = nr_aliases > 0;
             gpa = aliases[0];
         }
@@ -749,11 +886,9 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
          * Make the next access behave like real poison, which under KVM
          * the host kernel keeps out of the guest's mappings itself.
          */
-        memory_region_transaction_begin();
-        for (i = 0; i < nr_trapped; i++) {
-            poison_trap_add(aliases[i], size, rb->mr, offset);
+        if (nr_aliases) {
+            poison_trap_add(rb->mr, offset, size);
         }
-        memory_region_transaction_commit();
     }
     /*
      * Consumed by a thread that is no vCPU (an I/O thread doing DMA for a
@@ -845,8 +980,7 @@ static void process_slots(CPUState *only, bool all)
         RAMBlock *rb = qemu_ram_block_from_host((void *)addr, false,
                                                 &offset);
         hwaddr gpa[MAX_ALIASES] = { 0 };
-        int nr_system;
-        bool has_gpa = rb && gpas_of(rb, offset, 1, gpa, &nr_system) > 0;
+        bool has_gpa = rb && gpas_of(rb, offset, 1, gpa) > 0;
 
         /* Counted, shown in query-ras-queues, and announced */
         error_report("%u host memory error signals arrived faster than "
@@ -1014,15 +1148,13 @@ void memory_failure_raise_signal(int code, void *host, uint64_t page_size)
 /* --- migration ---------------------------------------------------------- */
 
 /* Whether [@p->offset, +@p->size) of @p->rb is mapped at @p->gpa */
-static bool restore_maps_at(const MemoryPoison *p, hwaddr *aliases, int *n,
-                            int *nr_system, bool *in_system)
+static bool restore_maps_at(const MemoryPoison *p)
 {
-    int i;
+    hwaddr aliases[MAX_ALIASES];
+    int i, n = gpas_of(p->rb, p->offset, p->size, aliases);
 
-    *n = gpas_of(p->rb, p->offset, p->size, aliases, nr_system);
-    for (i = 0; i < *n; i++) {
+    for (i = 0; i < n; i++) {
         if (aliases[i] == p->gpa) {
-            *in_system = i < *nr_system;
             return true;
         }
     }
@@ -1038,52 +1170,23 @@ static int restored_by_gpa(const void *a, const void *b)
 
 /*
  * Traps for the @n ranges @p just restored, in address order: one per run
- * of ranges next to each other in the guest and in their block, as the
- * source's traps joined them, instead of one trap joined to the next per
- * range.
+ * of ranges next to each other in their block, as the source's traps
+ * joined them, instead of one trap joined to the next per range.
  */
 static void restore_traps(const MemoryPoison *p, size_t n)
 {
-    g_autofree bool *in_system = g_new0(bool, n);
-    g_autofree bool *more = g_new0(bool, n);
-    hwaddr aliases[MAX_ALIASES];
     size_t i, start;
-    int j, nr_aliases, nr_system;
-    bool unused;
 
-    for (i = 0; i < n; i++) {
-        restore_maps_at(&p[i], aliases, &nr_aliases, &nr_system,
-                        &in_system[i]);
-        more[i] = nr_system > in_system[i];
-    }
-    /* Memory only vCPUs see (SMRAM) gets none: they trap at the TLB */
     for (start = 0, i = 1; i <= n; i++) {
         const MemoryPoison *run = &p[start], *last = &p[i - 1];
 
-        if (i < n && in_system[i] == in_system[start] &&
-            p[i].rb == run->rb &&
-            p[i].gpa == last->gpa + last->size &&
+        if (i < n && p[i].rb == run->rb &&
             p[i].offset == last->offset + last->size) {
             continue;
         }
-        if (in_system[start]) {
-            poison_trap_add(run->gpa, last->gpa + last->size - run->gpa,
-                            run->rb->mr, run->offset);
-        }
+        poison_trap_add(run->rb->mr, run->offset,
+                        last->offset + last->size - run->offset);
         start = i;
-    }
-    /* Aliases other than the first, rare, one trap a range */
-    for (i = 0; i < n; i++) {
-        if (!more[i]) {
-            continue;
-        }
-        restore_maps_at(&p[i], aliases, &nr_aliases, &nr_system, &unused);
-        for (j = 0; j < nr_system; j++) {
-            if (aliases[j] != p[i].gpa) {
-                poison_trap_add(aliases[j], p[i].size, p[i].rb->mr,
-                                p[i].offset);
-            }
-        }
     }
 }
 
@@ -1092,10 +1195,7 @@ bool memory_failure_restore(const MemoryPoison *ranges, size_t n, int uffd,
 {
     g_autofree MemoryPoison *p = g_memdup2(ranges, n * sizeof(*ranges));
     g_autofree MemoryPoison *trap = g_new(MemoryPoison, n);
-    hwaddr aliases[MAX_ALIASES];
     size_t i, nr_trap = 0;
-    int nr_aliases, nr_system;
-    bool in_system;
 
     /*
      * In address order: the stream's is the order of the source's hash
@@ -1115,8 +1215,7 @@ bool memory_failure_restore(const MemoryPoison *ranges, size_t n, int uffd,
             /* Known here already (a snapshot loaded again), and trapped */
             continue;
         }
-        if (!restore_maps_at(&p[i], aliases, &nr_aliases, &nr_system,
-                             &in_system)) {
+        if (!restore_maps_at(&p[i])) {
             error_setg(errp, "poisoned range at guest address 0x%" HWADDR_PRIx
                        " (+0x%" PRIx64 "): guest memory there is not %s "
                        "0x%" PRIx64, p[i].gpa, p[i].size, p[i].rb->idstr,
@@ -1231,6 +1330,8 @@ static void memory_failure_machine_ready(Notifier *n, void *opaque)
     qatomic_set(&wakeup_ready, true);
     qemu_register_reset(memory_failure_reset, NULL);
     qemu_add_vm_change_state_handler(memory_failure_vm_state_change, NULL);
+    remap_bh = qemu_bh_new(check_bases, NULL);
+    memory_listener_register(&memory_map_listener, &address_space_memory);
     migration_add_notifier(&migration_setup, memory_failure_migration_setup);
     /* Anything that arrived during start-up */
     memory_failure_process_pending();

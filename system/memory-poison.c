@@ -462,6 +462,22 @@ void memory_poison_set_told(RAMBlock *rb, uint64_t offset)
     }
 }
 
+void memory_poison_set_gpa(RAMBlock *rb, uint64_t offset, bool has_gpa,
+                           hwaddr gpa)
+{
+    unsigned block;
+    PoisonSlot *s;
+
+    QEMU_LOCK_GUARD(&lock);
+    block = block_index(rb, false);
+    s = block ? find_locked(block, offset) : NULL;
+    if (s) {
+        s->info = (s->info & INFO_FLAGS & ~(uint64_t)INFO_HAS_GPA) |
+                  (has_gpa ? (gpa & ~(uint64_t)INFO_FLAGS) | INFO_HAS_GPA
+                           : 0);
+    }
+}
+
 unsigned memory_poison_count(void)
 {
     /* A hint without the lock: a TLB fill's first test */

@@ -14,8 +14,12 @@
  *    This scales to any number of ranges, and healthy memory pays one
  *    lookup per TLB fill (none in blocks without poison).
  *  - everything else (device DMA, page-table walks, QEMU's own reads):
- *    an I/O region over the range in the memory map, for the most recent
- *    runs of ranges only, since each one splits guest RAM in the map.
+ *    an I/O region over the range, for the most recent runs of ranges
+ *    only, since each one splits guest RAM in the map.  It is a
+ *    subregion of the RAM it hides, so it is seen wherever that RAM is
+ *    mapped and as that RAM is: under what is mapped over it (x86 SMRAM's
+ *    black hole outside SMM), through its aliases, and gone, or moved,
+ *    with an unplugged or re-plugged DIMM.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -43,9 +47,12 @@ void poison_trap_set_consumer(PoisonTrapConsumed consumed)
 }
 
 /*
- * Report an access to @offset of @rb, at guest address @gpa, by @cpu (NULL:
- * not a vCPU).  Returns whether the access completes.
+ * Report an access to @offset of @rb, at guest address @gpa (or, for
+ * GPA_UNKNOWN, where the tracker has it), by @cpu (NULL: not a vCPU).
+ * Returns whether the access completes.
  */
+#define GPA_UNKNOWN     UINT64_MAX
+
 static bool poison_trap_consume(CPUState *cpu, RAMBlock *rb, uint64_t offset,
                                 hwaddr gpa)
 {
@@ -55,6 +62,13 @@ static bool poison_trap_consume(CPUState *cpu, RAMBlock *rb, uint64_t offset,
     if (!memory_poison_find(rb, offset, &p) ||
         p.recipient != MEMORY_FAILURE_RECIPIENT_GUEST) {
         return true;
+    }
+    if (gpa == GPA_UNKNOWN) {
+        if (!p.has_gpa) {
+            /* Not mapped (an unplugged DIMM): nothing reaches it */
+            return false;
+        }
+        gpa = p.gpa + (offset - p.offset);
     }
     if (consumer) {
         BQL_LOCK_GUARD();
@@ -100,8 +114,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(PoisonTrap, POISON_TRAP)
  */
 struct PoisonTrap {
     Object parent_obj;
-    MemoryRegion mr;
-    hwaddr gpa;
+    MemoryRegion mr;            /* a subregion of @ram */
     uint64_t size;
     MemoryRegion *ram;          /* the guest RAM the trap hides */
     hwaddr ram_offset;
@@ -139,7 +152,7 @@ static uint8_t *poison_trap_access(void *opaque, hwaddr addr)
 
     if (!t->ram->ram_block ||
         !poison_trap_consume(current_cpu, t->ram->ram_block,
-                             t->ram_offset + addr, t->gpa + addr)) {
+                             t->ram_offset + addr, GPA_UNKNOWN)) {
         return NULL;
     }
     return (uint8_t *)memory_region_get_ram_ptr(t->ram) + t->ram_offset +
@@ -185,45 +198,48 @@ static const MemoryRegionOps poison_trap_ops = {
 
 static void poison_untrap(PoisonTrap *t)
 {
-    trace_poison_trap_remove(t->gpa, t->size);
+    trace_poison_trap_remove(memory_region_name(t->ram), t->ram_offset,
+                             t->size);
     QTAILQ_REMOVE(&traps, t, next);
     nr_traps--;
-    memory_region_del_subregion(get_system_memory(), &t->mr);
+    /* Gone already if its RAM's region was finalized (a deleted backend) */
+    if (t->mr.container) {
+        memory_region_del_subregion(t->mr.container, &t->mr);
+    }
     object_unref(OBJECT(t));
 }
 
-/* Whether @t and the range at @gpa / @ram_offset make one run */
-static bool poison_trap_joins(PoisonTrap *t, hwaddr gpa, uint64_t size,
-                              MemoryRegion *ram, hwaddr ram_offset)
+/* Whether @t and the range at @ram_offset of @ram make one run */
+static bool poison_trap_joins(PoisonTrap *t, MemoryRegion *ram,
+                              hwaddr ram_offset, uint64_t size)
 {
     return t->ram == ram &&
-           ((t->gpa + t->size == gpa &&
-             t->ram_offset + t->size == ram_offset) ||
-            (gpa + size == t->gpa && ram_offset + size == t->ram_offset));
+           (t->ram_offset + t->size == ram_offset ||
+            ram_offset + size == t->ram_offset);
 }
 
-void poison_trap_add(hwaddr gpa, uint64_t size, MemoryRegion *ram,
-                     hwaddr ram_offset)
+void poison_trap_add(MemoryRegion *ram, hwaddr ram_offset, uint64_t size)
 {
     PoisonTrap *t, *join[2] = { NULL, NULL };
     int i;
 
     QTAILQ_FOREACH(t, &traps, next) {
-        if (gpa >= t->gpa && gpa + size <= t->gpa + t->size) {
+        if (t->ram == ram && ram_offset >= t->ram_offset &&
+            ram_offset + size <= t->ram_offset + t->size) {
             return;
         }
     }
     QTAILQ_FOREACH(t, &traps, next) {
-        if (poison_trap_joins(t, gpa, size, ram, ram_offset)) {
-            join[t->gpa < gpa ? 0 : 1] = t;
+        if (poison_trap_joins(t, ram, ram_offset, size)) {
+            join[t->ram_offset < ram_offset ? 0 : 1] = t;
         }
     }
 
     t = POISON_TRAP(object_new(TYPE_POISON_TRAP));
-    t->gpa = join[0] ? join[0]->gpa : gpa;
-    t->size = (join[1] ? join[1]->gpa + join[1]->size : gpa + size) - t->gpa;
     t->ram = ram;
     t->ram_offset = join[0] ? join[0]->ram_offset : ram_offset;
+    t->size = (join[1] ? join[1]->ram_offset + join[1]->size
+                       : ram_offset + size) - t->ram_offset;
     memory_region_init_io(&t->mr, OBJECT(t), &poison_trap_ops, t,
                           "poisoned-memory", t->size);
     memory_region_transaction_begin();
@@ -236,17 +252,17 @@ void poison_trap_add(hwaddr gpa, uint64_t size, MemoryRegion *ram,
         poison_untrap(QTAILQ_FIRST(&traps));
     }
     /*
-     * Above RAM and its aliases, so every access to the range traps; below
-     * what QEMU keeps itself over RAM (the GHES registers), which the
-     * poison beneath does not touch.
+     * Inside the RAM, over it: every access that reaches the RAM, through
+     * any alias, reaches the trap instead; what is mapped over the RAM
+     * (a black hole, the GHES registers QEMU keeps) still is.
      */
-    memory_region_add_subregion_overlap(get_system_memory(), t->gpa, &t->mr,
-                                        INT_MAX - 1);
+    memory_region_add_subregion_overlap(ram, t->ram_offset, &t->mr, 1);
     /* The memory map changes: every vCPU's TLB is flushed */
     memory_region_transaction_commit();
     QTAILQ_INSERT_TAIL(&traps, t, next);
     nr_traps++;
-    trace_poison_trap_add(t->gpa, t->size, nr_traps);
+    trace_poison_trap_add(memory_region_name(ram), t->ram_offset, t->size,
+                          nr_traps);
 }
 
 MemoryRegion *poison_trap_hidden_ram(MemoryRegion *mr, hwaddr offset,

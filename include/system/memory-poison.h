@@ -62,6 +62,13 @@ bool memory_poison_page_poisoned(RAMBlock *rb, uint64_t offset);
 /* Note that an access to the range covering @offset of @rb told the guest */
 void memory_poison_set_told(RAMBlock *rb, uint64_t offset);
 
+/*
+ * The range at @offset of @rb is now mapped at @gpa in the guest, or
+ * (!@has_gpa) nowhere: a DIMM unplugged, or plugged again elsewhere
+ */
+void memory_poison_set_gpa(RAMBlock *rb, uint64_t offset, bool has_gpa,
+                           hwaddr gpa);
+
 /* How many ranges; from another thread, a hint */
 unsigned memory_poison_count(void);
 

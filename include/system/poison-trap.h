@@ -31,12 +31,11 @@ typedef unsigned (*PoisonTrapConsumed)(CPUState *cpu, hwaddr gpa,
 void poison_trap_set_consumer(PoisonTrapConsumed consumed);
 
 /*
- * The tracker holds a new poisoned range, at @gpa in the guest and
- * @ram_offset in @ram: make all accesses to it trap, flushing every
- * vCPU's TLB.
+ * The tracker holds a new poisoned range of guest memory, @size bytes at
+ * @ram_offset in @ram: make all accesses to it trap, wherever the guest
+ * sees @ram, flushing every vCPU's TLB.
  */
-void poison_trap_add(hwaddr gpa, uint64_t size, MemoryRegion *ram,
-                     hwaddr ram_offset);
+void poison_trap_add(MemoryRegion *ram, hwaddr ram_offset, uint64_t size);
 
 /*
  * If @mr is a trap over a poisoned range, the guest RAM beneath it, and
