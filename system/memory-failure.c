@@ -72,6 +72,10 @@ static bool saving;
 /* An error the guest could not take asked for a reset: once is enough */
 static bool reset_asked;
 static EventNotifier wakeup;
+/*
+ * Set (release) once @wakeup is initialized; a signal handler that reads
+ * it set (acquire) sees the initialized notifier
+ */
 static bool wakeup_ready;
 static Error *migration_blocker;
 static __thread bool simulating;
@@ -217,7 +221,7 @@ static void check_refault(int code, void *addr)
     }
     qatomic_set(&refault_addr, (uintptr_t)addr);
     qatomic_store_release(&refault_fatal, true);
-    if (qatomic_read(&wakeup_ready)) {
+    if (qatomic_load_acquire(&wakeup_ready)) {
         event_notifier_set(&wakeup);
     }
     /* nanosleep and write are async-signal-safe */
@@ -242,7 +246,7 @@ bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx)
     }
     check_refault(code, addr);
     slot_push(code, (uintptr_t)addr, addr_lsb, cpu ? cpu->cpu_index : -1);
-    if (qatomic_read(&wakeup_ready)) {
+    if (qatomic_load_acquire(&wakeup_ready)) {
         event_notifier_set(&wakeup);
     }
     errno = saved_errno;
@@ -1327,7 +1331,7 @@ static void memory_failure_machine_ready(Notifier *n, void *opaque)
         return;
     }
     event_notifier_set_handler(&wakeup, wakeup_read);
-    qatomic_set(&wakeup_ready, true);
+    qatomic_store_release(&wakeup_ready, true);
     qemu_register_reset(memory_failure_reset, NULL);
     qemu_add_vm_change_state_handler(memory_failure_vm_state_change, NULL);
     remap_bh = qemu_bh_new(check_bases, NULL);

@@ -508,6 +508,16 @@ void x86_memory_failure_deliver_held(X86MceQueue *q)
         MemoryFailureAction action = MEMORY_FAILURE_ACTION_IGNORE;
         bool recursive, still_held = !cs;
 
+        if (ar && !cs) {
+            /*
+             * Its vCPU was unplugged: no instruction waits for it.  The
+             * page stays poisoned; the next access to it reports it.
+             */
+            trace_x86_mf_held_cpu_gone(h->cpu_index, h->gpa);
+            x86_mce_queue_end(q, h, false, false);
+            continue;
+        }
+
         if (cs) {
             action = x86_mf_try(cs, h->gpa, ar, &recursive, &still_held);
         }
