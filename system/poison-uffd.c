@@ -31,29 +31,44 @@ bool poison_uffd_supported(void)
            (features & UFFD_FEATURE_POISON);
 }
 
-/* Install the marker through @fd, which has the range registered */
+/*
+ * Install the markers through @fd, which has the range registered.  Only
+ * an empty page table entry takes one: the kernel stops at a page that is
+ * there (sent before it failed, or touched on the destination), having
+ * marked those before it; the rest is zapped, once, and marked.
+ */
 static int poison_range(int fd, void *host, uint64_t len)
 {
-    struct uffdio_poison poison = {
-        .range = { .start = (uintptr_t)host, .len = len },
-    };
+    uint64_t done = 0;
+    bool zapped = false;
+    int tries = 0;
 
-    if (ioctl(fd, UFFDIO_POISON, &poison) == 0) {
-        return 0;
+    while (done < len) {
+        struct uffdio_poison poison = {
+            .range = { .start = (uintptr_t)host + done, .len = len - done },
+        };
+
+        if (ioctl(fd, UFFDIO_POISON, &poison) == 0) {
+            return 0;
+        }
+        if ((int64_t)poison.updated > 0) {
+            /* Part of it done (EAGAIN): go on from there */
+            done += poison.updated;
+            continue;
+        }
+        if (errno == EAGAIN && ++tries < 100) {
+            continue;           /* the mapping changed meanwhile */
+        }
+        if (errno != EEXIST || zapped) {
+            return -errno;
+        }
+        if (qemu_madvise((uint8_t *)host + done, len - done,
+                         QEMU_MADV_DONTNEED) < 0) {
+            return -errno;
+        }
+        zapped = true;
     }
-    if (errno != EEXIST) {
-        return -errno;
-    }
-    /*
-     * Something is mapped there (the page came in the stream before it
-     * failed, or the destination touched it): only an empty page table
-     * entry takes the marker.
-     */
-    if (qemu_madvise(host, len, QEMU_MADV_DONTNEED) < 0) {
-        return -errno;
-    }
-    poison.updated = 0;
-    return ioctl(fd, UFFDIO_POISON, &poison) == 0 ? 0 : -errno;
+    return 0;
 }
 
 bool poison_uffd_install_with(int fd, void *host, uint64_t len,

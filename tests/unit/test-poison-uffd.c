@@ -149,6 +149,40 @@ static void test_range_taken(void)
     munmap(mem, psz);
 }
 
+/*
+ * An incoming postcopy migration has guest memory registered with its own
+ * userfaultfd, created without asking for UFFD_FEATURE_POISON: the markers
+ * go in through it, over a missing page and a present one, and stay once
+ * postcopy unregisters the memory at its end.
+ */
+static void test_through_registered_fd(void)
+{
+    size_t psz = qemu_real_host_page_size();
+    uint8_t *mem = mmap(NULL, 4 * psz, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int fd = uffd_create_fd(0, true);
+    uint8_t v;
+
+    g_assert(mem != MAP_FAILED && fd >= 0);
+    /* Present: 0 and 2 (sent before it failed) and 3; 1 missing */
+    mem[0] = 0x11;
+    mem[2 * psz] = 0x22;
+    mem[3 * psz] = 0x33;
+    g_assert_cmpint(uffd_register_memory(fd, mem, 4 * psz,
+                                         UFFDIO_REGISTER_MODE_MISSING, NULL),
+                    ==, 0);
+    g_assert(poison_uffd_install_with(fd, mem + psz, 2 * psz, &error_abort));
+    g_assert_cmpint(uffd_unregister_memory(fd, mem, 4 * psz), ==, 0);
+    uffd_close_fd(fd);
+    assert_poisoned(mem + psz);
+    assert_poisoned(mem + 2 * psz);
+    g_assert_cmpint(touch(mem, &v), ==, 0);
+    g_assert_cmpint(v, ==, 0x11);
+    g_assert_cmpint(touch(mem + 3 * psz, &v), ==, 0);
+    g_assert_cmpint(v, ==, 0x33);
+    munmap(mem, 4 * psz);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -160,5 +194,7 @@ int main(int argc, char **argv)
     g_test_add_func("/poison-uffd/anonymous", test_anonymous);
     g_test_add_func("/poison-uffd/shared-memfd", test_shared_memfd);
     g_test_add_func("/poison-uffd/range-taken", test_range_taken);
+    g_test_add_func("/poison-uffd/through-registered-fd",
+                    test_through_registered_fd);
     return g_test_run();
 }
