@@ -741,10 +741,15 @@ typedef struct MFRestOfRange {
 } MFRestOfRange;
 
 static unsigned boot_count;     /* resets: fresh memory, nothing to tell */
+/*
+ * Rests not told yet, oldest first: a machine stopped to be saved tells
+ * them before its state is written, so that they travel in the queues
+ */
+static GQueue rests = G_QUEUE_INIT;
+static QEMUBH *rest_bh;
 
-static void report_rest_of_range(void *opaque)
+static void report_rest_of_range(MFRestOfRange *r)
 {
-    MFRestOfRange *r = opaque;
     uint64_t psz = qemu_real_host_page_size();
     uint64_t win = MIN(r->size, MF_REST_MAX);
     hwaddr start = r->gpa + QEMU_ALIGN_DOWN(r->named - r->gpa, win);
@@ -769,6 +774,15 @@ static void report_rest_of_range(void *opaque)
                                            told, untold);
     }
     g_free(r);
+}
+
+static void report_rests(void *opaque)
+{
+    MFRestOfRange *r;
+
+    while ((r = g_queue_pop_head(&rests))) {
+        report_rest_of_range(r);
+    }
 }
 
 /* Whether this QEMU is the source of a migration past its switchover */
@@ -926,8 +940,11 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
 
         *rest = (MFRestOfRange) { .gpa = gpa, .size = size, .named = named,
                                   .boot = boot_count };
-        aio_bh_schedule_oneshot(qemu_get_aio_context(), report_rest_of_range,
-                                rest);
+        g_queue_push_tail(&rests, rest);
+        if (!rest_bh) {
+            rest_bh = qemu_bh_new(report_rests, NULL);
+        }
+        qemu_bh_schedule(rest_bh);
     }
     reset_asked |= action == MEMORY_FAILURE_ACTION_RESET;
     event_repeats = !is_new;
@@ -1267,6 +1284,8 @@ static void memory_failure_vm_state_change(void *opaque, bool running,
     }
     saving = true;
     process_slots(NULL, true);
+    /* The rest of a lost huge page goes into the queues that are saved */
+    report_rests(NULL);
     saving = false;
 }
 
