@@ -449,14 +449,20 @@ bool memory_poison_restore(const MemoryPoison *p)
     return true;
 }
 
+/* The slot of the range holding @offset of @rb, or NULL; lock held */
+static PoisonSlot *slot_of_locked(RAMBlock *rb, uint64_t offset)
+{
+    unsigned block = block_index(rb, false);
+
+    return block ? find_locked(block, offset) : NULL;
+}
+
 void memory_poison_set_told(RAMBlock *rb, uint64_t offset)
 {
-    unsigned block;
     PoisonSlot *s;
 
     QEMU_LOCK_GUARD(&lock);
-    block = block_index(rb, false);
-    s = block ? find_locked(block, offset) : NULL;
+    s = slot_of_locked(rb, offset);
     if (s) {
         s->info |= INFO_TOLD;
     }
@@ -465,12 +471,10 @@ void memory_poison_set_told(RAMBlock *rb, uint64_t offset)
 void memory_poison_set_gpa(RAMBlock *rb, uint64_t offset, bool has_gpa,
                            hwaddr gpa)
 {
-    unsigned block;
     PoisonSlot *s;
 
     QEMU_LOCK_GUARD(&lock);
-    block = block_index(rb, false);
-    s = block ? find_locked(block, offset) : NULL;
+    s = slot_of_locked(rb, offset);
     if (s) {
         s->info = (s->info & INFO_FLAGS & ~(uint64_t)INFO_HAS_GPA) |
                   (has_gpa ? (gpa & ~(uint64_t)INFO_FLAGS) | INFO_HAS_GPA
