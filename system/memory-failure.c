@@ -25,6 +25,7 @@
 #include "exec/target_page.h"
 #include "hw/core/cpu.h"
 #include "migration/blocker.h"
+#include "migration/migration.h"
 #include "migration/misc.h"
 #include "system/address-spaces.h"
 #include "system/cpus.h"
@@ -547,7 +548,7 @@ static bool find_base(Int128 start, Int128 len, const MemoryRegion *mr,
     return false;
 }
 
-static void collect_block(const MemoryPoison *p, void *opaque)
+static void collect_ranges(const MemoryPoison *p, void *opaque)
 {
     GArray *a = opaque;
 
@@ -556,6 +557,7 @@ static void collect_block(const MemoryPoison *p, void *opaque)
     }
 }
 
+/* Its ranges' guest addresses, for a block that moved */
 static void refresh_block(RAMBlock *rb)
 {
     g_autoptr(GArray) ranges = g_array_new(false, false,
@@ -563,19 +565,20 @@ static void refresh_block(RAMBlock *rb)
     hwaddr aliases[MAX_ALIASES];
     guint i;
 
-    memory_poison_foreach(collect_block, ranges);
+    memory_poison_foreach(collect_ranges, ranges);
     for (i = 0; i < ranges->len; i++) {
         MemoryPoison *p = &g_array_index(ranges, MemoryPoison, i);
+        bool still = false;
         int j, n;
 
         if (p->rb != rb) {
             continue;
         }
         n = gpas_of(rb, p->offset, p->size, aliases);
-        for (j = 0; j < n && !(p->has_gpa && aliases[j] == p->gpa); j++) {
-            continue;
+        for (j = 0; j < n; j++) {
+            still |= p->has_gpa && aliases[j] == p->gpa;
         }
-        if (j == n || !n) {
+        if (!still) {
             memory_poison_set_gpa(rb, p->offset, n > 0, aliases[0]);
             trace_memory_failure_remapped(p->offset, p->size,
                                           n ? aliases[0] : 0, n > 0);
@@ -583,47 +586,36 @@ static void refresh_block(RAMBlock *rb)
     }
 }
 
-static void check_bases(void *opaque)
+/* Where @rb starts in the guest now; refreshed if it moved */
+static void check_base(RAMBlock *rb, void *opaque)
 {
-    g_autoptr(GArray) ranges = g_array_new(false, false,
-                                           sizeof(MemoryPoison));
-    g_autoptr(GArray) now = g_array_new(false, false, sizeof(BlockBase));
-    guint i, j;
+    GArray *now = opaque;
+    BlockBase b = { rb, -1 };
+    guint j;
 
-    memory_poison_foreach(collect_block, ranges);
-    for (i = 0; i < ranges->len; i++) {
-        BlockBase b = { g_array_index(ranges, MemoryPoison, i).rb, -1 };
+    WITH_RCU_READ_LOCK_GUARD() {
+        flatview_for_each_range(address_space_to_flatview(
+                                    &address_space_memory), find_base, &b);
+    }
+    g_array_append_val(now, b);
+    for (j = 0; block_bases && j < block_bases->len; j++) {
+        BlockBase *old = &g_array_index(block_bases, BlockBase, j);
 
-        for (j = 0; j < now->len; j++) {
-            if (g_array_index(now, BlockBase, j).rb == b.rb) {
-                break;
-            }
-        }
-        if (j < now->len) {
-            continue;
-        }
-        WITH_RCU_READ_LOCK_GUARD() {
-            flatview_for_each_range(address_space_to_flatview(
-                                        &address_space_memory),
-                                    find_base, &b);
-        }
-        g_array_append_val(now, b);
-        for (j = 0; block_bases && j < block_bases->len; j++) {
-            BlockBase *old = &g_array_index(block_bases, BlockBase, j);
-
-            if (old->rb == b.rb) {
-                break;
-            }
-        }
-        if (block_bases && j < block_bases->len &&
-            g_array_index(block_bases, BlockBase, j).base != b.base) {
-            refresh_block(b.rb);
+        if (old->rb == rb && old->base != b.base) {
+            refresh_block(rb);
         }
     }
+}
+
+static void check_bases(void *opaque)
+{
+    GArray *now = g_array_new(false, false, sizeof(BlockBase));
+
+    memory_poison_foreach_block(check_base, now);
     if (block_bases) {
         g_array_free(block_bases, true);
     }
-    block_bases = g_steal_pointer(&now);
+    block_bases = now;
 }
 
 static void memory_map_committed(MemoryListener *listener)
@@ -785,25 +777,6 @@ static void report_rests(void *opaque)
     }
 }
 
-/* Whether this QEMU is the source of a migration past its switchover */
-static bool outgoing_postcopy(void)
-{
-    MigrationInfo *info;
-    bool ret;
-
-    if (!migration_is_running()) {
-        return false;
-    }
-    info = qmp_query_migrate(NULL);
-    ret = info->has_status &&
-          (info->status == MIGRATION_STATUS_POSTCOPY_ACTIVE ||
-           info->status == MIGRATION_STATUS_POSTCOPY_PAUSED ||
-           info->status == MIGRATION_STATUS_POSTCOPY_RECOVER_SETUP ||
-           info->status == MIGRATION_STATUS_POSTCOPY_RECOVER);
-    qapi_free_MigrationInfo(info);
-    return ret;
-}
-
 /*
  * One host memory error, as signalled: at @addr, 2^@lsb bytes lost, taken
  * by @cpu (NULL: not a vCPU, or taken for it).  Tracked, reported to its
@@ -878,7 +851,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
 
     is_new = memory_poison_add(rb, offset, size, true, gpa,
                                MEMORY_FAILURE_RECIPIENT_GUEST, simulated, &p);
-    if (is_new && outgoing_postcopy()) {
+    if (is_new && migration_in_postcopy()) {
         /*
          * The guest runs on the destination, which learnt of the holes
          * at the switchover: if this page is not sent yet it never will

@@ -449,6 +449,27 @@ bool memory_poison_restore(const MemoryPoison *p)
     return true;
 }
 
+void memory_poison_foreach_block(void (*fn)(RAMBlock *rb, void *opaque),
+                                 void *opaque)
+{
+    g_autoptr(GPtrArray) with = g_ptr_array_new();
+    unsigned i;
+
+    /* Called without the lock: @fn may use the table */
+    WITH_QEMU_LOCK_GUARD(&lock) {
+        for (i = 0; blocks && i < blocks->len; i++) {
+            PoisonBlock *b = &g_array_index(blocks, PoisonBlock, i);
+
+            if (b->count) {
+                g_ptr_array_add(with, b->rb);
+            }
+        }
+    }
+    for (i = 0; i < with->len; i++) {
+        fn(g_ptr_array_index(with, i), opaque);
+    }
+}
+
 /* The slot of the range holding @offset of @rb, or NULL; lock held */
 static PoisonSlot *slot_of_locked(RAMBlock *rb, uint64_t offset)
 {

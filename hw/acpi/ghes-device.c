@@ -267,6 +267,11 @@ static uint64_t ghes_blob_from_report(AcpiGhesDevice *s, uint64_t report,
     }
     blob = ldq_le_p(hest + HEST_HEADER_LEN + HEST_GHES_STATUS_ADDR_OFF) -
            hest_blob_address_reg(l, 0);
+    if (!blob) {
+        error_setg(errp, "the HEST at 0x%" PRIx64 " points at no blob",
+                   report);
+        return 0;
+    }
     for (i = 0; i < l->n; i++) {
         const uint8_t *e = hest + HEST_HEADER_LEN + HEST_GHES_V2_LEN * i;
 

@@ -69,6 +69,10 @@ void memory_poison_set_told(RAMBlock *rb, uint64_t offset);
 void memory_poison_set_gpa(RAMBlock *rb, uint64_t offset, bool has_gpa,
                            hwaddr gpa);
 
+/* Call @fn for each RAM block with poison */
+void memory_poison_foreach_block(void (*fn)(RAMBlock *rb, void *opaque),
+                                 void *opaque);
+
 /* How many ranges; from another thread, a hint */
 unsigned memory_poison_count(void);
 

@@ -192,6 +192,25 @@ static void test_10_0_tables(void)
     qtest_quit(qts);
 }
 
+/* At @at, a HEST of virt-10.2's two sources pointing into a blob at @blob */
+static void fake_hest(QTestState *qts, uint64_t at, uint64_t blob)
+{
+    uint8_t t[40 + 2 * GHES_V2_LEN] = "HEST";
+    int i;
+
+    stl_le_p(t + 4, sizeof(t));
+    stl_le_p(t + 36, 2);
+    for (i = 0; i < 2; i++) {
+        uint8_t *e = t + 40 + GHES_V2_LEN * i;
+
+        stw_le_p(e, 10);
+        stw_le_p(e + 2, i);
+        stq_le_p(e + 24, blob + 8 * i);
+        stq_le_p(e + 68, blob + 8 * (2 + i));
+    }
+    qtest_memwrite(qts, at, t, sizeof(t));
+}
+
 /*
  * A HEST address that is not this machine's HEST (the guest OS writing
  * the fw_cfg file first, say) leaves GHES disabled, and firmware may
@@ -200,7 +219,8 @@ static void test_10_0_tables(void)
 static void test_10_2_bad_hest_address(void)
 {
     RasFw fw;
-    QTestState *qts = start(&fw, "virt-10.2", NULL);
+    /* Guest errors logged: the messages of the refusals are built too */
+    QTestState *qts = start(&fw, "virt-10.2", "-d guest_errors -D /dev/null");
     RasFwFile *f;
     uint64_t bad = cpu_to_le64(ERROR_PAGE);
     QDict *rsp;
@@ -208,6 +228,17 @@ static void test_10_2_bad_hest_address(void)
     ras_fw_run_loader(&fw);
     qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
     f = ras_fw_file(&fw, "etc/acpi_table_hest_addr");
+    ras_fw_cfg_write(qts, f->select, &bad, sizeof(bad));
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
+    g_assert(!qdict_haskey(qdict_get_qdict(rsp, "return"), "blob-address"));
+    qobject_unref(rsp);
+    /*
+     * A HEST of the right shape whose blob would be at 0: refused too
+     * (the stream, or the guest, can put one there)
+     */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
+    fake_hest(qts, ERROR_PAGE + 0x1000, 0);
+    bad = cpu_to_le64(ERROR_PAGE + 0x1000);
     ras_fw_cfg_write(qts, f->select, &bad, sizeof(bad));
     rsp = qtest_qmp(qts, "{ 'execute': 'query-ghes' }");
     g_assert(!qdict_haskey(qdict_get_qdict(rsp, "return"), "blob-address"));
