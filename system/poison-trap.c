@@ -83,21 +83,6 @@ static bool poison_trap_consume(CPUState *cpu, RAMBlock *rb, uint64_t offset,
     return (outcome & POISON_TRAP_PASS) && p.intact;
 }
 
-/* --- vCPU accesses: the TLB --------------------------------------------- */
-
-bool poison_trap_tlb_fill(MemoryRegion *mr, hwaddr offset)
-{
-    return mr->ram_block && memory_poison_page_poisoned(mr->ram_block, offset);
-}
-
-bool poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa)
-{
-    ram_addr_t offset;
-    RAMBlock *rb = qemu_ram_block_from_host(host, false, &offset);
-
-    return !rb || poison_trap_consume(cpu, rb, offset, gpa);
-}
-
 /* --- every other access: regions over the ranges ----------------------- */
 
 /*
@@ -195,6 +180,37 @@ static const MemoryRegionOps poison_trap_ops = {
     .impl.min_access_size = 1,
     .impl.max_access_size = 8,
 };
+
+/* --- vCPU accesses: the TLB --------------------------------------------- */
+
+bool poison_trap_tlb_fill(MemoryRegion **mr, hwaddr *offset)
+{
+    PoisonTrap *t;
+
+    /*
+     * A vCPU reaches the RAM under a trap directly, with every access
+     * checked: under a trap it would be I/O, which a target without an
+     * exception for failed transactions (x86) completes.
+     */
+    if ((*mr)->ops == &poison_trap_ops) {
+        t = (*mr)->opaque;
+        if (!memory_region_is_ram(t->ram)) {
+            return false;
+        }
+        *mr = t->ram;
+        *offset += t->ram_offset;
+    }
+    return (*mr)->ram_block &&
+           memory_poison_page_poisoned((*mr)->ram_block, *offset);
+}
+
+bool poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa)
+{
+    ram_addr_t offset;
+    RAMBlock *rb = qemu_ram_block_from_host(host, false, &offset);
+
+    return !rb || poison_trap_consume(cpu, rb, offset, gpa);
+}
 
 static void poison_untrap(PoisonTrap *t)
 {

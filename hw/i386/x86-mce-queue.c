@@ -148,17 +148,6 @@ void x86_mce_queue_count_delivered(X86MceQueue *q)
     q->delivered++;
 }
 
-void x86_mce_queue_forget(X86MceQueue *q, int cpu_index, uint64_t gpa)
-{
-    X86HeldMce key = { .cpu_index = cpu_index, .gpa = gpa, .ar = true };
-    GList *link = g_hash_table_lookup(q->index, &key);
-
-    if (link) {
-        trace_x86_mce_queue_forgotten(cpu_index, gpa);
-        x86_mce_queue_unlink(q, link);
-    }
-}
-
 void x86_mce_queue_retry_in(X86MceQueue *q, int64_t ns)
 {
     int64_t when = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + ns;

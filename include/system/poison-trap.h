@@ -51,12 +51,12 @@ MemoryRegion *poison_trap_hidden_ram(MemoryRegion *mr, hwaddr offset,
 void poison_trap_reset(void);
 
 /*
- * For accel/tcg/cputlb.c: whether the page at @offset of RAM region @mr
- * is poisoned (its TLB entry then sends every access here), and the
- * access of @cpu to @host, at guest address @gpa, in such a page: false
- * if it must fail.
+ * For accel/tcg/cputlb.c: whether the page at *@offset of region *@mr is
+ * poisoned RAM (its TLB entry then sends every access here), a trap
+ * being replaced by the RAM it hides; and the access of @cpu to @host,
+ * at guest address @gpa, in such a page: false if it must fail.
  */
-bool poison_trap_tlb_fill(MemoryRegion *mr, hwaddr offset);
+bool poison_trap_tlb_fill(MemoryRegion **mr, hwaddr *offset);
 bool poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa);
 
 #endif

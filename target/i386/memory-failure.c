@@ -285,11 +285,17 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
         }
         env->mcg_status &= ~MCG_STATUS_MCIP;
         p->recursive = false;
+    } else if (p->ar && p->recursive) {
+        /*
+         * The vCPU touched poison inside its machine check handler: it
+         * cannot wait there for itself to finish.  x86_mce_raise() shuts
+         * down, as hardware and KVM do.
+         */
     } else if ((p->recursive || (!p->ar && x86_mf_in_handler(env))) &&
                !p->broadcast_target) {
         /*
-         * Delivered once the guest is done with the one in progress (an
-         * action-optional one also once it has left the handler)
+         * An action-optional one is delivered once the guest is done with
+         * the one in progress and has left the handler
          */
         p->held = true;
         p->action = MEMORY_FAILURE_ACTION_INJECT;
@@ -503,29 +509,30 @@ void x86_memory_failure_deliver_held(X86MceQueue *q)
      * which x86_mce_queue_end() says; it is not freed under us
      */
     while ((h = x86_mce_queue_begin(q))) {
-        bool ar = h->ar;
-        CPUState *cs = ar ? qemu_get_cpu(h->cpu_index) : x86_mf_ao_target();
+        CPUState *cs;
         MemoryFailureAction action = MEMORY_FAILURE_ACTION_IGNORE;
-        bool recursive, still_held = !cs;
+        bool recursive, still_held;
 
-        if (ar && !cs) {
+        if (h->ar) {
             /*
-             * Its vCPU was unplugged: no instruction waits for it.  The
-             * page stays poisoned; the next access to it reports it.
+             * From the stream of a QEMU that held them.  Delivered now it
+             * would land on whatever the vCPU runs; the vCPU retries the
+             * access instead and is told there, or never touches it again.
              */
-            trace_x86_mf_held_cpu_gone(h->cpu_index, h->gpa);
+            trace_x86_mf_held_ar_dropped(h->cpu_index, h->gpa);
             x86_mce_queue_end(q, h, false, false);
             continue;
         }
-
+        cs = x86_mf_ao_target();
+        still_held = !cs;
         if (cs) {
-            action = x86_mf_try(cs, h->gpa, ar, &recursive, &still_held);
+            action = x86_mf_try(cs, h->gpa, false, &recursive, &still_held);
         }
         if (x86_mce_queue_end(q, h, still_held,
                               !still_held &&
                               action == MEMORY_FAILURE_ACTION_INJECT)) {
             /* A deferred error waits for the guest's poll: look less often */
-            x86_mce_queue_retry_in(q, !ar && IS_AMD_CPU(cpu_env(first_cpu))
+            x86_mce_queue_retry_in(q, IS_AMD_CPU(cpu_env(first_cpu))
                                       ? X86_MF_DEFERRED_RETRY_NS
                                       : X86_MF_RETRY_NS);
             return;
@@ -549,7 +556,7 @@ static MemoryFailureAction x86_mf_mce(CPUState *cs, hwaddr gpa, bool ar,
     if (!ar && !current_cpu && !target) {
         *recursive = false;
         trace_x86_mf_paced(gpa);
-    } else if (!x86_mce_queue_empty(q) && !(ar && current_cpu == cs)) {
+    } else if (!x86_mce_queue_empty(q) && !ar) {
         /*
          * Behind others already waiting: keep the order.  Not the vCPU
          * that touched poison: it is at the access, and delivered later
@@ -563,14 +570,6 @@ static MemoryFailureAction x86_mf_mce(CPUState *cs, hwaddr gpa, bool ar,
     if (!is_held) {
         if (action == MEMORY_FAILURE_ACTION_INJECT) {
             x86_mce_queue_count_delivered(q);
-        }
-        if (ar && action == MEMORY_FAILURE_ACTION_INJECT) {
-            /*
-             * Taken at the access: one held for it earlier (another CPU
-             * was in a machine check then) must not be delivered again
-             * when that one ends, at an arbitrary instruction.
-             */
-            x86_mce_queue_forget(q, cs->cpu_index, gpa);
         }
         return action;
     }

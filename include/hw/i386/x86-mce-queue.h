@@ -23,7 +23,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(X86MceQueue, X86_MCE_QUEUE)
 typedef struct X86HeldMce {
     int32_t cpu_index;          /* the vCPU it is for */
     uint64_t gpa;               /* page of the memory error */
-    bool ar;                    /* action required (SRAR) */
+    bool ar;                    /* SRAR: from older streams, dropped */
 } X86HeldMce;
 
 struct X86MceQueue {
@@ -82,12 +82,6 @@ bool x86_mce_queue_end(X86MceQueue *q, X86HeldMce *mce, bool still_held,
 
 /* One machine check delivered without waiting, for the counts */
 void x86_mce_queue_count_delivered(X86MceQueue *q);
-
-/*
- * @cpu_index took its action-required machine check for @gpa at the
- * access: one held for it is no longer to be delivered
- */
-void x86_mce_queue_forget(X86MceQueue *q, int cpu_index, uint64_t gpa);
 
 bool x86_mce_queue_empty(X86MceQueue *q);
 

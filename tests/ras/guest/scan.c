@@ -8,11 +8,17 @@
  *   SCAN READY
  * The host then poisons some of them without telling the guest kernel
  * (no error sources), the last one poisoned being page 0, the doorbell:
- * the program reads it every 100 ms until the read fails.  Then it reads
- * every page once and prints
- *   SCAN failed <index> ...        (the pages whose read failed)
- *   SCAN intact <n> corrupt <n>    (pages read back, and with bad data)
+ * the program reads it every 100 ms until the read fails.  Then it
+ * touches every page once, with a write of a marker or a read (in turns
+ * of two pages: the poisoned pages are every other one), and prints
+ *   SCAN failed <index> ...        (the pages whose access failed)
+ *   SCAN leaked <n>                (failed reads whose value was seen)
+ *   SCAN intact <n> corrupt <n>    (the others read back, and with bad
+ *                                   data)
  *   SCAN DONE
+ * and waits to be stopped.  A failed access must be failed at its instruction: the value a failed
+ * read loaded is stored by the next instruction, which must not run, and
+ * a failed write must leave the page as it was (the host reads it).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -28,7 +34,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#define MARKER      0x5ca9000000000000ull
+#define UNSEEN      0xdeadbeefdeadbeefull
+#define WRITTEN(i)  ((i) & 2)
+
 static sigjmp_buf env;
+static volatile uint64_t seen;
+static long leaked;
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
@@ -38,10 +50,23 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 /* Reads the first word of @p; false if the read failed (SIGBUS) */
 static int read_page(volatile uint64_t *p, uint64_t *value)
 {
+    seen = UNSEEN;
+    if (sigsetjmp(env, 1)) {
+        leaked += seen != UNSEEN;
+        return 0;
+    }
+    seen = *p;
+    *value = seen;
+    return 1;
+}
+
+/* Writes @value to the first word of @p; false if the write failed */
+static int write_page(volatile uint64_t *p, uint64_t value)
+{
     if (sigsetjmp(env, 1)) {
         return 0;
     }
-    *value = *p;
+    *p = value;
     return 1;
 }
 
@@ -53,6 +78,7 @@ int main(int argc, char **argv)
     long n = argc > 1 ? atol(argv[1]) : 1000, i, intact = 0, corrupt = 0;
     int fd = open("/proc/self/pagemap", O_RDONLY);
     uint8_t *buf;
+    char *failed;
     uint64_t v;
 
     sigaction(SIGBUS, &sa, NULL);
@@ -87,15 +113,32 @@ int main(int argc, char **argv)
         usleep(100000);
     }
     printf("SCAN failed");
+    failed = calloc(n, 1);
     for (i = 0; i < n; i++) {
-        if (!read_page((uint64_t *)(buf + i * psz), &v)) {
+        volatile uint64_t *p = (uint64_t *)(buf + i * psz);
+
+        failed[i] = WRITTEN(i) ? !write_page(p, MARKER | i)
+                               : !read_page(p, &v);
+        if (failed[i]) {
             printf(" %ld", i);
-        } else if (v == (uint64_t)i) {
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (failed[i]) {
+            continue;
+        }
+        if (read_page((uint64_t *)(buf + i * psz), &v) &&
+            v == (WRITTEN(i) ? MARKER | i : (uint64_t)i)) {
             intact++;
         } else {
             corrupt++;
         }
     }
-    printf("\nSCAN intact %ld corrupt %ld\nSCAN DONE\n", intact, corrupt);
-    return 0;
+    printf("\nSCAN leaked %ld\n", leaked);
+    printf("SCAN intact %ld corrupt %ld\nSCAN DONE\n", intact, corrupt);
+    fflush(stdout);
+    /* The pages stay the scan's while the host reads them */
+    for (;;) {
+        pause();
+    }
 }
