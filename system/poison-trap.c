@@ -204,6 +204,15 @@ bool poison_trap_tlb_fill(MemoryRegion **mr, hwaddr *offset)
            memory_poison_page_poisoned((*mr)->ram_block, *offset);
 }
 
+bool poison_trap_host_poisoned(void *host)
+{
+    ram_addr_t offset;
+    RAMBlock *rb = host ? qemu_ram_block_from_host(host, false, &offset)
+                        : NULL;
+
+    return rb && memory_poison_page_poisoned(rb, offset);
+}
+
 bool poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa)
 {
     ram_addr_t offset;

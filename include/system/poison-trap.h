@@ -59,4 +59,11 @@ void poison_trap_reset(void);
 bool poison_trap_tlb_fill(MemoryRegion **mr, hwaddr *offset);
 bool poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa);
 
+/*
+ * For page-table walkers that read RAM by its host address: whether the
+ * page at @host is poisoned (its TLB entry has TLB_WATCHPOINT), so that
+ * the walker reads it by poison_trap_tlb_access() or the slow path.
+ */
+bool poison_trap_host_poisoned(void *host);
+
 #endif

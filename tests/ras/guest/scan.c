@@ -16,6 +16,10 @@
  *   SCAN intact <n> corrupt <n>    (the others read back, and with bad
  *                                   data)
  *   SCAN DONE
+ * Then it reads a healthy page every 10 ms, printing
+ *   SCAN walk <index>
+ * first and, when a read fails (the host poisoned its page table),
+ *   SCAN walk failed
  * and waits to be stopped.  A failed access must be failed at its instruction: the value a failed
  * read loaded is stored by the next instruction, which must not run, and
  * a failed write must leave the page as it was (the host reads it).
@@ -47,6 +51,18 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
     siglongjmp(env, 1);
 }
 
+static void on_walk_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    static const char msg[] = "SCAN walk failed\n";
+
+    if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0) {
+        _exit(4);
+    }
+    for (;;) {
+        pause();
+    }
+}
+
 /* Reads the first word of @p; false if the read failed (SIGBUS) */
 static int read_page(volatile uint64_t *p, uint64_t *value)
 {
@@ -76,6 +92,7 @@ int main(int argc, char **argv)
                             .sa_flags = SA_SIGINFO | SA_NODEFER };
     long psz = getauxval(AT_PAGESZ);
     long n = argc > 1 ? atol(argv[1]) : 1000, i, intact = 0, corrupt = 0;
+    long walk;
     int fd = open("/proc/self/pagemap", O_RDONLY);
     uint8_t *buf;
     char *failed;
@@ -136,9 +153,21 @@ int main(int argc, char **argv)
     }
     printf("\nSCAN leaked %ld\n", leaked);
     printf("SCAN intact %ld corrupt %ld\nSCAN DONE\n", intact, corrupt);
+
+    /*
+     * The pages stay the scan's while the host reads them; it then
+     * poisons the page table that maps a healthy page, which the scan
+     * keeps reading: a walk of that table must fail.
+     */
+    for (walk = 0; walk < n && failed[walk]; walk++) {
+        continue;
+    }
+    sa.sa_sigaction = on_walk_sigbus;
+    sigaction(SIGBUS, &sa, NULL);
+    printf("SCAN walk %ld\n", walk);
     fflush(stdout);
-    /* The pages stay the scan's while the host reads them */
     for (;;) {
-        pause();
+        v = *(volatile uint64_t *)(buf + walk * psz);
+        usleep(10000);
     }
 }
