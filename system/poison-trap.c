@@ -8,13 +8,14 @@
  * access fails (a bus error: SEA, machine check) or completes.
  *
  * Two mechanisms, for two kinds of access:
- *  - vCPU loads, stores and instruction fetches: the TLB fill of a page
- *    of a block with poison looks it up in the tracker, and a poisoned
- *    page gets the watchpoint flag, so every access to it comes here.
- *    This scales to any number of ranges, and healthy memory pays one
- *    lookup per TLB fill (none in blocks without poison).
- *  - everything else (device DMA, page-table walks, QEMU's own reads):
- *    an I/O region over the range, for the most recent runs of ranges
+ *  - vCPU loads, stores, instruction fetches and page-table walks: the
+ *    TLB fill of a page of a block with poison looks it up in the
+ *    tracker, and a poisoned page gets the watchpoint flag, so every
+ *    access to it comes here.  This scales to any number of ranges, and
+ *    healthy memory pays one lookup per TLB fill (none in blocks without
+ *    poison).
+ *  - everything else (device DMA, QEMU's own reads): an I/O region over
+ *    the range, for the most recent runs of ranges
  *    only, since each one splits guest RAM in the map.  It is a
  *    subregion of the RAM it hides, so it is seen wherever that RAM is
  *    mapped and as that RAM is: under what is mapped over it (x86 SMRAM's
@@ -26,6 +27,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/error-report.h"
+#include "qemu/lockable.h"
 #include "qemu/main-loop.h"
 #include "qom/object.h"
 #include "exec/cpu-common.h"
@@ -47,12 +49,9 @@ void poison_trap_set_consumer(PoisonTrapConsumed consumed)
 }
 
 /*
- * Report an access to @offset of @rb, at guest address @gpa (or, for
- * GPA_UNKNOWN, where the tracker has it), by @cpu (NULL: not a vCPU).
- * Returns whether the access completes.
+ * Report the access of vCPU @cpu to @offset of @rb, at guest address
+ * @gpa.  Returns whether the access completes.
  */
-#define GPA_UNKNOWN     UINT64_MAX
-
 static bool poison_trap_consume(CPUState *cpu, RAMBlock *rb, uint64_t offset,
                                 hwaddr gpa)
 {
@@ -63,24 +62,87 @@ static bool poison_trap_consume(CPUState *cpu, RAMBlock *rb, uint64_t offset,
         p.recipient != MEMORY_FAILURE_RECIPIENT_GUEST) {
         return true;
     }
-    if (gpa == GPA_UNKNOWN) {
-        if (!p.has_gpa) {
-            /* Not mapped (an unplugged DIMM): nothing reaches it */
-            return false;
-        }
-        gpa = p.gpa + (offset - p.offset);
-    }
     if (consumer) {
         BQL_LOCK_GUARD();
-        /* The base page touched, not a huge page's base (see handle()) */
+        /* The base page touched, not a huge page's base */
         outcome = consumer(cpu, gpa & qemu_real_host_page_mask(),
                            qemu_real_host_page_size(), p.intact, p.told);
     }
-    trace_poison_trap_consumed(cpu ? cpu->cpu_index : -1, gpa, outcome);
+    trace_poison_trap_consumed(cpu->cpu_index, gpa, outcome);
     if ((outcome & POISON_TRAP_TOLD) && !p.told) {
         memory_poison_set_told(rb, offset);
     }
     return (outcome & POISON_TRAP_PASS) && p.intact;
+}
+
+/*
+ * A device, or QEMU itself, touched poison: not the access of any vCPU,
+ * even on a vCPU's thread (an MMIO write that starts a DMA).  The access
+ * fails, and the guest hears of the page once, asynchronously, from the
+ * main loop: a 4 KiB DMA is 512 accesses, a guest may repeat it at will,
+ * and the access may come from any thread, inside a device's callback,
+ * where delivery must not run (it can drop the BQL to wait for a vCPU).
+ */
+static QemuMutex device_lock;
+static GHashTable *device_pending;      /* guest addresses to report */
+static QEMUBH *device_bh;             /* made at the first */
+
+static void poison_trap_report_devices(void *opaque)
+{
+    GHashTable *pending;
+    GHashTableIter it;
+    gpointer key;
+
+    WITH_QEMU_LOCK_GUARD(&device_lock) {
+        pending = device_pending;
+        device_pending = NULL;
+    }
+    if (!pending) {
+        return;
+    }
+    g_hash_table_iter_init(&it, pending);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        hwaddr gpa = *(uint64_t *)key;
+        unsigned outcome = consumer ? consumer(NULL, gpa,
+                                               qemu_real_host_page_size(),
+                                               false, false) : 0;
+
+        trace_poison_trap_consumed(-1, gpa, outcome);
+    }
+    g_hash_table_destroy(pending);
+}
+
+static bool poison_trap_device_access(RAMBlock *rb, uint64_t offset)
+{
+    MemoryPoison p;
+    uint64_t *gpa;
+
+    if (!memory_poison_find(rb, offset, &p) ||
+        p.recipient != MEMORY_FAILURE_RECIPIENT_GUEST) {
+        return true;
+    }
+    /* Told already, or not mapped (an unplugged DIMM): nothing to say */
+    if (p.told || !p.has_gpa) {
+        return false;
+    }
+    gpa = g_new(uint64_t, 1);
+    *gpa = (p.gpa + (offset - p.offset)) & qemu_real_host_page_mask();
+    /* Before the report, so that the next access does not make another */
+    memory_poison_set_told(rb, offset);
+    trace_poison_trap_device_access(*gpa);
+    WITH_QEMU_LOCK_GUARD(&device_lock) {
+        if (!device_pending) {
+            device_pending = g_hash_table_new_full(g_int64_hash,
+                                                   g_int64_equal, g_free,
+                                                   NULL);
+        }
+        g_hash_table_add(device_pending, gpa);
+        if (!device_bh) {
+            device_bh = qemu_bh_new(poison_trap_report_devices, NULL);
+        }
+    }
+    qemu_bh_schedule(device_bh);
+    return false;
 }
 
 /* --- every other access: regions over the ranges ----------------------- */
@@ -136,8 +198,8 @@ static uint8_t *poison_trap_access(void *opaque, hwaddr addr)
     PoisonTrap *t = opaque;
 
     if (!t->ram->ram_block ||
-        !poison_trap_consume(current_cpu, t->ram->ram_block,
-                             t->ram_offset + addr, GPA_UNKNOWN)) {
+        !poison_trap_device_access(t->ram->ram_block,
+                                   t->ram_offset + addr)) {
         return NULL;
     }
     return (uint8_t *)memory_region_get_ram_ptr(t->ram) + t->ram_offset +
@@ -335,6 +397,7 @@ static RAMBlockNotifier poison_trap_ram_notifier = {
 static void poison_trap_init(void)
 {
     ram_block_notifier_add(&poison_trap_ram_notifier);
+    qemu_mutex_init(&device_lock);
 }
 
 type_init(poison_trap_init)
@@ -377,6 +440,11 @@ static void remap_one(const MemoryPoison *p, void *opaque)
 void poison_trap_reset(void)
 {
     PoisonTrap *t, *next;
+
+    /* Device reports not made yet are of memory the reset replaces */
+    WITH_QEMU_LOCK_GUARD(&device_lock) {
+        g_clear_pointer(&device_pending, g_hash_table_destroy);
+    }
 
     memory_region_transaction_begin();
     QTAILQ_FOREACH_SAFE(t, &traps, next, next) {

@@ -1202,6 +1202,41 @@ static void test_trap_runs(void)
     qtest_quit(qts);
 }
 
+/*
+ * A device reading a poisoned page the guest was not told of (a 4 KiB
+ * DMA is 512 accesses of 8 bytes through the trap), again and again:
+ * every access fails, and the guest is told once, asynchronously.
+ */
+static void test_device_access(void)
+{
+    QTestState *qts = start(NULL);
+    uint8_t buf[4096];
+    RasFw fw;
+    int i, j;
+
+    if (is_arm()) {
+        ras_fw_init(&fw, qts);
+        ras_fw_run_loader(&fw);
+    }
+    qtest_memset(qts, page(64), 0x5a, sizeof(buf));
+    /* Action required: the guest hears of it at the first access */
+    inject_gpa(qts, page(64), true, 1);
+    qobject_unref(qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE"));
+    for (i = 0; i < 3; i++) {
+        memset(buf, 0, sizeof(buf));
+        qtest_memread(qts, page(64), buf, sizeof(buf));
+        for (j = 0; j < sizeof(buf); j++) {
+            g_assert_cmphex(buf[j], ==, 0xff);
+        }
+    }
+    if (is_arm()) {
+        /* One record, in the asynchronous source, and nothing queued */
+        ras_assert_queue(qts, "ghes", -1, 0, 1, 0);
+        g_assert_cmphex(ras_ghes_record_pa(&fw, 0), ==, page(64));
+    }
+    qtest_quit(qts);
+}
+
 /* x86: machine checks wait in a bounded queue, visible and configurable */
 static void test_x86_queue(void)
 {
@@ -1842,6 +1877,7 @@ int main(int argc, char **argv)
                        test_stream_bad_record);
     }
     qtest_add_func("/memory-failure/trap-runs", test_trap_runs);
+    qtest_add_func("/memory-failure/device-access", test_device_access);
     if (!is_arm()) {
         qtest_add_func("/memory-failure/x86-queue", test_x86_queue);
         qtest_add_func("/memory-failure/hmp-mce", test_hmp_mce);

@@ -20,9 +20,10 @@
  *   SCAN walk <index>
  * first and, when a read fails (the host poisoned its page table),
  *   SCAN walk failed
- * and waits to be stopped.  A failed access must be failed at its instruction: the value a failed
- * read loaded is stored by the next instruction, which must not run, and
- * a failed write must leave the page as it was (the host reads it).
+ * and waits to be stopped.  A failed access must be failed at its
+ * instruction: the value a failed read loaded is stored by the next
+ * instruction, which must not run, and a failed write must leave the page
+ * as it was (the host reads it).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -43,6 +44,7 @@
 #define WRITTEN(i)  ((i) & 2)
 
 static sigjmp_buf env;
+/* Stored to memory by the instruction after the load (volatile) */
 static volatile uint64_t seen;
 static long leaked;
 
@@ -132,6 +134,7 @@ int main(int argc, char **argv)
     printf("SCAN failed");
     failed = calloc(n, 1);
     for (i = 0; i < n; i++) {
+        /* One access each, the one the host checks (volatile) */
         volatile uint64_t *p = (uint64_t *)(buf + i * psz);
 
         failed[i] = WRITTEN(i) ? !write_page(p, MARKER | i)
@@ -167,6 +170,7 @@ int main(int argc, char **argv)
     printf("SCAN walk %ld\n", walk);
     fflush(stdout);
     for (;;) {
+        /* A load each time, to walk the table again (volatile) */
         v = *(volatile uint64_t *)(buf + walk * psz);
         usleep(10000);
     }
