@@ -738,7 +738,7 @@ static unsigned boot_count;     /* resets: fresh memory, nothing to tell */
  * them before its state is written, so that they travel in the queues
  */
 static GQueue rests = G_QUEUE_INIT;
-static QEMUBH *rest_bh;
+static QEMUTimer *rest_timer;
 
 static void report_rest_of_range(MFRestOfRange *r)
 {
@@ -914,10 +914,16 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
         *rest = (MFRestOfRange) { .gpa = gpa, .size = size, .named = named,
                                   .boot = boot_count };
         g_queue_push_tail(&rests, rest);
-        if (!rest_bh) {
-            rest_bh = qemu_bh_new(report_rests, NULL);
+        if (!rest_timer) {
+            rest_timer = timer_new_ns(QEMU_CLOCK_REALTIME, report_rests,
+                                      NULL);
         }
-        qemu_bh_schedule(rest_bh);
+        /*
+         * A main-loop timer, not a bottom half: bottom halves also run in
+         * nested aio_poll() calls (a vCPU thread waiting for I/O), where
+         * reports would skip pacing and wait for other vCPUs
+         */
+        timer_mod(rest_timer, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     }
     reset_asked |= action == MEMORY_FAILURE_ACTION_RESET;
     event_repeats = !is_new;

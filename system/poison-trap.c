@@ -29,6 +29,7 @@
 #include "qemu/error-report.h"
 #include "qemu/lockable.h"
 #include "qemu/main-loop.h"
+#include "qemu/timer.h"
 #include "qom/object.h"
 #include "exec/cpu-common.h"
 #include "hw/core/cpu.h"
@@ -85,7 +86,7 @@ static bool poison_trap_consume(CPUState *cpu, RAMBlock *rb, uint64_t offset,
  */
 static QemuMutex device_lock;
 static GHashTable *device_pending;      /* guest addresses to report */
-static QEMUBH *device_bh;             /* made at the first */
+static QEMUTimer *device_timer;         /* made at the first */
 
 static void poison_trap_report_devices(void *opaque)
 {
@@ -137,11 +138,17 @@ static bool poison_trap_device_access(RAMBlock *rb, uint64_t offset)
                                                    NULL);
         }
         g_hash_table_add(device_pending, gpa);
-        if (!device_bh) {
-            device_bh = qemu_bh_new(poison_trap_report_devices, NULL);
+        if (!device_timer) {
+            device_timer = timer_new_ns(QEMU_CLOCK_REALTIME,
+                                        poison_trap_report_devices, NULL);
         }
     }
-    qemu_bh_schedule(device_bh);
+    /*
+     * A main-loop timer, not a bottom half: bottom halves also run in
+     * nested aio_poll() calls (a vCPU thread waiting for I/O), where
+     * delivery, which waits for vCPUs, must not run
+     */
+    timer_mod(device_timer, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     return false;
 }
 

@@ -162,17 +162,19 @@ void x86_mce_queue_retry_in(X86MceQueue *q, int64_t ns)
  * QEMU_CLOCK_VIRTUAL timer must not: a migration thread stopping the VM
  * takes the BQL and waits for the clock's running timers to finish, while
  * the vCPU needs the BQL to get to the work (a deadlock, seen in a storm
- * migrated live).  So the timer only schedules delivery in a bottom half,
- * which nothing waits for.
+ * migrated live).  Nor may a bottom half, which also runs in nested
+ * aio_poll() calls (a vCPU thread waiting for I/O).  So the timer only
+ * starts a QEMU_CLOCK_REALTIME one of the main loop, which runs from
+ * main_loop_wait() alone, and nothing waits for.
  */
 static void x86_mce_queue_timer(void *opaque)
 {
     X86MceQueue *q = opaque;
 
-    qemu_bh_schedule(q->deliver_bh);
+    timer_mod(q->deliver_timer, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
 }
 
-static void x86_mce_queue_deliver_bh(void *opaque)
+static void x86_mce_queue_deliver(void *opaque)
 {
     x86_memory_failure_deliver_held(opaque);
 }
@@ -196,7 +198,8 @@ static void x86_mce_queue_realize(DeviceState *dev, Error **errp)
     g_queue_init(&q->held);
     q->index = g_hash_table_new(x86_held_mce_hash, x86_held_mce_equal);
     q->timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, x86_mce_queue_timer, q);
-    q->deliver_bh = qemu_bh_new(x86_mce_queue_deliver_bh, q);
+    q->deliver_timer = timer_new_ns(QEMU_CLOCK_REALTIME,
+                                    x86_mce_queue_deliver, q);
     q->ras = (RasReportQueue) {
         .kind = RAS_QUEUE_X86_MCE,
         .capacity = q->size,
@@ -213,7 +216,7 @@ static void x86_mce_queue_reset_hold(Object *obj, ResetType type)
     /* The memory they were about was replaced at reset */
     x86_mce_queue_clear(q);
     timer_del(q->timer);
-    qemu_bh_cancel(q->deliver_bh);
+    timer_del(q->deliver_timer);
     x86_memory_failure_reset();
 }
 

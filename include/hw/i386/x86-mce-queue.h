@@ -35,13 +35,13 @@ struct X86MceQueue {
     /*
      * The one being delivered (x86_mce_queue_begin()), which delivery
      * waits for with the BQL dropped: whatever removes it meanwhile
-     * (forget, reset, a load) unlinks it and sets @in_flight_gone, and
+     * (a reset, a load) unlinks it and sets @in_flight_gone, and
      * x86_mce_queue_end() frees it
      */
     X86HeldMce *in_flight;
     bool in_flight_gone;
     QEMUTimer *timer;
-    QEMUBH *deliver_bh;         /* what @timer starts */
+    QEMUTimer *deliver_timer;   /* what @timer starts (main loop) */
     uint64_t delivered;
     RasReportQueue ras;
 
