@@ -3,13 +3,12 @@
  *
  * Two signs, per vCPU: it is idle (halted: under TCG a vCPU halts only
  * when the guest has nothing runnable on it; under KVM, whose in-kernel
- * interrupt controller keeps halts to itself, its thread is asleep in
- * the kernel rather than running guest code), or its thread has run for
- * long enough that any worker the guest had queued on it has run too
- * (the guest's scheduler gives a woken worker the CPU within a few
- * milliseconds of its own time).  Thread CPU time counts the guest's own
- * time, whatever else the host runs: a busy host slows the guest down
- * and this with it.
+ * interrupt controller keeps halts to itself, KVM says it has the vCPU
+ * asleep), or its thread has run for long enough that any worker the
+ * guest had queued on it has run too (the guest's scheduler gives a
+ * woken worker the CPU within a few milliseconds of its own time).
+ * Thread CPU time counts the guest's own time, whatever else the host
+ * runs: a busy host slows the guest down and this with it.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -20,6 +19,11 @@
 #include "system/kvm.h"
 #include "system/guest-progress.h"
 #include "trace.h"
+#ifdef CONFIG_LINUX
+#include <sys/ioctl.h>
+#include <linux/kvm.h>
+#include "system/kvm-stats.h"
+#endif
 
 int64_t guest_progress_vcpu_ns(CPUState *cs)
 {
@@ -36,7 +40,74 @@ int64_t guest_progress_vcpu_ns(CPUState *cs)
     return 0;
 }
 
-/* Whether @cs's thread is asleep now: blocked in KVM_RUN for a halt */
+#ifdef CONFIG_LINUX
+/*
+ * KVM says itself whether it has a vCPU blocked for a halt: the
+ * "blocking" statistic (Linux 5.16), true only while the vCPU sleeps
+ * (not while it polls before sleeping, nor while its thread waits for a
+ * lock in QEMU).  The statistics file must be opened on the vCPU's
+ * thread (KVM takes the vCPU's mutex, held while it runs): it is asked
+ * for at the first look, without waiting, and read from any thread.
+ */
+typedef struct KvmBlocking {
+    int fd;
+    int64_t offset;             /* of the value, or -1: not available */
+    bool asked;
+} KvmBlocking;
+
+static GHashTable *kvm_blocking;        /* cpu_index -> KvmBlocking */
+
+static void kvm_blocking_open(CPUState *cs, run_on_cpu_data data)
+{
+    KvmBlocking *b = data.host_ptr;
+    int fd = ioctl(cs->kvm_fd, KVM_GET_STATS_FD, NULL);
+    int64_t offset = fd >= 0 ? kvm_stats_find(fd, "blocking") : -1;
+
+    if (offset < 0 && fd >= 0) {
+        close(fd);
+        fd = -1;
+    }
+    b->fd = fd;
+    qatomic_store_release(&b->offset, offset);
+    trace_guest_progress_kvm_blocking(cs->cpu_index, offset >= 0);
+}
+
+/* 1: KVM has @cs asleep for a halt; 0: not; -1: KVM does not say (yet) */
+static int kvm_vcpu_blocking(CPUState *cs)
+{
+    KvmBlocking *b;
+    int64_t offset;
+    uint64_t v;
+
+    if (!kvm_blocking) {
+        kvm_blocking = g_hash_table_new_full(g_direct_hash, g_direct_equal,
+                                             NULL, g_free);
+    }
+    b = g_hash_table_lookup(kvm_blocking, GINT_TO_POINTER(cs->cpu_index));
+    if (!b) {
+        b = g_new0(KvmBlocking, 1);
+        b->fd = -1;
+        b->offset = -1;
+        g_hash_table_insert(kvm_blocking, GINT_TO_POINTER(cs->cpu_index), b);
+    }
+    if (!b->asked) {
+        b->asked = true;
+        async_run_on_cpu(cs, kvm_blocking_open, RUN_ON_CPU_HOST_PTR(b));
+        return -1;
+    }
+    offset = qatomic_load_acquire(&b->offset);
+    if (offset < 0 || pread(b->fd, &v, sizeof(v), offset) != sizeof(v)) {
+        return -1;
+    }
+    return v != 0;
+}
+#endif
+
+/*
+ * For hosts whose KVM does not say: whether @cs's thread is asleep now.
+ * Also true while it waits for a lock in QEMU, and false while KVM polls
+ * before it sleeps: a guess.
+ */
 static bool vcpu_thread_sleeping(CPUState *cs)
 {
     g_autofree char *path = g_strdup_printf("/proc/self/task/%d/stat",
@@ -71,6 +142,13 @@ int64_t guest_progress_cpu_ns(void)
 bool guest_progress_vcpu_idle(CPUState *cs)
 {
     if (kvm_enabled()) {
+#ifdef CONFIG_LINUX
+        int blocking = kvm_vcpu_blocking(cs);
+
+        if (blocking >= 0) {
+            return blocking;
+        }
+#endif
         return vcpu_thread_sleeping(cs);
     }
     /* Halted with an interrupt pending: about to run its handler */

@@ -687,6 +687,15 @@ static void ghes_source_acked(AcpiGhesDevice *s, unsigned source)
     if (++s->async_unconfirmed == GHES_ASYNC_WINDOW) {
         guest_progress_mark(&s->async_progress);
     }
+    if (s->async_unconfirmed >= GHES_ASYNC_WINDOW) {
+        /*
+         * Whether the guest made progress (a look at every vCPU) is asked
+         * from the timer: this is the guest's register write, which must
+         * stay cheap
+         */
+        timer_mod(s->async_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL));
+        return;
+    }
     ghes_async_next(s);
 }
 
