@@ -8,6 +8,14 @@
  * consumed the poison (so the target can raise a synchronous exception
  * there), an action-optional one right away.
  *
+ * This file holds that path, top-down: the signal table, the policy
+ * (process_error()), the rest of a lost huge page, and the life cycle.
+ * Its companions: memory-failure-map.c (host to guest addresses),
+ * -owned.c (memory QEMU keeps for the guest), -blocker.c (QEMU's own
+ * memory failed: no migration), -event.c (the MEMORY_FAILURE event),
+ * -qmp.c and -hmp.c (commands), and, for the guest's side, the target's
+ * MemoryFailureArchOps.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
@@ -19,12 +27,10 @@
 #include "qemu/error-report.h"
 #include "qemu/event_notifier.h"
 #include "qemu/main-loop.h"
-#include "qemu/rcu.h"
 #include "qemu/units.h"
 #include "exec/cpu-common.h"
 #include "exec/target_page.h"
 #include "hw/core/cpu.h"
-#include "migration/blocker.h"
 #include "migration/migration.h"
 #include "migration/misc.h"
 #include "system/address-spaces.h"
@@ -43,7 +49,7 @@
 #include "system/runstate.h"
 #include "system/tcg.h"
 #include "system/kvm.h"
-#include "qapi/qapi-commands-migration.h"
+#include "memory-failure-internal.h"
 #include "trace.h"
 
 /* Errors recorded by the signal handler and not yet processed */
@@ -78,7 +84,6 @@ static EventNotifier wakeup;
  * it set (acquire) sees the initialized notifier
  */
 static bool wakeup_ready;
-static Error *migration_blocker;
 static __thread bool simulating;
 /* Host pages of simulated errors not handled yet: their data is intact */
 static GHashTable *simulated_pages;
@@ -268,430 +273,12 @@ void memory_failure_init_vcpu_thread(void)
 
 /* --- deciding ----------------------------------------------------------- */
 
-/* Set while the event of an error in a range already known is sent */
-static __thread bool event_repeats;
-
-bool memory_failure_event_repeats(void)
-{
-    return event_repeats;
-}
-
 static void send_event(MemoryFailureRecipient recipient,
                        MemoryFailureAction action, bool ar, bool recursive,
                        bool has_gpa, hwaddr gpa, uint64_t size)
 {
-    MemoryFailureFlags flags = {
-        .action_required = ar,
-        .recursive = recursive,
-    };
-
-    trace_memory_failure_event(MemoryFailureRecipient_str(recipient),
-                               MemoryFailureAction_str(action), ar,
-                               has_gpa ? gpa : -1, size);
-    qapi_event_send_memory_failure(recipient, action, &flags, has_gpa, gpa,
-                                   true, size);
-}
-
-/* --- memory QEMU keeps for the guest ------------------------------------ */
-
-typedef struct OwnedRam {
-    void *opaque;
-    hwaddr gpa;
-    uint64_t len;
-    RAMBlock *rb;
-    ram_addr_t offset;          /* of @gpa in @rb */
-    MemoryFailureMend mend;
-} OwnedRam;
-
-static GSList *owned_ram;
-
-void memory_failure_own_ram(void *opaque, hwaddr gpa, uint64_t len,
-                            MemoryFailureMend mend)
-{
-    MemoryRegionSection sec;
-    OwnedRam *o;
-
-    /* Firmware allocates in pages of its own (4 KiB): they are all ours */
-    len = ROUND_UP(len, 4 * KiB);
-    sec = memory_region_find(get_system_memory(), gpa, len);
-    memory_failure_disown_ram(opaque);
-    if (!sec.mr) {
-        return;
-    }
-    if (memory_region_is_ram(sec.mr) && sec.mr->ram_block) {
-        o = g_new(OwnedRam, 1);
-        o->opaque = opaque;
-        o->gpa = gpa;
-        o->len = len;
-        o->rb = sec.mr->ram_block;
-        o->offset = sec.offset_within_region;
-        o->mend = mend;
-        owned_ram = g_slist_prepend(owned_ram, o);
-        trace_memory_failure_own_ram(gpa, len);
-    }
-    memory_region_unref(sec.mr);
-}
-
-void memory_failure_disown_ram(void *opaque)
-{
-    GSList *l;
-
-    for (l = owned_ram; l; l = l->next) {
-        OwnedRam *o = l->data;
-
-        if (o->opaque == opaque) {
-            owned_ram = g_slist_delete_link(owned_ram, l);
-            g_free(o);
-            return;
-        }
-    }
-}
-
-/* A RAM block going away (an unplugged DIMM) is no longer kept */
-static void owned_ram_block_removed(RAMBlockNotifier *n, void *host,
-                                    size_t size, size_t max_size)
-{
-    GSList *l, *next;
-
-    for (l = owned_ram; l; l = next) {
-        OwnedRam *o = l->data;
-
-        next = l->next;
-        if (o->rb->host == host) {
-            owned_ram = g_slist_delete_link(owned_ram, l);
-            g_free(o);
-        }
-    }
-}
-
-static RAMBlockNotifier owned_ram_notifier = {
-    .ram_block_removed = owned_ram_block_removed,
-};
-
-MemoryRegion *memory_failure_owned_ram(hwaddr gpa, void **host)
-{
-    GSList *l;
-
-    for (l = owned_ram; l; l = l->next) {
-        OwnedRam *o = l->data;
-
-        if (gpa >= o->gpa && gpa - o->gpa < o->len) {
-            *host = o->rb->host + o->offset + (gpa - o->gpa);
-            return o->rb->mr;
-        }
-    }
-    return NULL;
-}
-
-/*
- * The error at [@offset, @offset + @size) of @rb in memory QEMU keeps:
- * mended, replaced if it is a plain page.  True if nothing of it is left
- * for the guest.
- */
-static bool mend_owned_ram(RAMBlock *rb, ram_addr_t offset, uint64_t size,
-                           bool ar)
-{
-    bool replace = size == qemu_real_host_page_size() &&
-                   qemu_ram_pagesize(rb) == size &&
-                   !(rb->flags & RAM_PREALLOC);
-    bool replaced = false;
-    GSList *l;
-
-    for (l = owned_ram; l; l = l->next) {
-        OwnedRam *o = l->data;
-        ram_addr_t start = MAX(offset, o->offset);
-        ram_addr_t end = MIN(offset + size, o->offset + o->len);
-        hwaddr gpa = o->gpa + (start - o->offset);
-
-        if (o->rb != rb || start >= end) {
-            continue;
-        }
-        /*
-         * Only a page that is QEMU's whole is replaced: a 64 KiB host page
-         * holds guest data around the blob, which would go unreported.
-         */
-        replace = replace && start == offset && end == offset + size;
-        if (replace && !replaced) {
-            qemu_ram_remap(rb->offset + offset);
-            replaced = true;
-        }
-        trace_memory_failure_mend(gpa, end - start, replaced);
-        o->mend(o->opaque, gpa, end - start, replaced);
-        if (replaced) {
-            /* Nothing of it is left: the failed page, QEMU's */
-            send_event(MEMORY_FAILURE_RECIPIENT_HYPERVISOR,
-                       MEMORY_FAILURE_ACTION_IGNORE, ar, false, true,
-                       gpa - (start - offset), size);
-        }
-    }
-    return replaced;
-}
-
-/* Aliases beyond this many are not trapped; none of our machines has one */
-#define MAX_ALIASES 8
-
-typedef struct GpaLookup {
-    RAMBlock *rb;
-    ram_addr_t offset;          /* in the block */
-    uint64_t size;
-    int n;
-    hwaddr gpa[MAX_ALIASES];
-} GpaLookup;
-
-/*
- * A flat range that maps any byte of the range: something else (a device,
- * the GHES register page) can be mapped over the rest of it, even over
- * its first byte.  The range is then at the address its mapped part
- * implies; each alias once, though it may show as several flat ranges.
- */
-/*
- * The RAM a flat range shows, and where in it: a poison trap shows the
- * RAM it hides
- */
-static MemoryRegion *flat_ram(const MemoryRegion *mr, hwaddr *offset)
-{
-    void *host;
-    MemoryRegion *ram = poison_trap_hidden_ram((MemoryRegion *)mr, *offset,
-                                               &host);
-
-    if (ram) {
-        *offset = (uint8_t *)host - (uint8_t *)memory_region_get_ram_ptr(ram);
-        return ram;
-    }
-    return memory_region_is_ram((MemoryRegion *)mr) ? (MemoryRegion *)mr
-                                                    : NULL;
-}
-
-static bool find_gpa(Int128 start, Int128 len, const MemoryRegion *mr,
-                     hwaddr offset_in_region, void *opaque)
-{
-    GpaLookup *l = opaque;
-    MemoryRegion *ram = flat_ram(mr, &offset_in_region);
-    hwaddr gpa;
-    int i;
-
-    if (!ram || ram->ram_block != l->rb ||
-        l->offset + l->size <= offset_in_region ||
-        l->offset >= offset_in_region + int128_get64(len)) {
-        return false;
-    }
-    gpa = int128_get64(start) - offset_in_region + l->offset;
-    for (i = 0; i < l->n; i++) {
-        if (l->gpa[i] == gpa) {
-            return false;
-        }
-    }
-    l->gpa[l->n++] = gpa;
-    return l->n == MAX_ALIASES;
-}
-
-/*
- * Every guest physical address mapping [@offset, @offset + @size) of @rb
- * (a RAM block can be mapped several times, or not at all), in memory
- * map order.
- */
-static int gpas_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
-                   hwaddr gpa[MAX_ALIASES])
-{
-    GpaLookup l = { .rb = rb, .offset = offset, .size = size };
-    int i;
-
-    WITH_RCU_READ_LOCK_GUARD() {
-        flatview_for_each_range(address_space_to_flatview(
-                                    &address_space_memory), find_gpa, &l);
-        /*
-         * Guest memory only a vCPU's other address spaces map: x86 SMRAM
-         * (under KVM too: the same root as KVM's SMM memory slots), Arm
-         * secure memory.  Not QEMU's own.
-         */
-        for (i = 0; !l.n && first_cpu && i < first_cpu->num_ases; i++) {
-            AddressSpace *as = cpu_get_address_space(first_cpu, i);
-
-            if (as && as != &address_space_memory) {
-                flatview_for_each_range(address_space_to_flatview(as),
-                                        find_gpa, &l);
-            }
-        }
-    }
-    memcpy(gpa, l.gpa, sizeof(l.gpa));
-    return l.n;
-}
-
-/* --- guest addresses of poisoned ranges, as the memory map changes ---- */
-
-/*
- * A DIMM unplugged, or plugged again elsewhere, moves its RAM in the
- * guest: the traps move with it (they are part of the RAM region), the
- * tracker's guest addresses are brought up to date here, so that reports
- * and query-memory-failures give the address the guest uses now.  Cheap
- * while nothing moves: one walk of the memory map per update, comparing
- * where each block with poison starts in the guest.
- */
-typedef struct BlockBase {
-    RAMBlock *rb;
-    hwaddr base;                /* guest address of its offset 0, or -1 */
-} BlockBase;
-
-static GArray *block_bases;     /* of BlockBase, blocks with poison */
-static QEMUBH *remap_bh;
-
-static bool find_base(Int128 start, Int128 len, const MemoryRegion *mr,
-                      hwaddr offset_in_region, void *opaque)
-{
-    BlockBase *b = opaque;
-    MemoryRegion *ram = flat_ram(mr, &offset_in_region);
-
-    if (ram && ram->ram_block == b->rb) {
-        b->base = int128_get64(start) - offset_in_region;
-        return true;
-    }
-    return false;
-}
-
-static void collect_ranges(const MemoryPoison *p, void *opaque)
-{
-    GArray *a = opaque;
-
-    if (p->recipient == MEMORY_FAILURE_RECIPIENT_GUEST) {
-        g_array_append_val(a, *p);
-    }
-}
-
-/* Its ranges' guest addresses, for a block that moved */
-static void refresh_block(RAMBlock *rb)
-{
-    g_autoptr(GArray) ranges = g_array_new(false, false,
-                                           sizeof(MemoryPoison));
-    hwaddr aliases[MAX_ALIASES];
-    guint i;
-
-    memory_poison_foreach(collect_ranges, ranges);
-    for (i = 0; i < ranges->len; i++) {
-        MemoryPoison *p = &g_array_index(ranges, MemoryPoison, i);
-        bool still = false;
-        int j, n;
-
-        if (p->rb != rb) {
-            continue;
-        }
-        n = gpas_of(rb, p->offset, p->size, aliases);
-        for (j = 0; j < n; j++) {
-            still |= p->has_gpa && aliases[j] == p->gpa;
-        }
-        if (!still) {
-            memory_poison_set_gpa(rb, p->offset, n > 0, aliases[0]);
-            trace_memory_failure_remapped(p->offset, p->size,
-                                          n ? aliases[0] : 0, n > 0);
-        }
-    }
-}
-
-/* Where @rb starts in the guest now; refreshed if it moved */
-static void check_base(RAMBlock *rb, void *opaque)
-{
-    GArray *now = opaque;
-    BlockBase b = { rb, -1 };
-    guint j;
-
-    WITH_RCU_READ_LOCK_GUARD() {
-        flatview_for_each_range(address_space_to_flatview(
-                                    &address_space_memory), find_base, &b);
-    }
-    g_array_append_val(now, b);
-    for (j = 0; block_bases && j < block_bases->len; j++) {
-        BlockBase *old = &g_array_index(block_bases, BlockBase, j);
-
-        if (old->rb == rb && old->base != b.base) {
-            refresh_block(rb);
-        }
-    }
-}
-
-static void check_bases(void *opaque)
-{
-    GArray *now = g_array_new(false, false, sizeof(BlockBase));
-
-    memory_poison_foreach_block(check_base, now);
-    if (block_bases) {
-        g_array_free(block_bases, true);
-    }
-    block_bases = now;
-}
-
-static void memory_map_committed(MemoryListener *listener)
-{
-    if (memory_poison_count()) {
-        qemu_bh_schedule(remap_bh);
-    }
-}
-
-static MemoryListener memory_map_listener = {
-    .name = "memory-failure",
-    .commit = memory_map_committed,
-    .priority = MEMORY_LISTENER_PRIORITY_MIN,
-};
-
-static QEMUTimer *block_retry;
-static bool want_blocker;
-static bool cancel_asked;       /* of the migration the blocker waits for */
-
-static void block_migration_retry(void *opaque);
-
-/*
- * Guest memory that failed travels as a hole (memory-poison-migration.c),
- * but the data of QEMU's own migrated memory (ACPI tables, ROMs) cannot be
- * recreated: with an error there a migration is refused, certainly.
- * -only-migratable cannot veto this blocker (the hardware left no
- * choice), and a migration already running is cancelled, the blocker
- * added as soon as it has stopped.
- */
-static void block_migration(void)
-{
-    MigrationInfo *info;
-    Error *err = NULL;
-
-    want_blocker = true;
-    if (migration_blocker) {
-        return;
-    }
-    error_setg(&migration_blocker, "memory QEMU migrates for itself has "
-               "hardware errors (see query-memory-failures)");
-    if (migrate_add_blocker_internal(&migration_blocker, &err) == 0) {
-        cancel_asked = false;
-        return;
-    }
-    /*
-     * Busy: the blocker was freed, *migration_blocker is NULL again.  The
-     * migration is cancelled, once, and so is one started before the
-     * blocker is in.  Postcopy cannot be cancelled: it is said once, and
-     * the blocker waits for its end.
-     */
-    info = qmp_query_migrate(NULL);
-    if (info->has_status && !cancel_asked) {
-        cancel_asked = true;
-        if (info->status == MIGRATION_STATUS_POSTCOPY_ACTIVE) {
-            warn_report("the postcopy migration in progress cannot be "
-                        "cancelled: %s", error_get_pretty(err));
-        } else if (info->status != MIGRATION_STATUS_CANCELLING) {
-            warn_report("cancelling the migration in progress: %s",
-                        error_get_pretty(err));
-            qmp_migrate_cancel(NULL);
-        }
-    }
-    qapi_free_MigrationInfo(info);
-    error_free(err);
-    if (!block_retry) {
-        block_retry = timer_new_ms(QEMU_CLOCK_REALTIME,
-                                   block_migration_retry, NULL);
-    }
-    timer_mod(block_retry, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + 10);
-}
-
-static void block_migration_retry(void *opaque)
-{
-    if (want_blocker) {
-        block_migration();
-    }
+    memory_failure_send_event(recipient, action, ar, recursive, has_gpa, gpa,
+                              size, false);
 }
 
 /* A guest access to a poisoned range under TCG (system/poison-trap.c) */
@@ -801,7 +388,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
 
     trace_memory_failure_handle(cpu ? cpu->cpu_index : -1, ar, addr, size);
     rb = qemu_ram_block_from_host(host, false, &offset);
-    if (rb && mend_owned_ram(rb, offset, size, ar)) {
+    if (rb && memory_failure_mend_owned(rb, offset, size, ar)) {
         /* A vCPU that consumed it reads the fresh memory when it retries */
         return;
     }
@@ -812,7 +399,8 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
             gpa = p.gpa + (offset - p.offset);
             has_gpa = true;
         } else {
-            nr_aliases = gpas_of(rb, offset, size, aliases);
+            nr_aliases = memory_failure_gpas_of(rb, offset, size,
+                                                aliases);
             has_gpa = nr_aliases > 0;
             gpa = aliases[0];
         }
@@ -824,7 +412,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
                               MEMORY_FAILURE_RECIPIENT_HYPERVISOR, simulated,
                               &p);
             if (qemu_ram_is_migratable(rb)) {
-                block_migration();
+                memory_failure_block_migration();
             }
         }
         if (ar) {
@@ -926,10 +514,9 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
         timer_mod(rest_timer, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
     }
     reset_asked |= action == MEMORY_FAILURE_ACTION_RESET;
-    event_repeats = !is_new;
-    send_event(MEMORY_FAILURE_RECIPIENT_GUEST, action, ar, recursive, true,
-               gpa, size);
-    event_repeats = false;
+    /* A range already known failing again: its events are throttled */
+    memory_failure_send_event(MEMORY_FAILURE_RECIPIENT_GUEST, action, ar,
+                              recursive, true, gpa, size, !is_new);
 }
 
 /*
@@ -980,7 +567,7 @@ static void process_slots(CPUState *only, bool all)
         RAMBlock *rb = qemu_ram_block_from_host((void *)addr, false,
                                                 &offset);
         hwaddr gpa[MAX_ALIASES] = { 0 };
-        bool has_gpa = rb && gpas_of(rb, offset, 1, gpa) > 0;
+        bool has_gpa = rb && memory_failure_gpas_of(rb, offset, 1, gpa) > 0;
 
         /* Counted, shown in query-ras-queues, and announced */
         error_report("%u host memory error signals arrived faster than "
@@ -1151,7 +738,8 @@ void memory_failure_raise_signal(int code, void *host, uint64_t page_size)
 static bool restore_maps_at(const MemoryPoison *p)
 {
     hwaddr aliases[MAX_ALIASES];
-    int i, n = gpas_of(p->rb, p->offset, p->size, aliases);
+    int i, n = memory_failure_gpas_of(p->rb, p->offset, p->size,
+                                     aliases);
 
     for (i = 0; i < n; i++) {
         if (aliases[i] == p->gpa) {
@@ -1268,28 +856,6 @@ static void memory_failure_vm_state_change(void *opaque, bool running,
     saving = false;
 }
 
-/*
- * A migration starting while the blocker waits for the last one to end
- * is refused: it would read QEMU's poisoned memory.
- */
-static int memory_failure_migration_setup(NotifierWithReturn *n,
-                                          MigrationEvent *e, Error **errp)
-{
-    if (e->type != MIG_EVENT_PRECOPY_SETUP) {
-        /* The migration the blocker waited for has ended */
-        cancel_asked = false;
-        return 0;
-    }
-    if (want_blocker && !migration_blocker) {
-        error_setg(errp, "memory QEMU migrates for itself has hardware "
-                   "errors (see query-memory-failures)");
-        return -EBUSY;
-    }
-    return 0;
-}
-
-static NotifierWithReturn migration_setup;
-
 /* --- life cycle --------------------------------------------------------- */
 
 static void memory_failure_reset(void *opaque)
@@ -1313,13 +879,7 @@ static void memory_failure_reset(void *opaque)
     if (memory_poison_count()) {
         return;
     }
-    want_blocker = false;
-    if (block_retry) {
-        timer_del(block_retry);
-    }
-    if (migration_blocker) {
-        migrate_del_blocker(&migration_blocker);
-    }
+    memory_failure_unblock_migration();
 }
 
 static void memory_failure_machine_ready(Notifier *n, void *opaque)
@@ -1332,9 +892,8 @@ static void memory_failure_machine_ready(Notifier *n, void *opaque)
     qatomic_store_release(&wakeup_ready, true);
     qemu_register_reset(memory_failure_reset, NULL);
     qemu_add_vm_change_state_handler(memory_failure_vm_state_change, NULL);
-    remap_bh = qemu_bh_new(check_bases, NULL);
-    memory_listener_register(&memory_map_listener, &address_space_memory);
-    migration_add_notifier(&migration_setup, memory_failure_migration_setup);
+    memory_failure_map_init();
+    memory_failure_blocker_init();
     /* Anything that arrived during start-up */
     memory_failure_process_pending();
 }
@@ -1346,7 +905,6 @@ static void memory_failure_init(void)
     qemu_add_machine_init_done_notifier(&machine_ready);
     ras_queue_register(&signal_queue);
     poison_trap_set_consumer(poisoned_access);
-    ram_block_notifier_add(&owned_ram_notifier);
 }
 
 type_init(memory_failure_init)

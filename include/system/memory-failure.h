@@ -81,12 +81,14 @@ void memory_failure_guest_sea(CPUState *cpu, bool has_gpa, hwaddr gpa);
 void memory_failure_vcpu_check(CPUState *cpu);
 
 /*
- * For the monitor's event throttling: whether the MEMORY_FAILURE event
- * being sent is of a range already known (a device looping over one
- * poisoned page, say).  Only those are throttled: the first event of
- * each range always goes out, and throttling needs no state for it.
+ * Send the MEMORY_FAILURE event; @repeat: of a range already known (a
+ * device looping over one poisoned page, say), which is throttled to one
+ * a second (system/memory-failure-event.c).
  */
-bool memory_failure_event_repeats(void);
+void memory_failure_send_event(MemoryFailureRecipient recipient,
+                               MemoryFailureAction action, bool ar,
+                               bool recursive, bool has_gpa, hwaddr gpa,
+                               uint64_t size, bool repeat);
 
 /*
  * A simulated host memory failure of the @page_size bytes at @host: the
