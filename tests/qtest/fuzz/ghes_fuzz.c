@@ -278,9 +278,16 @@ static void op_reset(QTestState *s, RasFuzzInput *in)
 }
 
 /* Seeds (tests/fuzz/make-seeds) name operations by their index here */
+static void op_dma(QTestState *s, RasFuzzInput *in)
+{
+    ras_fuzz_dma(in, &machine);
+    flush_events(s);
+}
+
 static RasFuzzOp * const ghes_ops[] = {
     op_addr_file, op_addr_file, op_guest_write, op_guest_read, op_ack,
     op_ack, op_qmp, op_qmp, op_clock, op_overlay, op_reset, op_stream,
+    op_dma,
 };
 
 static const RasFuzzOps ghes_fuzz_ops = {

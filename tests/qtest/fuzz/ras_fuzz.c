@@ -15,6 +15,9 @@
 #include "migration/qemu-file.h"
 #include "migration/savevm.h"
 #include "migration/vmstate.h"
+#include "system/address-spaces.h"
+#include "system/memory.h"
+#include "system/poison-trap.h"
 #include "fuzz.h"
 #include "ras_fuzz.h"
 
@@ -313,6 +316,37 @@ void ras_fuzz_run(QTestState *s, const uint8_t *data, size_t size,
         ops->check();
     }
     ops->check_drains(s);
+}
+
+void ras_fuzz_dma(RasFuzzInput *in, const RasFuzzMachine *m)
+{
+    static const uint32_t lens[] = { 1, 8, 64, 4 * KiB, 8 * KiB + 3 };
+    static const int64_t nudge[] = { 0, -1, 8, 4 * KiB - 1, -4 * KiB };
+    /*
+     * Starting in RAM only (poisoned or not): devices are not ours to fuzz
+     * (a flash rebuilds the memory map for every byte written)
+     */
+    uint64_t addr = m->addrs[ras_fuzz_u8(in) % m->nr_addrs] +
+                    nudge[ras_fuzz_u8(in) % ARRAY_SIZE(nudge)];
+    uint32_t len = lens[ras_fuzz_u8(in) % ARRAY_SIZE(lens)];
+    bool is_write = ras_fuzz_u8(in) & 1;
+    g_autofree uint8_t *buf = g_malloc0(len);
+    MemoryRegionSection sec = memory_region_find(get_system_memory(), addr,
+                                                 1);
+    bool ram = false;
+    void *host;
+
+    if (sec.mr) {
+        ram = memory_region_is_ram(sec.mr) ||
+              poison_trap_hidden_ram(sec.mr, sec.offset_within_region, &host);
+        memory_region_unref(sec.mr);
+    }
+    if (!ram) {
+        return;
+    }
+    /* From the main loop, as a device model: the result is the device's */
+    address_space_rw(&address_space_memory, addr, MEMTXATTRS_UNSPECIFIED,
+                     buf, len, is_write);
 }
 
 bool ras_fuzz_stream(RasFuzzInput *in, const VMStateDescription *vmsd,

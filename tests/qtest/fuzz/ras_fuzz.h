@@ -47,6 +47,13 @@ uint64_t ras_fuzz_addr(RasFuzzInput *in, const RasFuzzMachine *m);
  */
 void ras_fuzz_qmp(RasFuzzInput *in, const RasFuzzMachine *m);
 
+/*
+ * A device's DMA near one of the machine's RAM addresses: a read or a
+ * write of up to two pages, through whatever the memory map has there (a
+ * poison trap included)
+ */
+void ras_fuzz_dma(RasFuzzInput *in, const RasFuzzMachine *m);
+
 /* A fuzz target's operations, and what must hold after them */
 typedef void RasFuzzOp(QTestState *s, RasFuzzInput *in);
 

@@ -24,6 +24,10 @@
 #include "system/reset.h"
 #include "target/i386/memory-failure.h"
 #include "qemu/timer.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-qdev.h"
+#include "monitor/qdev.h"
+#include "qobject/qdict.h"
 #include "tests/qtest/libqtest.h"
 #include "fuzz.h"
 #include "ras_fuzz.h"
@@ -246,10 +250,55 @@ static void op_reset(QTestState *s, RasFuzzInput *in)
     reset(s);
 }
 
+static void op_dma(QTestState *s, RasFuzzInput *in)
+{
+    ras_fuzz_dma(in, &machine);
+}
+
+/*
+ * The DIMM unplugged, as the guest's ACPI ejects it, or plugged back at
+ * the address QEMU picks: its poison, traps and guest addresses follow
+ */
+static bool dimm_plugged = true;
+
+static void dimm_plug(QTestState *s, bool plug)
+{
+    Error *err = NULL;
+
+    if (plug == dimm_plugged) {
+        return;
+    }
+    if (plug) {
+        QDict *opts = qdict_new();
+        QObject *ret = NULL;
+
+        qdict_put_str(opts, "driver", "pc-dimm");
+        qdict_put_str(opts, "id", "d0");
+        qdict_put_str(opts, "memdev", "dimm0");
+        qmp_device_add(opts, &ret, &err);
+        qobject_unref(opts);
+        qobject_unref(ret);
+    } else {
+        qmp_device_del("d0", &err);
+        if (!err) {
+            qtest_outl(s, 0x0a00, 0);       /* slot 0 */
+            qtest_outb(s, 0x0a14, 1 << 3);  /* eject */
+        }
+    }
+    g_assert(!err);
+    dimm_plugged = plug;
+}
+
+static void op_dimm(QTestState *s, RasFuzzInput *in)
+{
+    dimm_plug(s, !dimm_plugged);
+    flush_events(s);
+}
+
 /* Seeds (tests/fuzz/make-seeds) name operations by their index here */
 static RasFuzzOp * const x86_mce_ops[] = {
     op_qmp, op_qmp, op_qmp, op_guest, op_guest, op_clock,
-    op_reset, op_stream,
+    op_reset, op_stream, op_dma, op_dimm,
 };
 
 static const RasFuzzOps x86_mce_fuzz_ops = {
@@ -262,6 +311,8 @@ static const RasFuzzOps x86_mce_fuzz_ops = {
 static void x86_mce_fuzz(QTestState *s, const unsigned char *data,
                          size_t size)
 {
+    /* Every input starts from the same machine */
+    dimm_plug(s, true);
     reset(s);
     ras_fuzz_run(s, data, size, &x86_mce_fuzz_ops);
 }
