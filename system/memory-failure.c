@@ -283,11 +283,11 @@ static void send_event(MemoryFailureRecipient recipient,
 
 /* A guest access to a poisoned range under TCG (system/poison-trap.c) */
 static unsigned poisoned_access(CPUState *cpu, hwaddr gpa, uint64_t size,
-                                bool intact, bool told)
+                                bool data_intact, bool reported)
 {
     const MemoryFailureArchOps *ops = arch_ops(cpu);
-    unsigned outcome = ops ? ops->poison_accessed(cpu, gpa, size, intact,
-                                                  told) : 0;
+    unsigned outcome = ops ? ops->poison_accessed(cpu, gpa, size, data_intact,
+                                                  reported) : 0;
 
     if ((outcome & POISON_TRAP_RESET) && !reset_asked) {
         /* The guest could not take it: the machine resets, event first */
@@ -315,7 +315,7 @@ static unsigned poisoned_access(CPUState *cpu, hwaddr gpa, uint64_t size,
 typedef struct MFRestOfRange {
     hwaddr gpa;                 /* the range */
     uint64_t size;
-    hwaddr named;               /* the page the signal named */
+    hwaddr signalled;           /* the page the signal named */
     unsigned boot;
 } MFRestOfRange;
 
@@ -331,26 +331,26 @@ static void report_rest_of_range(MFRestOfRange *r)
 {
     uint64_t psz = qemu_real_host_page_size();
     uint64_t win = MIN(r->size, MF_REST_MAX);
-    hwaddr start = r->gpa + QEMU_ALIGN_DOWN(r->named - r->gpa, win);
+    hwaddr start = r->gpa + QEMU_ALIGN_DOWN(r->signalled - r->gpa, win);
     const MemoryFailureArchOps *ops = arch_ops(NULL);
-    unsigned told = 0, untold = 0;
+    unsigned reported = 0, unreported = 0;
     bool recursive;
     hwaddr a;
 
     if (ops && r->boot == boot_count && !reset_asked) {
         for (a = start; a < start + win; a += psz) {
-            if (a == r->named) {
+            if (a == r->signalled) {
                 continue;
             }
             if (ops->report(NULL, a, psz, &recursive) ==
                 MEMORY_FAILURE_ACTION_INJECT) {
-                told++;
+                reported++;
             } else {
-                untold++;
+                unreported++;
             }
         }
         trace_memory_failure_rest_of_range(r->gpa, r->size, start, win,
-                                           told, untold);
+                                           reported, unreported);
     }
     g_free(r);
 }
@@ -382,7 +382,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
     bool has_gpa = false, recursive = false, is_new;
     bool simulated = simulated_pages &&
                      g_hash_table_remove(simulated_pages, host);
-    hwaddr gpa = 0, named, aliases[MAX_ALIASES] = { 0 };
+    hwaddr gpa = 0, signalled, aliases[MAX_ALIASES] = { 0 };
     const MemoryFailureArchOps *ops;
     int nr_aliases = 0;
 
@@ -480,7 +480,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
      * new huge page follows (report_rest_of_range()).  Tracking and the
      * event keep the size of the range lost.
      */
-    named = gpa + ((addr & qemu_real_host_page_mask()) - (uintptr_t)host);
+    signalled = gpa + ((addr & qemu_real_host_page_mask()) - (uintptr_t)host);
     ops = arch_ops(cpu);
     if (ar && cpu && (!host_guards_poison() || saving)) {
         /*
@@ -490,7 +490,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
          */
         action = MEMORY_FAILURE_ACTION_INJECT;
     } else if (ops) {
-        action = ops->report(ar ? cpu : NULL, named,
+        action = ops->report(ar ? cpu : NULL, signalled,
                              qemu_real_host_page_size(), &recursive);
     } else {
         action = MEMORY_FAILURE_ACTION_IGNORE;
@@ -499,7 +499,8 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
         action == MEMORY_FAILURE_ACTION_INJECT) {
         MFRestOfRange *rest = g_new(MFRestOfRange, 1);
 
-        *rest = (MFRestOfRange) { .gpa = gpa, .size = size, .named = named,
+        *rest = (MFRestOfRange) { .gpa = gpa, .size = size,
+                                  .signalled = signalled,
                                   .boot = boot_count };
         g_queue_push_tail(&rests, rest);
         if (!rest_timer) {
@@ -533,14 +534,14 @@ static void process_slots(CPUState *only, bool all)
 
     for (i = 0; i < MF_SLOTS; i++) {
         MFSlot *s = &slots[i], copy;
-        bool own_ar;
+        bool vcpu_ar;
         CPUState *cpu;
 
         if (qatomic_load_acquire(&s->state) != SLOT_READY) {
             continue;
         }
-        own_ar = s->code == BUS_MCEERR_AR && s->cpu_index >= 0;
-        cpu = own_ar ? qemu_get_cpu(s->cpu_index) : NULL;
+        vcpu_ar = s->code == BUS_MCEERR_AR && s->cpu_index >= 0;
+        cpu = vcpu_ar ? qemu_get_cpu(s->cpu_index) : NULL;
         if (only ? cpu != only : cpu && !all) {
             if (cpu) {
                 qemu_cpu_kick(cpu);
@@ -553,7 +554,7 @@ static void process_slots(CPUState *only, bool all)
         }
         copy = *s;
         qatomic_store_release(&s->state, SLOT_FREE);
-        if (own_ar) {
+        if (vcpu_ar) {
             qatomic_dec(&vcpu_ar_waiting);
         }
         slots_handled++;
@@ -814,7 +815,7 @@ bool memory_failure_restore(const MemoryPoison *ranges, size_t n, int uffd,
     /* One memory map update for all the traps */
     memory_region_transaction_begin();
     for (i = 0; i < n; i++) {
-        trace_memory_failure_restore(p[i].gpa, p[i].size, p[i].told);
+        trace_memory_failure_restore(p[i].gpa, p[i].size, p[i].reported);
         if (host_guards_poison()) {
             void *host = p[i].rb->host + p[i].offset;
 

@@ -40,7 +40,7 @@ typedef struct MigratedPoison {
     uint64_t offset;
     uint64_t size;
     uint64_t gpa;
-    bool told;
+    bool reported;
     int64_t first_us;
     uint64_t hits;
 } MigratedPoison;
@@ -100,7 +100,7 @@ static void flatten_range(const MemoryPoison *p, void *opaque)
         .offset = p->offset,
         .size = p->size,
         .gpa = p->gpa,
-        .told = p->told,
+        .reported = p->reported,
         .first_us = p->first_us,
         .hits = p->hits,
     };
@@ -207,8 +207,8 @@ static bool unflatten_range(PoisonMigration *m, const MigratedPoison *r,
         .gpa = r->gpa,
         .recipient = MEMORY_FAILURE_RECIPIENT_GUEST,
         /* Not sent, so lost here, whether or not the error was simulated */
-        .intact = false,
-        .told = r->told,
+        .data_intact = false,
+        .reported = r->reported,
         .first_us = r->first_us,
         .hits = r->hits,
     };
@@ -279,7 +279,7 @@ static const VMStateDescription vmstate_migrated_poison = {
         VMSTATE_UINT64(offset, MigratedPoison),
         VMSTATE_UINT64(size, MigratedPoison),
         VMSTATE_UINT64(gpa, MigratedPoison),
-        VMSTATE_BOOL(told, MigratedPoison),
+        VMSTATE_BOOL(reported, MigratedPoison),
         VMSTATE_INT64(first_us, MigratedPoison),
         VMSTATE_UINT64(hits, MigratedPoison),
         VMSTATE_END_OF_LIST()

@@ -52,7 +52,7 @@ typedef struct PoisonSlot {
 #define INFO_HAS_GPA        1
 #define INFO_HYPERVISOR     2
 #define INFO_INTACT         4
-#define INFO_TOLD           8
+#define INFO_REPORTED           8
 #define INFO_FLAGS          0xfff
 
 #define SEEN_HITS_BITS      24      /* the count saturates there */
@@ -307,8 +307,8 @@ static void unpack(const PoisonSlot *s, MemoryPoison *p)
     p->recipient = s->info & INFO_HYPERVISOR ?
                    MEMORY_FAILURE_RECIPIENT_HYPERVISOR :
                    MEMORY_FAILURE_RECIPIENT_GUEST;
-    p->intact = s->info & INFO_INTACT;
-    p->told = s->info & INFO_TOLD;
+    p->data_intact = s->info & INFO_INTACT;
+    p->reported = s->info & INFO_REPORTED;
     p->first_us = ((s->seen >> SEEN_HITS_BITS) + EPOCH_MS) * 1000;
     p->hits = s->seen & SEEN_HITS_MAX;
 }
@@ -370,7 +370,7 @@ static void absorb(PoisonSlot *n, unsigned block, uint64_t offset,
                 n->seen = MIN(n->seen >> SEEN_HITS_BITS,
                               s->seen >> SEEN_HITS_BITS) << SEEN_HITS_BITS |
                           MIN(hits, SEEN_HITS_MAX);
-                n->info |= s->info & INFO_TOLD;
+                n->info |= s->info & INFO_REPORTED;
                 remove_slot(s);
             }
         }
@@ -380,7 +380,7 @@ static void absorb(PoisonSlot *n, unsigned block, uint64_t offset,
 
 bool memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
                        bool has_gpa, hwaddr gpa,
-                       MemoryFailureRecipient recipient, bool intact,
+                       MemoryFailureRecipient recipient, bool data_intact,
                        MemoryPoison *p)
 {
     unsigned block;
@@ -396,7 +396,7 @@ bool memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
         if ((s->seen & SEEN_HITS_MAX) < SEEN_HITS_MAX) {
             s->seen++;
         }
-        if (!intact) {
+        if (!data_intact) {
             /* Real poison now, where an error was simulated before */
             s->info &= ~(uint64_t)INFO_INTACT;
         }
@@ -409,7 +409,7 @@ bool memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
     n.info = (has_gpa ? (gpa & ~(size - 1)) | INFO_HAS_GPA : 0) |
              (recipient == MEMORY_FAILURE_RECIPIENT_HYPERVISOR ?
               INFO_HYPERVISOR : 0) |
-             (intact ? INFO_INTACT : 0);
+             (data_intact ? INFO_INTACT : 0);
     n.seen = (uint64_t)MAX(now_ms, 0) << SEEN_HITS_BITS | 1;
     g_array_index(blocks, PoisonBlock, block - 1).count++;
     absorb(&n, block, offset, size);
@@ -432,7 +432,7 @@ bool memory_poison_restore(const MemoryPoison *p)
 {
     MemoryPoison now;
     bool is_new = memory_poison_add(p->rb, p->offset, p->size, p->has_gpa,
-                                    p->gpa, p->recipient, p->intact, &now);
+                                    p->gpa, p->recipient, p->data_intact, &now);
     int64_t first_ms = p->first_us / 1000 - EPOCH_MS;
     unsigned block;
     PoisonSlot *s;
@@ -443,7 +443,7 @@ bool memory_poison_restore(const MemoryPoison *p)
     QEMU_LOCK_GUARD(&lock);
     block = block_index(p->rb, false);
     s = find_locked(block, p->offset);
-    s->info |= p->told ? INFO_TOLD : 0;
+    s->info |= p->reported ? INFO_REPORTED : 0;
     s->seen = (uint64_t)MIN(MAX(first_ms, 0), (1ll << 40) - 1)
               << SEEN_HITS_BITS | MIN(MAX(p->hits, 1), SEEN_HITS_MAX);
     return true;
@@ -478,14 +478,14 @@ static PoisonSlot *slot_of_locked(RAMBlock *rb, uint64_t offset)
     return block ? find_locked(block, offset) : NULL;
 }
 
-void memory_poison_set_told(RAMBlock *rb, uint64_t offset)
+void memory_poison_set_reported(RAMBlock *rb, uint64_t offset)
 {
     PoisonSlot *s;
 
     QEMU_LOCK_GUARD(&lock);
     s = slot_of_locked(rb, offset);
     if (s) {
-        s->info |= INFO_TOLD;
+        s->info |= INFO_REPORTED;
     }
 }
 

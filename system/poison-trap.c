@@ -67,13 +67,14 @@ static bool poison_trap_consume(CPUState *cpu, RAMBlock *rb, uint64_t offset,
         BQL_LOCK_GUARD();
         /* The base page touched, not a huge page's base */
         outcome = consumer(cpu, gpa & qemu_real_host_page_mask(),
-                           qemu_real_host_page_size(), p.intact, p.told);
+                           qemu_real_host_page_size(), p.data_intact,
+                           p.reported);
     }
     trace_poison_trap_consumed(cpu->cpu_index, gpa, outcome);
-    if ((outcome & POISON_TRAP_TOLD) && !p.told) {
-        memory_poison_set_told(rb, offset);
+    if ((outcome & POISON_TRAP_REPORTED) && !p.reported) {
+        memory_poison_set_reported(rb, offset);
     }
-    return (outcome & POISON_TRAP_PASS) && p.intact;
+    return (outcome & POISON_TRAP_PASS) && p.data_intact;
 }
 
 /*
@@ -123,13 +124,13 @@ static bool poison_trap_device_access(RAMBlock *rb, uint64_t offset)
         return true;
     }
     /* Told already, or not mapped (an unplugged DIMM): nothing to say */
-    if (p.told || !p.has_gpa) {
+    if (p.reported || !p.has_gpa) {
         return false;
     }
     gpa = g_new(uint64_t, 1);
     *gpa = (p.gpa + (offset - p.offset)) & qemu_real_host_page_mask();
     /* Before the report, so that the next access does not make another */
-    memory_poison_set_told(rb, offset);
+    memory_poison_set_reported(rb, offset);
     trace_poison_trap_device_access(*gpa);
     WITH_QEMU_LOCK_GUARD(&device_lock) {
         if (!device_pending) {
@@ -427,7 +428,7 @@ static void remap_one(const MemoryPoison *p, void *opaque)
          * its contents: kept.  Real poison took them, and QEMU has no
          * other copy once the ROM is loaded: said.
          */
-        if (p->intact) {
+        if (p->data_intact) {
             return;
         }
         warn_report("a hardware memory error took read-only memory '%s' "

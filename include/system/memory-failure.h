@@ -39,14 +39,14 @@ typedef struct MemoryFailureArchOps {
      * Under TCG, @cpu (NULL for a device or the monitor) accessed the
      * poisoned range [@gpa, @gpa + @size).  Prepare the synchronous error;
      * the access itself then fails with MEMTX_ERROR.  Returns
-     * POISON_TRAP_TOLD if the guest has been told (or will be, by a
+     * POISON_TRAP_REPORTED if the guest has been told (or will be, by a
      * queued report) of this range, and POISON_TRAP_PASS if, the data
-     * being @intact, the access is to complete instead (the guest kernel
-     * read it, which a synchronous error would kill).  @told: an earlier
-     * access told the guest already.
+     * being intact (@data_intact), the access is to complete instead (the
+     * guest kernel read it, which a synchronous error would kill).
+     * @reported: an earlier access told the guest already.
      */
     unsigned (*poison_accessed)(CPUState *cpu, hwaddr gpa, uint64_t size,
-                                bool intact, bool told);
+                                bool data_intact, bool reported);
     /*
      * Raise the synchronous error of a consumed memory error on @cpu now
      * (arm: SEA), on @cpu's thread; NULL if the target has none.

@@ -20,8 +20,8 @@ typedef struct MemoryPoison {
     bool has_gpa;
     hwaddr gpa;                 /* first guest address mapping it */
     MemoryFailureRecipient recipient;
-    bool intact;                /* simulated: the data is still there */
-    bool told;                  /* a guest access to it told the guest */
+    bool data_intact;           /* simulated: the data is still there */
+    bool reported;              /* a guest access to it told the guest */
     int64_t first_us;           /* wall clock, millisecond resolution */
     uint64_t hits;              /* errors reported for it (saturates) */
 } MemoryPoison;
@@ -36,7 +36,7 @@ typedef struct MemoryPoison {
  */
 bool memory_poison_add(RAMBlock *rb, uint64_t offset, uint64_t size,
                        bool has_gpa, hwaddr gpa,
-                       MemoryFailureRecipient recipient, bool intact,
+                       MemoryFailureRecipient recipient, bool data_intact,
                        MemoryPoison *p);
 
 /*
@@ -60,7 +60,7 @@ bool memory_poison_block_has_poison(RAMBlock *rb);
 bool memory_poison_page_poisoned(RAMBlock *rb, uint64_t offset);
 
 /* Note that an access to the range covering @offset of @rb told the guest */
-void memory_poison_set_told(RAMBlock *rb, uint64_t offset);
+void memory_poison_set_reported(RAMBlock *rb, uint64_t offset);
 
 /*
  * The range at @offset of @rb is now mapped at @gpa in the guest, or

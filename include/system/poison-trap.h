@@ -16,18 +16,18 @@
  * instead of failing (only when the data is intact: the error was
  * simulated), or whether the machine resets for it.
  */
-#define POISON_TRAP_TOLD    1
-#define POISON_TRAP_PASS    2
-#define POISON_TRAP_RESET   4   /* the guest could not take it: reset */
+#define POISON_TRAP_REPORTED    1
+#define POISON_TRAP_PASS        2
+#define POISON_TRAP_RESET       4   /* the guest could not take it: reset */
 
 /*
  * Called, with the BQL held, on every guest access to the poisoned range
- * [@gpa, @gpa + @size): by vCPU @cpu, or by no vCPU (NULL: DMA, a page
- * table walk).  @told: whether an earlier access told the guest.
+ * [@gpa, @gpa + @size): by vCPU @cpu, or by no vCPU (NULL: a device, from
+ * the main loop).  @reported: whether an earlier access told the guest.
  */
 typedef unsigned (*PoisonTrapConsumed)(CPUState *cpu, hwaddr gpa,
-                                       uint64_t size, bool intact,
-                                       bool told);
+                                       uint64_t size, bool data_intact,
+                                       bool reported);
 void poison_trap_set_consumer(PoisonTrapConsumed consumed);
 
 /*

@@ -127,30 +127,31 @@ static bool arm_mf_sea_record(CPUState *cs, hwaddr gpa, uint64_t size,
 }
 
 static unsigned arm_mf_poison_accessed(CPUState *cs, hwaddr gpa,
-                                       uint64_t size, bool intact, bool told)
+                                       uint64_t size, bool data_intact,
+                                       bool reported)
 {
     bool recursive;
 
-    if (cs && intact && arm_current_el(cpu_env(cs)) > 0) {
+    if (cs && data_intact && arm_current_el(cpu_env(cs)) > 0) {
         /*
          * The guest kernel read it (a page it freed, say, whose record it
          * lost): a kernel-mode SEA is fatal to Linux.  The data is there,
          * so the access completes and the error goes the asynchronous way,
          * once: a page copy makes hundreds of accesses.
          */
-        if (told) {
-            return POISON_TRAP_PASS | POISON_TRAP_TOLD;
+        if (reported) {
+            return POISON_TRAP_PASS | POISON_TRAP_REPORTED;
         }
-        told = arm_mf_record(NULL, gpa, size, NULL) == GHES_POST_DONE;
-        trace_arm_mf_kernel_consumed(cs->cpu_index, gpa, told);
-        return POISON_TRAP_PASS | (told ? POISON_TRAP_TOLD : 0);
+        reported = arm_mf_record(NULL, gpa, size, NULL) == GHES_POST_DONE;
+        trace_arm_mf_kernel_consumed(cs->cpu_index, gpa, reported);
+        return POISON_TRAP_PASS | (reported ? POISON_TRAP_REPORTED : 0);
     }
     if (!cs) {
         /* A device or QEMU itself: the guest hears of it asynchronously */
         return arm_mf_record(NULL, gpa, size, NULL) == GHES_POST_DONE ?
-               POISON_TRAP_TOLD : 0;
+               POISON_TRAP_REPORTED : 0;
     }
-    return arm_mf_sea_record(cs, gpa, size, &recursive) ? POISON_TRAP_TOLD
+    return arm_mf_sea_record(cs, gpa, size, &recursive) ? POISON_TRAP_REPORTED
                                                         : 0;
 }
 

@@ -262,7 +262,8 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
                b[2] == p->gpa) {
         /*
          * The same poison touched again before the guest took the first
-         * machine check (one instruction, several accesses): one is it.
+         * machine check (one instruction, several accesses): that one
+         * reports both.
          */
         p->action = MEMORY_FAILURE_ACTION_INJECT;
         trace_x86_mf_coalesced(cs->cpu_index, p->gpa);
@@ -603,18 +604,19 @@ static MemoryFailureAction x86_mf_report(CPUState *cs, hwaddr gpa,
 }
 
 static unsigned x86_mf_poison_accessed(CPUState *cs, hwaddr gpa,
-                                       uint64_t size, bool intact, bool told)
+                                       uint64_t size, bool data_intact,
+                                       bool reported)
 {
     bool recursive;
 
     if (!x86_mf_have_queue(gpa)) {
         return 0;
     }
-    if (cs && intact && !(cpu_env(cs)->hflags & HF_CPL_MASK) && told) {
+    if (cs && data_intact && !(cpu_env(cs)->hflags & HF_CPL_MASK) && reported) {
         /* Told already, by an earlier access of the same copy */
-        return POISON_TRAP_PASS | POISON_TRAP_TOLD;
+        return POISON_TRAP_PASS | POISON_TRAP_REPORTED;
     }
-    if (cs && intact && !(cpu_env(cs)->hflags & HF_CPL_MASK)) {
+    if (cs && data_intact && !(cpu_env(cs)->hflags & HF_CPL_MASK)) {
         /*
          * The guest kernel read it: unless that access had a fixup, an
          * action-required machine check in the kernel is fatal to Linux.
@@ -624,14 +626,14 @@ static unsigned x86_mf_poison_accessed(CPUState *cs, hwaddr gpa,
         X86HeldMce h = { .cpu_index = first_cpu->cpu_index, .gpa = gpa };
         X86MceQueue *q = x86_mce_queue_get();
 
-        told = x86_mce_queue_push(q, &h);
-        trace_x86_mf_kernel_consumed(cs->cpu_index, gpa, told);
+        reported = x86_mce_queue_push(q, &h);
+        trace_x86_mf_kernel_consumed(cs->cpu_index, gpa, reported);
         x86_mce_queue_retry_in(q, X86_MF_RETRY_NS);
-        return POISON_TRAP_PASS | (told ? POISON_TRAP_TOLD : 0);
+        return POISON_TRAP_PASS | (reported ? POISON_TRAP_REPORTED : 0);
     }
     switch (x86_mf_mce(cs ? cs : first_cpu, gpa, cs != NULL, &recursive)) {
     case MEMORY_FAILURE_ACTION_INJECT:
-        return POISON_TRAP_TOLD;
+        return POISON_TRAP_REPORTED;
     case MEMORY_FAILURE_ACTION_RESET:
         return POISON_TRAP_RESET;
     default:

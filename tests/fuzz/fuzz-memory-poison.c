@@ -53,7 +53,7 @@ typedef struct ModelRange {
     bool has_gpa;
     uint64_t gpa;
     MemoryFailureRecipient recipient;
-    bool intact, told;
+    bool data_intact, reported;
     uint64_t hits;
 } ModelRange;
 
@@ -98,7 +98,7 @@ static void check_entry(const ModelRange *r, const MemoryPoison *p)
     assert(p->has_gpa == r->has_gpa);
     assert(!r->has_gpa || p->gpa == r->gpa);
     assert(p->recipient == r->recipient);
-    assert(p->intact == r->intact && p->told == r->told);
+    assert(p->data_intact == r->data_intact && p->reported == r->reported);
     assert(p->hits == r->hits);
 }
 
@@ -110,7 +110,7 @@ static void do_add(Input *in)
                              (MAX_SHIFT - MIN_SHIFT + 1));
     uint64_t offset = page * PAGE + take(in, 2) % PAGE;
     unsigned flags = take(in, 1);
-    bool has_gpa = flags & 1, intact = flags & 2;
+    bool has_gpa = flags & 1, data_intact = flags & 2;
     uint64_t gpa = take(in, 6) << 12 | (offset & (PAGE - 1));
     MemoryFailureRecipient recipient = flags & 4 ?
         MEMORY_FAILURE_RECIPIENT_HYPERVISOR : MEMORY_FAILURE_RECIPIENT_GUEST;
@@ -120,14 +120,14 @@ static void do_add(Input *in)
     unsigned i;
 
     is_new = memory_poison_add(rbs[b], offset, size, has_gpa, gpa,
-                               recipient, intact, &p);
+                               recipient, data_intact, &p);
     offset &= ~(size - 1);
     old = covering(b, offset);
     if (old && old->size >= size) {
         /* Known, by itself or inside a larger range */
         assert(!is_new);
         old->hits = MIN(old->hits + 1, HITS_MAX);
-        old->intact &= intact;
+        old->data_intact &= data_intact;
         check_entry(old, &p);
         return;
     }
@@ -135,7 +135,7 @@ static void do_add(Input *in)
     n = (ModelRange) {
         .block = b, .offset = offset, .size = size, .has_gpa = has_gpa,
         .gpa = has_gpa ? gpa & ~(size - 1) : 0, .recipient = recipient,
-        .intact = intact, .hits = 1,
+        .data_intact = data_intact, .hits = 1,
     };
     /* A larger range takes in the smaller ones it covers */
     for (i = model->len; i-- > 0;) {
@@ -145,7 +145,7 @@ static void do_add(Input *in)
             r->offset - offset < size) {
             assert(r->size < size);
             n.hits = MIN(n.hits + r->hits, HITS_MAX);
-            n.told |= r->told;
+            n.reported |= r->reported;
             g_array_remove_index_fast(model, i);
         }
     }
@@ -209,15 +209,15 @@ static void do_find(Input *in)
     assert(memory_poison_find(rbs[b], offset, NULL) == found);
 }
 
-static void do_told(Input *in)
+static void do_reported(Input *in)
 {
     unsigned b = take(in, 1) % NR_BLOCKS;
     uint64_t offset = take(in, 2) % (2 * MAX_PAGES) * PAGE;
     ModelRange *r = covering(b, offset);
 
-    memory_poison_set_told(rbs[b], offset);
+    memory_poison_set_reported(rbs[b], offset);
     if (r) {
-        r->told = true;
+        r->reported = true;
     }
 }
 
@@ -293,7 +293,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             do_find(&in);
             break;
         case 12:
-            do_told(&in);
+            do_reported(&in);
             break;
         case 13:
             b = take(&in, 1) % NR_BLOCKS;
