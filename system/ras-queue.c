@@ -6,6 +6,7 @@
 
 #include "qemu/osdep.h"
 #include "qapi/qapi-events-ras.h"
+#include "qemu/error-report.h"
 #include "system/ras-queue.h"
 #include "trace.h"
 
@@ -50,4 +51,33 @@ RasQueueInfoList *ras_queue_list(void)
         QAPI_LIST_APPEND(tail, info);
     }
     return head;
+}
+
+void *ras_queue_flatten(GQueue *queue, size_t item_size,
+                        void (*flatten)(void *item, const void *queued),
+                        int32_t *nr)
+{
+    uint8_t *items = g_malloc_n(g_queue_get_length(queue), item_size);
+    GList *l;
+    int32_t i = 0;
+
+    for (l = queue->head; l; l = l->next) {
+        flatten(items + i++ * item_size, l->data);
+    }
+    *nr = i;
+    return items;
+}
+
+/* Far more than a queue of 65,536 needs, far less than a stream may say */
+#define RAS_QUEUE_MAX_MIGRATED  (1 << 20)
+
+bool ras_queue_stream_count_valid(const char *device, const char *what,
+                                  int32_t nr, uint32_t capacity)
+{
+    if (nr < 0 || nr > capacity || nr > RAS_QUEUE_MAX_MIGRATED) {
+        error_report("%s: migration stream holds %d %s, this queue %u",
+                     device, nr, what, capacity);
+        return false;
+    }
+    return true;
 }

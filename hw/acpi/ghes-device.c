@@ -940,33 +940,29 @@ static void ghes_device_reset_hold(Object *obj, ResetType type)
     }
 }
 
-/*
- * The queue flattened for migration, s->mig, exists from pre_save to
- * post_save and from a load's start to its post_load.  A load that
- * failed (a bad stream: QEMU may go on, and save or load again) leaves
- * the records it had read: released before the next save or load.
- */
+/* The queue flattened for migration, s->mig (see ras_queue_flatten()) */
 static void ghes_mig_free(AcpiGhesDevice *s)
 {
     g_clear_pointer(&s->mig, g_free);
     s->nr_mig = 0;
 }
 
+static void ghes_mig_flatten(void *item, const void *queued)
+{
+    GhesMigratedRecord *r = item;
+    const GhesQueued *q = queued;
+
+    r->len = q->len;
+    memcpy(r->data, q->data, q->len);
+}
+
 static int ghes_device_pre_save(void *opaque)
 {
     AcpiGhesDevice *s = opaque;
-    GList *l;
-    int32_t i = 0;
 
     ghes_mig_free(s);
-    s->nr_mig = g_queue_get_length(&s->queue);
-    s->mig = g_new(GhesMigratedRecord, s->nr_mig);
-    for (l = s->queue.head; l; l = l->next, i++) {
-        GhesQueued *q = l->data;
-
-        s->mig[i].len = q->len;
-        memcpy(s->mig[i].data, q->data, q->len);
-    }
+    s->mig = ras_queue_flatten(&s->queue, sizeof(GhesMigratedRecord),
+                               ghes_mig_flatten, &s->nr_mig);
     return 0;
 }
 
@@ -984,23 +980,14 @@ static int ghes_device_pre_load(void *opaque)
 
 /*
  * The stream is untrusted: counts and lengths are checked before
- * anything is allocated for them, against what this machine's queue can
- * hold and a hard bound (a machine given a huge queue-size must not
- * allocate whatever a stream claims).
+ * anything is allocated for them
  */
-#define GHES_MAX_MIGRATED       (1 << 20)
-
 static bool ghes_nr_mig_valid(void *opaque, int version_id)
 {
     AcpiGhesDevice *s = opaque;
 
-    if (s->nr_mig < 0 || s->nr_mig > s->queue_size ||
-        s->nr_mig > GHES_MAX_MIGRATED) {
-        error_report("%s: migration stream holds %d queued records, this "
-                     "queue %u", TYPE_ACPI_GHES, s->nr_mig, s->queue_size);
-        return false;
-    }
-    return true;
+    return ras_queue_stream_count_valid(TYPE_ACPI_GHES, "queued records",
+                                        s->nr_mig, s->queue_size);
 }
 
 static bool ghes_mig_len_valid(void *opaque, int version_id)

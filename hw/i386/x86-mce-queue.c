@@ -222,19 +222,19 @@ static void x86_mce_queue_reset_hold(Object *obj, ResetType type)
 
 static int x86_mce_queue_post_save(void *opaque);
 
+static void x86_mce_queue_flatten(void *item, const void *queued)
+{
+    *(X86HeldMce *)item = *(const X86HeldMce *)queued;
+}
+
 static int x86_mce_queue_pre_save(void *opaque)
 {
     X86MceQueue *q = opaque;
-    GList *l;
-    int32_t i = 0;
 
     /* What a failed load left (x86_mce_queue_pre_load) */
     x86_mce_queue_post_save(q);
-    q->nr_mig = g_queue_get_length(&q->held);
-    q->mig = g_new(X86HeldMce, q->nr_mig);
-    for (l = q->held.head; l; l = l->next) {
-        q->mig[i++] = *(X86HeldMce *)l->data;
-    }
+    q->mig = ras_queue_flatten(&q->held, sizeof(X86HeldMce),
+                               x86_mce_queue_flatten, &q->nr_mig);
     return 0;
 }
 
@@ -256,24 +256,13 @@ static int x86_mce_queue_pre_load(void *opaque)
     return x86_mce_queue_post_save(opaque);
 }
 
-/*
- * The stream is untrusted: its count is checked before the allocation,
- * against the queue's size and a hard bound (a machine given a huge size
- * must not allocate whatever a stream claims).
- */
-#define X86_MCE_QUEUE_MAX_MIGRATED  (1 << 20)
-
+/* The stream is untrusted: its count is checked before the allocation */
 static bool x86_mce_queue_nr_valid(void *opaque, int version_id)
 {
     X86MceQueue *q = opaque;
 
-    if (q->nr_mig < 0 || q->nr_mig > q->size ||
-        q->nr_mig > X86_MCE_QUEUE_MAX_MIGRATED) {
-        error_report("%s: migration stream holds %d machine checks, this "
-                     "queue %u", TYPE_X86_MCE_QUEUE, q->nr_mig, q->size);
-        return false;
-    }
-    return true;
+    return ras_queue_stream_count_valid(TYPE_X86_MCE_QUEUE, "machine checks",
+                                        q->nr_mig, q->size);
 }
 
 static int x86_mce_queue_post_load(void *opaque, int version_id)

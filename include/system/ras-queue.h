@@ -42,4 +42,29 @@ void ras_queue_overflow(RasReportQueue *q, uint64_t count, bool has_addr,
 /* Every registered queue, for query-ras-queues */
 RasQueueInfoList *ras_queue_list(void);
 
+/*
+ * A queue in the migration stream, as an array of its reports (each
+ * device keeps its own, typed for its VMState): from pre_save to
+ * post_save, and from a load's start to its post_load.  A load that
+ * failed (a bad stream: QEMU may go on, and save or load again) leaves
+ * what it had read, which the next save or load frees first.
+ */
+
+/*
+ * The reports of @queue, @item_size bytes each as @flatten writes them
+ * from a queued one: a new array, its length in *@nr
+ */
+void *ras_queue_flatten(GQueue *queue, size_t item_size,
+                        void (*flatten)(void *item, const void *queued),
+                        int32_t *nr);
+
+/*
+ * Whether a stream's count of @nr reports fits a queue that holds
+ * @capacity, and a hard bound (a machine given a huge capacity must not
+ * allocate whatever a stream claims): checked before anything is
+ * allocated; said, for @what of @device, if not.
+ */
+bool ras_queue_stream_count_valid(const char *device, const char *what,
+                                  int32_t nr, uint32_t capacity);
+
 #endif
