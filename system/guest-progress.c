@@ -20,6 +20,7 @@
 #include "system/guest-progress.h"
 #include "trace.h"
 #ifdef CONFIG_LINUX
+#define HAVE_KVM_STATS
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 #include "system/kvm-stats.h"
@@ -40,7 +41,7 @@ int64_t guest_progress_vcpu_ns(CPUState *cs)
     return 0;
 }
 
-#ifdef CONFIG_LINUX
+#ifdef HAVE_KVM_STATS
 /*
  * KVM says itself whether it has a vCPU blocked for a halt: the
  * "blocking" statistic (Linux 5.16), true only while the vCPU sleeps
@@ -53,6 +54,7 @@ typedef struct KvmBlocking {
     int fd;
     int64_t offset;             /* of the value, or -1: not available */
     bool asked;
+    bool opened;                /* @fd and @offset set (release) */
 } KvmBlocking;
 
 static GHashTable *kvm_blocking;        /* cpu_index -> KvmBlocking */
@@ -68,7 +70,8 @@ static void kvm_blocking_open(CPUState *cs, run_on_cpu_data data)
         fd = -1;
     }
     b->fd = fd;
-    qatomic_store_release(&b->offset, offset);
+    b->offset = offset;
+    qatomic_store_release(&b->opened, true);
     trace_guest_progress_kvm_blocking(cs->cpu_index, offset >= 0);
 }
 
@@ -95,7 +98,10 @@ static int kvm_vcpu_blocking(CPUState *cs)
         async_run_on_cpu(cs, kvm_blocking_open, RUN_ON_CPU_HOST_PTR(b));
         return -1;
     }
-    offset = qatomic_load_acquire(&b->offset);
+    if (!qatomic_load_acquire(&b->opened)) {
+        return -1;
+    }
+    offset = b->offset;
     if (offset < 0 || pread(b->fd, &v, sizeof(v), offset) != sizeof(v)) {
         return -1;
     }
@@ -142,7 +148,7 @@ int64_t guest_progress_cpu_ns(void)
 bool guest_progress_vcpu_idle(CPUState *cs)
 {
     if (kvm_enabled()) {
-#ifdef CONFIG_LINUX
+#ifdef HAVE_KVM_STATS
         int blocking = kvm_vcpu_blocking(cs);
 
         if (blocking >= 0) {

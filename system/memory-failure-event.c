@@ -138,7 +138,15 @@ void memory_failure_send_event(MemoryFailureRecipient recipient,
                                        g_free);
         period_timer = timer_new_ns(mf_event_clock(), mf_event_timer, NULL);
     }
-    st = repeat ? g_hash_table_lookup(recent, &key) : NULL;
+    st = g_hash_table_lookup(recent, &key);
+    if (st && !repeat) {
+        /*
+         * The range is new again (a reset gave fresh memory): what its
+         * old self held would come out after this
+         */
+        g_hash_table_remove(recent, &key);
+        st = NULL;
+    }
     if (st && now < st->sent_ns + MF_EVENT_PERIOD_NS) {
         st->held = true;
         st->flags = flags;

@@ -854,6 +854,7 @@ static void memory_failure_vm_state_change(void *opaque, bool running,
     process_slots(NULL, true);
     /* The rest of a lost huge page goes into the queues that are saved */
     report_rests(NULL);
+    poison_trap_report_devices();
     saving = false;
 }
 

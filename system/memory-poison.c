@@ -478,14 +478,16 @@ static PoisonSlot *slot_of_locked(RAMBlock *rb, uint64_t offset)
     return block ? find_locked(block, offset) : NULL;
 }
 
-void memory_poison_set_reported(RAMBlock *rb, uint64_t offset)
+void memory_poison_set_reported(RAMBlock *rb, uint64_t offset,
+                                bool reported)
 {
     PoisonSlot *s;
 
     QEMU_LOCK_GUARD(&lock);
     s = slot_of_locked(rb, offset);
     if (s) {
-        s->info |= INFO_REPORTED;
+        s->info = reported ? s->info | INFO_REPORTED
+                           : s->info & ~(uint64_t)INFO_REPORTED;
     }
 }
 

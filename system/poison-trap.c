@@ -54,11 +54,12 @@ void poison_trap_set_consumer(PoisonTrapConsumed consumed)
  * @gpa.  Returns whether the access completes.
  */
 static bool poison_trap_consume(CPUState *cpu, RAMBlock *rb, uint64_t offset,
-                                hwaddr gpa)
+                                hwaddr gpa, bool *retry)
 {
     MemoryPoison p;
     unsigned outcome = 0;
 
+    *retry = false;
     if (!memory_poison_find(rb, offset, &p) ||
         p.recipient != MEMORY_FAILURE_RECIPIENT_GUEST) {
         return true;
@@ -72,8 +73,9 @@ static bool poison_trap_consume(CPUState *cpu, RAMBlock *rb, uint64_t offset,
     }
     trace_poison_trap_consumed(cpu->cpu_index, gpa, outcome);
     if ((outcome & POISON_TRAP_REPORTED) && !p.reported) {
-        memory_poison_set_reported(rb, offset);
+        memory_poison_set_reported(rb, offset, true);
     }
+    *retry = outcome & (POISON_TRAP_RAISED | POISON_TRAP_RESET);
     return (outcome & POISON_TRAP_PASS) && p.data_intact;
 }
 
@@ -86,14 +88,28 @@ static bool poison_trap_consume(CPUState *cpu, RAMBlock *rb, uint64_t offset,
  * where delivery must not run (it can drop the BQL to wait for a vCPU).
  */
 static QemuMutex device_lock;
-static GHashTable *device_pending;      /* guest addresses to report */
+static GHashTable *device_pending;      /* gpa -> DeviceReport */
 static QEMUTimer *device_timer;         /* made at the first */
 
-static void poison_trap_report_devices(void *opaque)
+typedef struct DeviceReport {
+    hwaddr gpa;                 /* the base page */
+    char *block;                /* its RAM block, by name: it may go */
+    uint64_t offset;
+} DeviceReport;
+
+static void device_report_free(gpointer p)
+{
+    DeviceReport *r = p;
+
+    g_free(r->block);
+    g_free(r);
+}
+
+void poison_trap_report_devices(void)
 {
     GHashTable *pending;
     GHashTableIter it;
-    gpointer key;
+    gpointer value;
 
     WITH_QEMU_LOCK_GUARD(&device_lock) {
         pending = device_pending;
@@ -103,21 +119,42 @@ static void poison_trap_report_devices(void *opaque)
         return;
     }
     g_hash_table_iter_init(&it, pending);
-    while (g_hash_table_iter_next(&it, &key, NULL)) {
-        hwaddr gpa = *(uint64_t *)key;
-        unsigned outcome = consumer ? consumer(NULL, gpa,
-                                               qemu_real_host_page_size(),
-                                               false, false) : 0;
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        DeviceReport *r = value;
+        RAMBlock *rb = qemu_ram_block_by_name(r->block);
+        unsigned outcome;
 
-        trace_poison_trap_consumed(-1, gpa, outcome);
+        if (!rb) {
+            continue;
+        }
+        /*
+         * Noted first: delivery may wait for a vCPU, and an access
+         * meanwhile must not make another report; undone if the guest
+         * could not be told (a full queue), so that the next access tries
+         * again
+         */
+        memory_poison_set_reported(rb, r->offset, true);
+        outcome = consumer ? consumer(NULL, r->gpa,
+                                      qemu_real_host_page_size(), false,
+                                      false) : 0;
+        trace_poison_trap_consumed(-1, r->gpa, outcome);
+        if (!(outcome & POISON_TRAP_REPORTED)) {
+            memory_poison_set_reported(rb, r->offset, false);
+        }
     }
     g_hash_table_destroy(pending);
+}
+
+static void poison_trap_device_timer(void *opaque)
+{
+    poison_trap_report_devices();
 }
 
 static bool poison_trap_device_access(RAMBlock *rb, uint64_t offset)
 {
     MemoryPoison p;
-    uint64_t *gpa;
+    DeviceReport *r;
+    hwaddr gpa;
 
     if (!memory_poison_find(rb, offset, &p) ||
         p.recipient != MEMORY_FAILURE_RECIPIENT_GUEST) {
@@ -127,23 +164,29 @@ static bool poison_trap_device_access(RAMBlock *rb, uint64_t offset)
     if (p.reported || !p.has_gpa) {
         return false;
     }
-    gpa = g_new(uint64_t, 1);
-    *gpa = (p.gpa + (offset - p.offset)) & qemu_real_host_page_mask();
-    /* Before the report, so that the next access does not make another */
-    memory_poison_set_reported(rb, offset);
-    trace_poison_trap_device_access(*gpa);
+    gpa = (p.gpa + (offset - p.offset)) & qemu_real_host_page_mask();
+    r = g_new(DeviceReport, 1);
+    r->gpa = gpa;
+    r->block = g_strdup(qemu_ram_get_idstr(rb));
+    r->offset = offset;
     WITH_QEMU_LOCK_GUARD(&device_lock) {
         if (!device_pending) {
             device_pending = g_hash_table_new_full(g_int64_hash,
-                                                   g_int64_equal, g_free,
-                                                   NULL);
+                                                   g_int64_equal, NULL,
+                                                   device_report_free);
         }
-        g_hash_table_add(device_pending, gpa);
+        if (g_hash_table_contains(device_pending, &r->gpa)) {
+            /* Waiting already: this access makes no other report */
+            device_report_free(r);
+            return false;
+        }
+        g_hash_table_insert(device_pending, &r->gpa, r);
         if (!device_timer) {
             device_timer = timer_new_ns(QEMU_CLOCK_REALTIME,
-                                        poison_trap_report_devices, NULL);
+                                        poison_trap_device_timer, NULL);
         }
     }
+    trace_poison_trap_device_access(gpa);
     /*
      * A main-loop timer, not a bottom half: bottom halves also run in
      * nested aio_poll() calls (a vCPU thread waiting for I/O), where
@@ -283,12 +326,14 @@ bool poison_trap_host_poisoned(void *host)
     return rb && memory_poison_page_poisoned(rb, offset);
 }
 
-bool poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa)
+bool poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa,
+                            bool *retry)
 {
     ram_addr_t offset;
     RAMBlock *rb = qemu_ram_block_from_host(host, false, &offset);
 
-    return !rb || poison_trap_consume(cpu, rb, offset, gpa);
+    *retry = false;
+    return !rb || poison_trap_consume(cpu, rb, offset, gpa, retry);
 }
 
 static void poison_untrap(PoisonTrap *t)

@@ -59,8 +59,12 @@ bool memory_poison_block_has_poison(RAMBlock *rb);
  */
 bool memory_poison_page_poisoned(RAMBlock *rb, uint64_t offset);
 
-/* Note that an access to the range covering @offset of @rb told the guest */
-void memory_poison_set_reported(RAMBlock *rb, uint64_t offset);
+/*
+ * Note whether an access to the range covering @offset of @rb told the
+ * guest (or is telling it)
+ */
+void memory_poison_set_reported(RAMBlock *rb, uint64_t offset,
+                                bool reported);
 
 /*
  * The range at @offset of @rb is now mapped at @gpa in the guest, or

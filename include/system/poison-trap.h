@@ -19,6 +19,12 @@
 #define POISON_TRAP_REPORTED    1
 #define POISON_TRAP_PASS        2
 #define POISON_TRAP_RESET       4   /* the guest could not take it: reset */
+/*
+ * A synchronous error is pending on the vCPU, to be taken before the
+ * failed access is retried (x86: a machine check; arm raises its abort
+ * from the failed transaction itself)
+ */
+#define POISON_TRAP_RAISED      8
 
 /*
  * Called, with the BQL held, on every guest access to the poisoned range
@@ -54,10 +60,20 @@ void poison_trap_reset(void);
  * For accel/tcg/cputlb.c: whether the page at *@offset of region *@mr is
  * poisoned RAM (its TLB entry then sends every access here), a trap
  * being replaced by the RAM it hides; and the access of @cpu to @host,
- * at guest address @gpa, in such a page: false if it must fail.
+ * at guest address @gpa, in such a page: false if it must fail, with
+ * *@retry true if the vCPU is then to retry it (what the consumer
+ * raised, or a reset, comes first).
  */
 bool poison_trap_tlb_fill(MemoryRegion **mr, hwaddr *offset);
-bool poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa);
+bool poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa,
+                            bool *retry);
+
+/*
+ * Tell the guest now of the pages devices touched that it has not heard
+ * of yet (done from the main loop soon anyway): before the machine's
+ * state is saved, so that the reports travel in the queues
+ */
+void poison_trap_report_devices(void);
 
 /*
  * For page-table walkers that read RAM by its host address: whether the

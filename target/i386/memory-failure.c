@@ -66,14 +66,14 @@ typedef struct X86MceParams {
  * while it stays busy.
  *
  * Idle is not drained: the worker may be waiting for something else, and
- * nothing tells QEMU when the pool empties.  Seen here once in 74 storms,
- * a 6.1 guest sat idle for 80 ms without running its worker while 33
- * went in, and lost one.  So at most X86_MF_AO_UNDRAINED may be out that
- * the guest has shown no sign of processing: one counts as processed for
- * every X86_MF_AO_DRAIN_CPU_NS of CPU time the vCPUs run after the last
- * delivery (less than a record costs: 0.3 to 1 ms of vCPU time under TCG
- * here), and one every X86_MF_AO_DRAIN_MAX_NS whatever the guest does.
- * AMD's deferred errors need none of this: they wait in the banks.
+ * nothing tells QEMU when the pool empties (a guest idle with its worker
+ * not run yet lost one: docs/specs/memory-failure.rst).  So at most
+ * X86_MF_AO_UNDRAINED may be out that the guest has shown no sign of
+ * processing: one counts as processed for every X86_MF_AO_DRAIN_CPU_NS
+ * of CPU time the vCPUs run after the last delivery (less than a record
+ * costs the guest), and one every X86_MF_AO_DRAIN_MAX_NS whatever the
+ * guest does.  AMD's deferred errors need none of this: they wait in the
+ * banks.
  *
  * Action-required ones are never paced: the vCPU is at the access.
  */
@@ -259,7 +259,7 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
     if (!(env->mcg_cap & MCG_SER_P)) {
         why = "the CPU model has no software error recovery (MCG_SER_P)";
     } else if (p->ar && p->recursive && (b[1] & MCI_STATUS_VAL) &&
-               b[2] == p->gpa) {
+               b[2] == p->gpa && (cs->interrupt_request & CPU_INTERRUPT_MCE)) {
         /*
          * The same poison touched again before the guest took the first
          * machine check (one instruction, several accesses): that one
@@ -467,8 +467,8 @@ static CPUState *x86_mf_ao_target(void)
     if (IS_AMD_CPU(cpu_env(first_cpu))) {
         /*
          * A deferred error waits in a bank for the guest's poll.  Only the
-         * first CPU's banks: seen here, a 6.1 guest never drained those of
-         * its second CPU.
+         * first CPU's banks, the ones every guest polls (not so a 6.1
+         * guest's second CPU's: docs/specs/memory-failure.rst)
          */
         return first_cpu;
     }
@@ -603,6 +603,20 @@ static MemoryFailureAction x86_mf_report(CPUState *cs, hwaddr gpa,
     return x86_mf_mce(cs ? cs : first_cpu, gpa, cs != NULL, recursive);
 }
 
+/*
+ * Whether the machine check pending on @cs is taken before its next
+ * instruction: the failed access is then retried after it.  Not while
+ * the guest has cleared GIF (SVM: held until STGI, which the retried
+ * instruction would never reach), nor while a debugger single-steps
+ * with interrupts masked; the access then completes, as before poison.
+ */
+static bool x86_mf_mce_taken_next(CPUState *cs)
+{
+    return (cs->interrupt_request & CPU_INTERRUPT_MCE) &&
+           (cpu_env(cs)->hflags2 & HF2_GIF_MASK) &&
+           !(cs->singlestep_enabled & SSTEP_NOIRQ);
+}
+
 static unsigned x86_mf_poison_accessed(CPUState *cs, hwaddr gpa,
                                        uint64_t size, bool data_intact,
                                        bool reported)
@@ -633,7 +647,8 @@ static unsigned x86_mf_poison_accessed(CPUState *cs, hwaddr gpa,
     }
     switch (x86_mf_mce(cs ? cs : first_cpu, gpa, cs != NULL, &recursive)) {
     case MEMORY_FAILURE_ACTION_INJECT:
-        return POISON_TRAP_REPORTED;
+        return POISON_TRAP_REPORTED |
+               (cs && x86_mf_mce_taken_next(cs) ? POISON_TRAP_RAISED : 0);
     case MEMORY_FAILURE_ACTION_RESET:
         return POISON_TRAP_RESET;
     default:

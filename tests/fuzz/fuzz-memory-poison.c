@@ -215,7 +215,7 @@ static void do_reported(Input *in)
     uint64_t offset = take(in, 2) % (2 * MAX_PAGES) * PAGE;
     ModelRange *r = covering(b, offset);
 
-    memory_poison_set_reported(rbs[b], offset);
+    memory_poison_set_reported(rbs[b], offset, true);
     if (r) {
         r->reported = true;
     }
