@@ -1449,7 +1449,8 @@ static void test_random_streams(void)
         0xfffffffc, 0xffffffff,
     };
     g_autoptr(RasStream) stream = ras_stream_new();
-    const uint8_t *good, *ghes, *p;
+    const uint8_t *good, *ghes, *p, *end;
+    uint8_t footer[5];
     RasFw fw;
     QTestState *qts;
     size_t start_off, span, hot[16], nr_hot = 0;
@@ -1464,6 +1465,16 @@ static void test_random_streams(void)
     /* The section: addresses, register page, queue, counters */
     span = MIN(len - start_off, 64 + RAS_GHES_REGS_LEN +
                                 4 * (4 + RAS_GHES_RECORD_LEN) + 256);
+    /*
+     * And nothing past its footer (the section id after the footer byte,
+     * as in its header before the name's length): the next section is
+     * fw_cfg's, whose ACPI blob sizes upstream resizes with &error_abort
+     */
+    footer[0] = 0x7e;                       /* QEMU_VM_SECTION_FOOTER */
+    memcpy(footer + 1, ghes - 5, 4);
+    end = memmem(ghes, good + len - ghes, footer, sizeof(footer));
+    g_assert(end);
+    span = MIN(span, end - ghes);
     /* Its header and registers, and where each record starts */
     hot[nr_hot++] = start_off;
     hot[nr_hot++] = start_off + 32;
