@@ -11,7 +11,8 @@
  * the program reads it every 100 ms until the read fails.  Then it
  * touches every page once, with a write of a marker or a read (in turns
  * of two pages: the poisoned pages are every other one), and prints
- *   SCAN failed <index> ...        (the pages whose access failed)
+ *   SCAN failed <index>            (one line per page whose access failed)
+ *   SCAN failed-count <n>
  *   SCAN leaked <n>                (failed reads whose value was seen)
  *   SCAN intact <n> corrupt <n>    (the others read back, and with bad
  *                                   data)
@@ -23,7 +24,10 @@
  * and waits to be stopped.  A failed access must be failed at its
  * instruction: the value a failed read loaded is stored by the next
  * instruction, which must not run, and a failed write must leave the page
- * as it was (the host reads it).
+ * as it was (the host reads it).  The guest kernel's lines broke into the
+ * scan's: x86 machine checks are logged at KERN_EMERG from a work item.
+ * So the results are printed once that log has ended, and the console
+ * shows only emergencies from READY on.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -65,6 +69,19 @@ static void on_walk_sigbus(int sig, siginfo_t *si, void *uc)
     }
 }
 
+/* Only emergencies (a panic) reach the console from now on */
+static void quiet_console(void)
+{
+    int fd = open("/proc/sys/kernel/printk", O_WRONLY);
+
+    if (fd < 0 || write(fd, "1\n", 2) != 2) {
+        perror("scan: /proc/sys/kernel/printk");
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
 /* Reads the first word of @p; false if the read failed (SIGBUS) */
 static int read_page(volatile uint64_t *p, uint64_t *value)
 {
@@ -94,7 +111,7 @@ int main(int argc, char **argv)
                             .sa_flags = SA_SIGINFO | SA_NODEFER };
     long psz = getauxval(AT_PAGESZ);
     long n = argc > 1 ? atol(argv[1]) : 1000, i, intact = 0, corrupt = 0;
-    long walk;
+    long walk, nfailed = 0;
     int fd = open("/proc/self/pagemap", O_RDONLY);
     uint8_t *buf;
     char *failed;
@@ -125,13 +142,13 @@ int main(int argc, char **argv)
         printf("SCAN pa %ld 0x%llx\n", i,
                (unsigned long long)(entry & ((1ull << 55) - 1)) * psz);
     }
+    quiet_console();
     printf("SCAN READY\n");
     fflush(stdout);
 
     while (read_page((uint64_t *)buf, &v)) {
         usleep(100000);
     }
-    printf("SCAN failed");
     failed = calloc(n, 1);
     for (i = 0; i < n; i++) {
         /* One access each, the one the host checks (volatile) */
@@ -139,12 +156,13 @@ int main(int argc, char **argv)
 
         failed[i] = WRITTEN(i) ? !write_page(p, MARKER | i)
                                : !read_page(p, &v);
-        if (failed[i]) {
-            printf(" %ld", i);
-        }
     }
+    /* The guest kernel logs machine checks from a work item: let it end */
+    sleep(2);
     for (i = 0; i < n; i++) {
         if (failed[i]) {
+            printf("SCAN failed %ld\n", i);
+            nfailed++;
             continue;
         }
         if (read_page((uint64_t *)(buf + i * psz), &v) &&
@@ -154,7 +172,8 @@ int main(int argc, char **argv)
             corrupt++;
         }
     }
-    printf("\nSCAN leaked %ld\n", leaked);
+    printf("SCAN failed-count %ld\n", nfailed);
+    printf("SCAN leaked %ld\n", leaked);
     printf("SCAN intact %ld corrupt %ld\nSCAN DONE\n", intact, corrupt);
 
     /*
