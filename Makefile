@@ -7,7 +7,7 @@
 NINJA ?= ninja
 BINARIES = qemu-system-aarch64 qemu-system-x86_64
 QTESTS = tests/qtest/ghes-test tests/qtest/ghes-compat-test \
-	tests/qtest/memory-failure-test \
+	tests/qtest/ghes-x86-test tests/qtest/memory-failure-test \
 	tests/unit/test-poison-uffd tests/unit/test-kvm-stats
 
 .PHONY: all check check-qtest check-build check-guest demo bench bench-poison \

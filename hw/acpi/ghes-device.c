@@ -451,7 +451,12 @@ unsigned ghes_async_source(AcpiGhesDevice *s)
 
 unsigned ghes_sea_source(AcpiGhesDevice *s, int cpu_index)
 {
-    unsigned own = s->first_sea + cpu_index % s->sea_sources, i;
+    unsigned own, i;
+
+    if (!s->sea_sources) {
+        return GHES_NO_SOURCE;
+    }
+    own = s->first_sea + cpu_index % s->sea_sources;
 
     for (i = 0; i < s->sea_sources; i++) {
         unsigned source = s->first_sea +
@@ -532,7 +537,7 @@ static GhesPosted ghes_write_block(AcpiGhesDevice *s, unsigned source,
     s->stats[source].records++;
     trace_ghes_record_written(source, block_addr, len, addr);
 
-    if (s->sources[source].notify == HEST_NOTIFY_GPIO && s->acpi_dev) {
+    if (source == s->async_source && s->acpi_dev) {
         trace_ghes_notify_ged(source);
         acpi_send_event(s->acpi_dev, ACPI_GENERIC_ERROR);
     }
@@ -787,16 +792,24 @@ static void ghes_async_queue_count(RasReportQueue *q, RasQueueInfo *info)
                       s->stats[s->async_source].records : 0;
 }
 
-/* Ours: the asynchronous source, then one SEA source per vCPU */
+/*
+ * Ours: the asynchronous source, then one SEA source per vCPU.  The
+ * asynchronous one is notified by the ACPI device's ACPI_GENERIC_ERROR
+ * event: through the GED an interrupt (GPIO-signal), elsewhere (x86) a
+ * general-purpose event whose method notifies the error device (SCI).
+ */
 static bool ghes_own_sources(AcpiGhesDevice *s, Error **errp)
 {
+    HestNotifyType async = object_dynamic_cast(OBJECT(s->acpi_dev),
+                                               TYPE_ACPI_GED) ?
+                           HEST_NOTIFY_GPIO : HEST_NOTIFY_SCI;
     unsigned i;
 
     s->nr_sources = 1 + s->sea_sources;
     s->sources = g_new0(HestSource, s->nr_sources);
     for (i = 0; i < s->nr_sources; i++) {
         s->sources[i].source_id = i;
-        s->sources[i].notify = i ? HEST_NOTIFY_SEA : HEST_NOTIFY_GPIO;
+        s->sources[i].notify = i ? HEST_NOTIFY_SEA : async;
     }
     s->async_source = 0;
     s->first_sea = 1;
@@ -851,9 +864,13 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
     AcpiGhesDevice *s = ACPI_GHES(dev);
     unsigned i;
 
-    if (s->sea_sources < 1 || s->sea_sources > GHES_MAX_SEA_SOURCES) {
-        error_setg(errp, "%s: sea-sources must be between 1 and %d",
+    if (s->sea_sources > GHES_MAX_SEA_SOURCES) {
+        error_setg(errp, "%s: sea-sources must be at most %d",
                    TYPE_ACPI_GHES, GHES_MAX_SEA_SOURCES);
+        return;
+    }
+    if (!s->acpi_dev) {
+        error_setg(errp, "%s: acpi-dev is not set", TYPE_ACPI_GHES);
         return;
     }
     if (s->legacy_sources ? !ghes_legacy_sources(s, errp)

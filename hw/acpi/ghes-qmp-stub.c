@@ -20,6 +20,23 @@ AcpiGhesDevice *ghes_device_find(void)
     return NULL;
 }
 
+/* Never called: ghes_device_find() found no sources to pass them */
+bool ghes_device_ready(AcpiGhesDevice *s, Error **errp)
+{
+    g_assert_not_reached();
+}
+
+unsigned ghes_async_source(AcpiGhesDevice *s)
+{
+    g_assert_not_reached();
+}
+
+GhesPosted ghes_post_mem_error(AcpiGhesDevice *s, unsigned source,
+                               const CperMemError *err, Error **errp)
+{
+    g_assert_not_reached();
+}
+
 void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
                              bool has_severity, CperSeverity severity,
                              bool has_error_type,

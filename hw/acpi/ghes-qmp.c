@@ -30,7 +30,8 @@ static AcpiGhesDevice *ghes_get(Error **errp)
 
     if (!s) {
         error_setg(errp, "this machine has no GHES error sources "
-                   "(use -machine virt,ras=on with ACPI firmware)");
+                   "(use -machine ras=on, on virt, q35 or pc, with ACPI "
+                   "firmware)");
     }
     return s;
 }
@@ -84,6 +85,12 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
     };
 
     if (!s || !ghes_device_ready(s, errp)) {
+        return;
+    }
+    if (ar && !s->sea_sources) {
+        error_setg(errp, "this machine has no synchronous error sources: "
+                   "its guests take action-required errors as machine "
+                   "checks (inject-host-memory-failure)");
         return;
     }
     if (err.size < 4096 || !is_power_of_2(err.size)) {
@@ -170,7 +177,8 @@ GhesInfo *qmp_query_ghes(Error **errp)
             src->has_cpu_index = !s->legacy_sources;
             src->cpu_index = i - s->first_sea;
         } else {
-            src->notification = GHES_NOTIFICATION_GPIO;
+            src->notification = s->sources[i].notify == HEST_NOTIFY_SCI ?
+                                GHES_NOTIFICATION_SCI : GHES_NOTIFICATION_GPIO;
         }
         if (s->hw_errors_addr) {
             src->has_block_address = true;

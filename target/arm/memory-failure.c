@@ -81,12 +81,7 @@ static GhesPosted arm_mf_record(CPUState *cs, hwaddr gpa, uint64_t size,
                                 Error **errp)
 {
     AcpiGhesDevice *ghes = ghes_device_find();
-    CperMemError err = {
-        .physical_address = gpa,
-        .size = size,
-        .severity = CPER_SEV_RECOVERABLE,
-        .type = CPER_MEM_TYPE_MULTI_BIT_ECC,
-    };
+    CperMemError err = cper_host_mem_error(gpa, size);
     unsigned source = GHES_NO_SOURCE;
     Error *local_err = NULL;
     GhesPosted posted = GHES_POST_FAILED;

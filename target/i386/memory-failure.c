@@ -25,6 +25,7 @@
 #include "system/runstate.h"
 #include "qemu/timer.h"
 #include "qapi/error.h"
+#include "hw/acpi/ghes-device.h"
 #include "target/i386/mce-inject.h"
 #include "target/i386/memory-failure.h"
 #include "trace.h"
@@ -582,6 +583,40 @@ static MemoryFailureAction x86_mf_mce(CPUState *cs, hwaddr gpa, bool ar,
     return action;
 }
 
+/*
+ * Firmware-first (ras=on, once firmware has placed the error status
+ * blocks): errors no vCPU takes at an instruction go to the guest as
+ * CPER records of the asynchronous GHES source, notified by a GPE and
+ * paced by the guest's acknowledgements, not as machine checks (which
+ * stop every CPU, are fatal if a second one comes while the first is
+ * handled, and are logged in a pool of 32).  Action-required errors stay
+ * machine checks: the guest must take them at the access.
+ */
+static AcpiGhesDevice *x86_mf_firmware_first(void)
+{
+    AcpiGhesDevice *ghes = ghes_device_find();
+
+    return ghes && ghes_device_ready(ghes, NULL) ? ghes : NULL;
+}
+
+static bool x86_mf_record(AcpiGhesDevice *ghes, hwaddr gpa, uint64_t size)
+{
+    CperMemError err = cper_host_mem_error(gpa, size);
+    Error *local_err = NULL;
+    GhesPosted posted = ghes_post_mem_error(ghes, ghes_async_source(ghes),
+                                            &err, &local_err);
+
+    trace_x86_mf_record(gpa, posted);
+    if (local_err) {
+        /* Each one is in MEMORY_FAILURE or RAS_QUEUE_OVERFLOW */
+        warn_report_once("memory error at guest address 0x%" HWADDR_PRIx
+                         " not reported to the guest: %s", gpa,
+                         error_get_pretty(local_err));
+        error_free(local_err);
+    }
+    return posted == GHES_POST_DONE;
+}
+
 /* Machines created without CPUs by x86_cpus_init() have no queue */
 static bool x86_mf_have_queue(hwaddr gpa)
 {
@@ -597,6 +632,12 @@ static bool x86_mf_have_queue(hwaddr gpa)
 static MemoryFailureAction x86_mf_report(CPUState *cs, hwaddr gpa,
                                          uint64_t size, bool *recursive)
 {
+    AcpiGhesDevice *ghes = cs ? NULL : x86_mf_firmware_first();
+
+    if (ghes) {
+        return x86_mf_record(ghes, gpa, size) ? MEMORY_FAILURE_ACTION_INJECT
+                                              : MEMORY_FAILURE_ACTION_IGNORE;
+    }
     if (!x86_mf_have_queue(gpa)) {
         return MEMORY_FAILURE_ACTION_IGNORE;
     }
@@ -621,16 +662,26 @@ static unsigned x86_mf_poison_accessed(CPUState *cs, hwaddr gpa,
                                        uint64_t size, bool data_intact,
                                        bool reported)
 {
+    bool kernel_read = cs && data_intact &&
+                       !(cpu_env(cs)->hflags & HF_CPL_MASK);
+    AcpiGhesDevice *ghes;
     bool recursive;
 
-    if (!x86_mf_have_queue(gpa)) {
-        return 0;
-    }
-    if (cs && data_intact && !(cpu_env(cs)->hflags & HF_CPL_MASK) && reported) {
+    if (kernel_read && reported) {
         /* Told already, by an earlier access of the same copy */
         return POISON_TRAP_PASS | POISON_TRAP_REPORTED;
     }
-    if (cs && data_intact && !(cpu_env(cs)->hflags & HF_CPL_MASK)) {
+    ghes = kernel_read || !cs ? x86_mf_firmware_first() : NULL;
+    if (ghes) {
+        /* Read by the kernel (see below), or a device: no vCPU takes it */
+        reported = x86_mf_record(ghes, gpa, size);
+        return (kernel_read ? POISON_TRAP_PASS : 0) |
+               (reported ? POISON_TRAP_REPORTED : 0);
+    }
+    if (!x86_mf_have_queue(gpa)) {
+        return 0;
+    }
+    if (kernel_read) {
         /*
          * The guest kernel read it: unless that access had a fixup, an
          * action-required machine check in the kernel is fatal to Linux.

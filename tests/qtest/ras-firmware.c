@@ -13,8 +13,9 @@
 #include "standard-headers/linux/qemu_fw_cfg.h"
 #include "ras-firmware.h"
 
-#define FW_CFG_BASE         0x09020000ull
-#define RAM_BASE            RAS_VIRT_RAM_BASE
+#define FW_CFG_BASE         0x09020000ull   /* arm virt: MMIO */
+#define FW_CFG_DMA_PORT     0x514           /* x86: I/O ports */
+#define RAM_BASE            (ras_fw_is_x86() ? 0 : RAS_VIRT_RAM_BASE)
 /* where the fake firmware puts what it allocates, and its scratch page */
 #define ALLOC_BASE          (RAM_BASE + 0x04000000ull)
 #define SCRATCH             (RAM_BASE + 0x08000000ull)
@@ -24,6 +25,12 @@
 #define CMD_ADD_POINTER     2
 #define CMD_ADD_CHECKSUM    3
 #define CMD_WRITE_POINTER   4
+
+bool ras_fw_is_x86(void)
+{
+    return !strcmp(qtest_get_arch(), "x86_64") ||
+           !strcmp(qtest_get_arch(), "i386");
+}
 
 /* fw_cfg DMA transfer (docs/specs/fw_cfg.rst), used for reads and writes */
 static void ras_fw_cfg_dma(QTestState *qts, uint16_t select, uint32_t control,
@@ -36,7 +43,13 @@ static void ras_fw_cfg_dma(QTestState *qts, uint16_t select, uint32_t control,
     stl_be_p(desc + 4, len);
     stq_be_p(desc + 8, addr);
     qtest_memwrite(qts, SCRATCH, desc, sizeof(desc));
-    qtest_writeq(qts, FW_CFG_BASE + 16, bswap64(SCRATCH));
+    if (ras_fw_is_x86()) {
+        /* big-endian registers: the high half, then the low one starts */
+        qtest_outl(qts, FW_CFG_DMA_PORT, bswap32(SCRATCH >> 32));
+        qtest_outl(qts, FW_CFG_DMA_PORT + 4, bswap32((uint32_t)SCRATCH));
+    } else {
+        qtest_writeq(qts, FW_CFG_BASE + 16, bswap64(SCRATCH));
+    }
     g_assert_cmphex(qtest_readl(qts, SCRATCH), ==, 0);
 }
 
@@ -222,6 +235,11 @@ const uint8_t ras_cper_mem_err_guid[16] = {
     0xB8, 0x63, 0x3E, 0x83, 0xED, 0x7C, 0x83, 0xB1,
 };
 
+int ras_ghes_sources(void)
+{
+    return ras_fw_is_x86() ? RAS_GHES_SOURCES_X86 : RAS_GHES_SOURCES;
+}
+
 uint64_t ras_ghes_blob(RasFw *fw)
 {
     RasFwFile *f = ras_fw_file(fw, "etc/hardware_errors");
@@ -237,7 +255,7 @@ uint64_t ras_ghes_block(RasFw *fw, int i)
 
 uint64_t ras_ghes_ack_reg(RasFw *fw, int i)
 {
-    return ras_ghes_blob(fw) + 8 * (RAS_GHES_SOURCES + i);
+    return ras_ghes_blob(fw) + 8 * (ras_ghes_sources() + i);
 }
 
 uint64_t ras_ghes_record_pa(RasFw *fw, int i)

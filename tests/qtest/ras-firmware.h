@@ -1,6 +1,6 @@
 /*
- * What ghes-test and memory-failure-test share: the guest firmware's part
- * for ACPI on arm virt (fw_cfg DMA, the linker/loader script run against
+ * What the RAS qtests share: the guest firmware's part for ACPI on arm
+ * virt and x86 (fw_cfg DMA, the linker/loader script run against
  * guest memory), the layout of the GHES blob and the guest's side of its
  * read-ack protocol, QMP error and queue checks, and migration streams.
  *
@@ -33,6 +33,9 @@ typedef struct RasFw {
     uint64_t next_alloc;
 } RasFw;
 
+/* Whether the QEMU under test is x86's (pc, q35) rather than arm virt */
+bool ras_fw_is_x86(void);
+
 /* Start tracking @qts; nothing is placed until ras_fw_run_loader() */
 void ras_fw_init(RasFw *fw, QTestState *qts);
 /* Read the fw_cfg directory and run etc/table-loader like firmware */
@@ -61,6 +64,9 @@ QTestState *ras_virt_start(const char *mem, const char *extra);
  * own; then an error status block for each source.
  */
 #define RAS_GHES_SOURCES        (1 + RAS_NR_CPUS)
+/* x86 (ras=on on pc, q35): the asynchronous source only */
+#define RAS_GHES_SOURCES_X86    1
+int ras_ghes_sources(void);
 #define RAS_GHES_REGS_LEN       4096
 #define RAS_GHES_BLOCK_LEN      1024
 #define RAS_GHES_BLOB_LEN       (RAS_GHES_REGS_LEN + \

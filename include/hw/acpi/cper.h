@@ -79,6 +79,20 @@ typedef struct CperMemError {
 } CperMemError;
 
 /*
+ * A host memory error as QEMU reports it to the guest: uncorrected but
+ * recoverable (the page is lost, the machine lives), multi-bit ECC
+ */
+static inline CperMemError cper_host_mem_error(uint64_t gpa, uint64_t size)
+{
+    return (CperMemError) {
+        .physical_address = gpa,
+        .size = size,
+        .severity = CPER_SEV_RECOVERABLE,
+        .type = CPER_MEM_TYPE_MULTI_BIT_ECC,
+    };
+}
+
+/*
  * The length of the record cper_encode_mem_error() produces.  Together
  * with the section it carries a 64-bit record sequence number as raw
  * data, so that no two records are byte-identical (Linux drops a record

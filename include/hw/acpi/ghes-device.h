@@ -9,6 +9,7 @@
 #define HW_ACPI_GHES_DEVICE_H
 
 #include "hw/qdev-core.h"
+#include "hw/acpi/aml-build.h"
 #include "hw/acpi/cper.h"
 #include "hw/acpi/hest.h"
 #include "hw/nvram/fw_cfg.h"
@@ -21,8 +22,9 @@
 OBJECT_DECLARE_SIMPLE_TYPE(AcpiGhesDevice, ACPI_GHES)
 
 /*
- * Source 0 is asynchronous, notified through the GED (GPIO-signal);
- * sources 1..N are synchronous, notified by SEA, one per vCPU so that
+ * Source 0 is asynchronous, notified through the GED (GPIO-signal) or,
+ * on x86, a GPE (SCI); sources 1..N (arm) are synchronous, notified by
+ * SEA, one per vCPU so that
  * every vCPU can take an external abort at the same time.  Beyond
  * GHES_MAX_SEA_SOURCES vCPUs share them (vCPU i uses source
  * 1 + i % N): each source costs three linker/loader commands, and the
@@ -138,11 +140,22 @@ AcpiGhesDevice *ghes_device_find(void);
 /**
  * ghes_device_create: create and realize the GHES sources of a machine
  * @machine: owner; the device becomes its "acpi-ghes" child
- * @acpi_dev: ACPI device that signals ACPI_GENERIC_ERROR (the GED)
- * @nr_cpus: possible vCPUs (at most GHES_MAX_SEA_SOURCES SEA sources)
+ * @acpi_dev: ACPI device that signals ACPI_GENERIC_ERROR: the GED (arm),
+ *            or one raising a GPE (x86: ghes_build_gpe_aml())
+ * @nr_cpus: possible vCPUs (at most GHES_MAX_SEA_SOURCES SEA sources);
+ *           0 for none (x86 takes synchronous errors as machine checks)
  */
 AcpiGhesDevice *ghes_device_create(Object *machine, DeviceState *acpi_dev,
                                    unsigned nr_cpus);
+
+/* The GPE that carries ACPI_GENERIC_ERROR on machines without a GED */
+unsigned ghes_gpe_number(void);
+
+/*
+ * ghes_build_gpe_aml: append to @table (the DSDT) the ACPI error device
+ * and the method of ghes_gpe_number() that notifies it
+ */
+void ghes_build_gpe_aml(Aml *table);
 
 void ghes_device_build_hest(AcpiGhesDevice *s, GArray *table_data,
                             GArray *hw_errors, BIOSLinker *linker,

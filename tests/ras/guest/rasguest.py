@@ -136,10 +136,12 @@ def build_initramfs(images, work, arch, programs, script):
     return out
 
 
-def qemu_cmd(binary_dir, arch, images, initrd, work, ras=True, smp=2,
+def qemu_cmd(binary_dir, arch, images, initrd, work, ras=None, smp=2,
              mem='1G', append='', console_input=False):
     """The command line of a TCG guest whose console goes to
-    work/console.log and whose QMP socket is work/qmp.sock; with
+    work/console.log and whose QMP socket is work/qmp.sock; @ras: the
+    machine's ras=on (default: on arm64, where it is how errors reach the
+    guest; off on x86, whose default is machine checks).  With
     @console_input, what is written to the socket work/console.sock
     reaches the guest's console (Guest.type())."""
     log = os.path.join(work, 'console.log')
@@ -156,6 +158,8 @@ def qemu_cmd(binary_dir, arch, images, initrd, work, ras=True, smp=2,
         '-no-reboot', '-no-shutdown',
         '-qmp', 'unix:%s,server=on,wait=off' % os.path.join(work, 'qmp.sock'),
         '-name', 'ras-guest,debug-threads=on']
+    if ras is None:
+        ras = arch == 'arm64'
     if arch == 'arm64':
         return [os.path.join(binary_dir, 'qemu-system-aarch64'),
                 '-machine', 'virt,gic-version=3' + (',ras=on' if ras else ''),
@@ -167,7 +171,8 @@ def qemu_cmd(binary_dir, arch, images, initrd, work, ras=True, smp=2,
     # recover from its machine checks; Intel's software error recovery
     # (MCG_SER_P) it can.
     return [os.path.join(binary_dir, 'qemu-system-x86_64'),
-            '-machine', 'q35', '-cpu', 'max,vendor=GenuineIntel',
+            '-machine', 'q35' + (',ras=on' if ras else ''),
+            '-cpu', 'max,vendor=GenuineIntel',
             '-vga', 'none', '-L', os.path.join(images, 'bios'),
             '-append', ('console=ttyS0 panic=-1 ' + append).strip()] + common
 

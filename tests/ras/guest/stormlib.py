@@ -20,7 +20,7 @@ import rasguest
 # Trace events that mark the moment QEMU notified the guest, by target
 # (upstream QEMU, also benchmarked, has none of them: it warns, no more)
 TRACES = {'arm64': ['ghes_record_written', 'arm_mf_sea'],
-          'x86': ['x86_mf_delivered']}
+          'x86': ['x86_mf_delivered', 'ghes_record_written']}
 
 CPER_SEC_PLATFORM_MEM = bytes.fromhex('1411bca5646fde4eb8633e83ed7c83b1')
 
@@ -141,14 +141,16 @@ def migrate_live(guest, cmd, say):
 
 
 def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
-        keep=False, cpu=None, migrate=False):
+        keep=False, cpu=None, migrate=False, ras=None):
     """One storm.  @style: 'ao' (free pages, action optional) or 'ar'
     (pages a process touches, action required); @path: 'host' (simulated
     host memory failures, inject-host-memory-failure), 'raw' (complete
     GHES records, inject-ghes-v2-error, arm64 AO only) or 'mce' (HMP mce,
     x86 AO only: upstream's only machine check injection).  With
     @migrate, the VM migrates live to a second QEMU as soon as the errors
-    are injected, and the guest's count is taken there.  Returns a dict
+    are injected, and the guest's count is taken there.  @ras: the
+    machine's ras=on (rasguest.qemu_cmd(); on x86, firmware-first
+    reporting through GHES instead of machine checks).  Returns a dict
     of figures; guest_handled counts pages the guest kernel took
     offline."""
     say = log or (lambda *a: None)
@@ -159,7 +161,7 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
         '/storm %s %d\necho "STORM EXIT $?"' % (style, n))
     trace_file = os.path.join(work, 'trace.log')
     cmd = rasguest.qemu_cmd(binary_dir, arch, images, initrd, work,
-                            mem='2G')
+                            mem='2G', ras=ras)
     cmd += ['-msg', 'timestamp=on', '-D', trace_file]
     for t in TRACES[arch]:
         cmd += ['-trace', 'enable=' + t]
