@@ -209,6 +209,34 @@ static void test_gpe(void)
     qtest_quit(qts);
 }
 
+/* QEMU 10.2's raw command: a record of the typed one, sent back */
+static void test_raw_cper(void)
+{
+    RasFw fw;
+    QTestState *qts = start(&fw, "q35,ras=on", NULL);
+    uint8_t rec[RAS_GHES_RECORD_LEN], back[RAS_GHES_RECORD_LEN];
+    g_autofree char *cper = NULL;
+
+    ras_fw_run_loader(&fw);
+    ich9_acpi_enable(qts);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             ERROR_PAGE);
+    qtest_memread(qts, ras_ghes_block(&fw, 0), rec, sizeof(rec));
+    stq_le_p(rec + RAS_GHES_RECORD_SEQ, 77);
+    cper = g_base64_encode(rec, sizeof(rec));
+    ras_ghes_ack(&fw, 0);
+    qtest_outb(qts, GPE0_STS, 1 << GHES_GPE);
+    g_assert(!gpe_raised(qts));
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-ghes-v2-error', "
+                             "'arguments': { 'cper': %s } }", cper);
+    qtest_memread(qts, ras_ghes_block(&fw, 0), back, sizeof(back));
+    g_assert(!memcmp(rec, back, sizeof(rec)));
+    g_assert(gpe_raised(qts));
+    qtest_quit(qts);
+}
+
 /*
  * A host memory error no vCPU consumes: a machine check until firmware
  * has placed the blocks (on qemu64, AMD: a deferred error in a bank,
@@ -340,6 +368,7 @@ int main(int argc, char **argv)
         qtest_add_func("/ghes-x86/hest-pc", test_hest_pc);
     }
     qtest_add_func("/ghes-x86/gpe", test_gpe);
+    qtest_add_func("/ghes-x86/raw-cper", test_raw_cper);
     qtest_add_func("/ghes-x86/host-failure", test_host_failure);
     qtest_add_func("/ghes-x86/migration", test_migration);
     qtest_add_func("/ghes-x86/machine-types", test_machine_types);
