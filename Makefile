@@ -59,7 +59,7 @@ clean:
 
 # Hostile input.  One clang build in a second directory serves both
 # jobs (tests/ras/sanitizers/configure): ASan, UBSan and QEMU's libFuzzer
-# support.  check-sanitizers: the qtests and eight guest tests against its
+# support.  check-sanitizers: the qtests and ten guest tests against its
 # qemu-system-* (SANITIZERS_ONLY=qtest or guest runs one part).  fuzz:
 # the libFuzzer targets of tests/fuzz (our files alone) and the
 # in-machine ones of tests/qtest/fuzz (qemu-fuzz-*), FUZZ_SECONDS each,

@@ -50,6 +50,10 @@ static void cper_append_estatus(GArray *out, uint32_t entries,
 
     status |= sev == CPER_SEV_CORRECTED ? CPER_ESTATUS_CORRECTABLE
                                         : CPER_ESTATUS_UNCORRECTABLE;
+    if (entries > 1) {
+        status |= sev == CPER_SEV_CORRECTED ? CPER_ESTATUS_MULTI_CORRECTABLE
+                                            : CPER_ESTATUS_MULTI_UNCORRECTABLE;
+    }
     build_append_int_noprefix(out, status, 4);          /* Block Status */
     build_append_int_noprefix(out, raw_offset, 4);      /* Raw Data Offset */
     build_append_int_noprefix(out, raw_len, 4);         /* Raw Data Length */
@@ -120,6 +124,39 @@ void cper_encode_mem_error(GArray *out, const CperMemError *err,
     cper_append_mem_section(out, err);
     build_append_int_noprefix(out, sequence, 8);        /* Raw Data */
     assert(out->len - start == CPER_MEM_RECORD_LEN);
+}
+
+bool cper_mem_records_mergeable(const uint8_t *a, const uint8_t *b)
+{
+    /* Error Severity of the block; each section has the block's */
+    return ldl_le_p(a + 16) == ldl_le_p(b + 16);
+}
+
+void cper_merge_mem_records(GArray *out, const uint8_t *const *records,
+                            unsigned n)
+{
+    const uint32_t entry_len = CPER_GDATA_LEN + CPER_MEM_LEN;
+    const uint32_t data_len = n * entry_len;
+    unsigned start = out->len, i;
+
+    assert(n);
+    cper_append_estatus(out, n, CPER_ESTATUS_HEADER_LEN + data_len, 8,
+                        data_len, ldl_le_p(records[0] + 16));
+    for (i = 0; i < n; i++) {
+        unsigned at = out->len;
+
+        assert(cper_mem_records_mergeable(records[0], records[i]));
+        g_array_append_vals(out, records[i] + CPER_ESTATUS_HEADER_LEN,
+                            entry_len);
+        if (i) {
+            /* One primary section: the first error */
+            out->data[at + 23] &= ~CPER_GDATA_FLAG_PRIMARY;
+        }
+    }
+    /* Raw data: the first record's sequence number */
+    g_array_append_vals(out, records[0] + CPER_ESTATUS_HEADER_LEN + entry_len,
+                        8);
+    assert(out->len - start == CPER_MEM_MERGED_LEN(n));
 }
 
 bool cper_check_estatus(const uint8_t *buf, size_t len, Error **errp)

@@ -475,6 +475,12 @@ bool ghes_device_block_free(AcpiGhesDevice *s, unsigned source)
            (ghes_ack_get(s, source) & HEST_READ_ACK_WRITE);
 }
 
+uint64_t ghes_source_errors(AcpiGhesDevice *s, unsigned source)
+{
+    return s->stats[source].records +
+           (source == s->async_source ? s->async_merged : 0);
+}
+
 unsigned ghes_device_queued(AcpiGhesDevice *s, unsigned source)
 {
     return source == s->async_source ? g_queue_get_length(&s->queue) : 0;
@@ -532,6 +538,7 @@ static GhesPosted ghes_write_block(AcpiGhesDevice *s, unsigned source,
     memcpy(s->copies[source].record, cper, len);
     s->copies[source].len = len;
     s->block_addr[source] = addr;
+    s->async_block_errors = 1;      /* ghes_async_next() may say more */
     /* Claim the block: the guest sets the bit again once it has read it */
     ghes_ack_set(s, source, ack & HEST_READ_ACK_PRESERVE);
     s->stats[source].records++;
@@ -546,12 +553,15 @@ static GhesPosted ghes_write_block(AcpiGhesDevice *s, unsigned source,
 
 /*
  * Linux acknowledges a record of the asynchronous source once it has
- * queued the memory_failure() work for it, in a per-CPU fifo of 16
- * entries that a worker drains later (every GED notification runs on
- * the same CPU), and it drops what does not fit: an acknowledgement is
- * not consumption.  After GHES_ASYNC_WINDOW records the next one waits
- * until the guest has shown progress (system/guest-progress.c).  A
- * window of 4 leaves room in the fifo for three wrong guesses in a row.
+ * queued the memory_failure() work for its errors, one entry each, in a
+ * per-CPU fifo of 16 entries that a worker drains later (every GED
+ * notification, and on x86 every ACPI notification, runs on the same
+ * CPU), and it drops what does not fit: an acknowledgement is not
+ * consumption.  After GHES_ASYNC_WINDOW errors the next one waits until
+ * the guest has shown progress (system/guest-progress.c).  A window of 4
+ * leaves room in the fifo for three wrong guesses in a row.  Memory
+ * errors waiting together go in one record, as many as the window and
+ * the block allow: one notification for them all.
  */
 #define GHES_ASYNC_WINDOW       4
 #define GHES_ASYNC_POLL_NS      (1 * SCALE_MS)
@@ -634,11 +644,38 @@ GhesPosted ghes_post_mem_error(AcpiGhesDevice *s, unsigned source,
     return posted;
 }
 
+/*
+ * How many records at the head of the queue go in together, at most
+ * @max: memory errors of ours of one severity (a raw record of
+ * inject-ghes-v2-error, or one from a migration stream, goes alone)
+ */
+static unsigned ghes_async_batch(AcpiGhesDevice *s, unsigned max)
+{
+    const GhesQueued *head = g_queue_peek_head(&s->queue), *q;
+    unsigned n = 1;
+
+    max = MIN(max, CPER_MEM_RECORDS_PER_BLOCK(HEST_GHES_BLOCK_LEN));
+    if (head->addr == GHES_ADDR_UNKNOWN) {
+        return 1;
+    }
+    while (n < max && (q = g_queue_peek_nth(&s->queue, n)) &&
+           q->addr != GHES_ADDR_UNKNOWN &&
+           cper_mem_records_mergeable(head->data, q->data)) {
+        n++;
+    }
+    return n;
+}
+
 /* The next record waiting for the asynchronous source, if it may go in */
 static void ghes_async_next(AcpiGhesDevice *s)
 {
     const unsigned source = s->async_source;
-    g_autofree GhesQueued *q = NULL;
+    g_autoptr(GArray) merged = NULL;
+    g_autofree const uint8_t **records = NULL;
+    GhesQueued *q;
+    const void *data;
+    size_t len;
+    unsigned n, i;
     uint64_t waited_us;
     Error *err = NULL;
 
@@ -664,17 +701,34 @@ static void ghes_async_next(AcpiGhesDevice *s)
         }
         s->async_unconfirmed = 0;
     }
-    q = g_queue_pop_head(&s->queue);
-    if (ghes_write_block(s, source, q->data, q->len, q->addr, &err) !=
+    q = g_queue_peek_head(&s->queue);
+    n = ghes_async_batch(s, GHES_ASYNC_WINDOW - s->async_unconfirmed);
+    data = q->data;
+    len = q->len;
+    if (n > 1) {
+        records = g_new(const uint8_t *, n);
+        for (i = 0; i < n; i++) {
+            records[i] = ((GhesQueued *)g_queue_peek_nth(&s->queue, i))->data;
+        }
+        merged = g_array_new(false, true, 1);
+        cper_merge_mem_records(merged, records, n);
+        data = merged->data;
+        len = merged->len;
+    }
+    if (ghes_write_block(s, source, data, len, q->addr, &err) !=
         GHES_POST_DONE) {
-        /* The blob stopped being RAM: the record waits for a new one */
+        /* The blob stopped being RAM: the records wait for a new one */
         warn_report_err(err);
-        g_queue_push_head(&s->queue, g_steal_pointer(&q));
         return;
     }
+    s->async_block_errors = n;
+    s->async_merged += n - 1;
     waited_us = (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - q->queued_ns) /
                 SCALE_US;
-    trace_ghes_dequeued(source, q->addr, waited_us);
+    trace_ghes_dequeued(source, q->addr, n, waited_us);
+    for (i = 0; i < n; i++) {
+        g_free(g_queue_pop_head(&s->queue));
+    }
 }
 
 static void ghes_async_timer(void *opaque)
@@ -689,9 +743,11 @@ static void ghes_source_acked(AcpiGhesDevice *s, unsigned source)
     if (source != s->async_source) {
         return;
     }
-    if (++s->async_unconfirmed == GHES_ASYNC_WINDOW) {
+    if (s->async_unconfirmed < GHES_ASYNC_WINDOW &&
+        s->async_unconfirmed + s->async_block_errors >= GHES_ASYNC_WINDOW) {
         guest_progress_mark(&s->async_progress);
     }
+    s->async_unconfirmed += s->async_block_errors;
     if (s->async_unconfirmed >= GHES_ASYNC_WINDOW) {
         /*
          * Whether the guest made progress (a look at every vCPU) is asked
@@ -789,7 +845,7 @@ static void ghes_async_queue_count(RasReportQueue *q, RasQueueInfo *info)
 
     info->waiting = g_queue_get_length(&s->queue);
     info->delivered = s->async_source != GHES_NO_SOURCE ?
-                      s->stats[s->async_source].records : 0;
+                      ghes_source_errors(s, s->async_source) : 0;
 }
 
 /*
@@ -991,7 +1047,10 @@ static int ghes_device_post_save(void *opaque)
 
 static int ghes_device_pre_load(void *opaque)
 {
-    ghes_mig_free(opaque);
+    AcpiGhesDevice *s = opaque;
+
+    ghes_mig_free(s);
+    s->async_merged = 0;        /* unless its subsection comes */
     return 0;
 }
 
@@ -1109,6 +1168,25 @@ static const VMStateDescription vmstate_ghes_source_stats = {
     },
 };
 
+static bool ghes_async_merged_needed(void *opaque)
+{
+    AcpiGhesDevice *s = opaque;
+
+    return s->async_merged != 0;
+}
+
+/* Sent once records carried several errors: query-ghes counts them */
+static const VMStateDescription vmstate_ghes_async_merged = {
+    .name = TYPE_ACPI_GHES "/async-merged",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = ghes_async_merged_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT64(async_merged, AcpiGhesDevice),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
 /*
  * With QEMU 10.2's sources the blob and its address migrate as in that
  * QEMU (guest RAM, the GED's fields), and this section only carries
@@ -1148,6 +1226,10 @@ static const VMStateDescription vmstate_ghes_device = {
                                              vmstate_ghes_source_stats,
                                              GhesSourceStats),
         VMSTATE_END_OF_LIST()
+    },
+    .subsections = (const VMStateDescription * const []) {
+        &vmstate_ghes_async_merged,
+        NULL
     },
 };
 

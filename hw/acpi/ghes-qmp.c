@@ -188,6 +188,7 @@ GhesInfo *qmp_query_ghes(Error **errp)
             src->acknowledged = ghes_device_block_free(s, i);
         }
         src->records = s->stats[i].records;
+        src->errors = ghes_source_errors(s, i);
         src->busy = s->stats[i].busy;
         src->queued = ghes_device_queued(s, i);
         src->overflow = i == s->async_source ? s->async_queue.dropped : 0;

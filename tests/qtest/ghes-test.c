@@ -274,6 +274,36 @@ static void test_inject_and_ack(void)
     qtest_quit(qts);
 }
 
+/*
+ * The memory errors at @pa, @pa + 4 KiB, ... (@n of them) in one record
+ * of block @i: every field of the block and its data entries
+ */
+static void check_merged_record(RasFw *fw, int i, uint64_t pa, int n,
+                                uint64_t seq)
+{
+    const uint32_t entry_len = 72 + 80;
+    g_autofree uint8_t *r = g_malloc(20 + n * entry_len + 8);
+    int k;
+
+    qtest_memread(fw->qts, ras_ghes_block(fw, i), r, 20 + n * entry_len + 8);
+    /* uncorrectable, multiple uncorrectable, @n entries */
+    g_assert_cmphex(ldl_le_p(r), ==, 1 | 4 | (n << 4));
+    g_assert_cmpint(ldl_le_p(r + 4), ==, 20 + n * entry_len);
+    g_assert_cmpint(ldl_le_p(r + 8), ==, 8);
+    g_assert_cmpint(ldl_le_p(r + 12), ==, n * entry_len);
+    g_assert_cmpint(ldl_le_p(r + 16), ==, 0);
+    for (k = 0; k < n; k++) {
+        const uint8_t *g = r + 20 + k * entry_len, *m = g + 72;
+
+        g_assert(!memcmp(g, ras_cper_mem_err_guid, 16));
+        g_assert_cmpint(ldl_le_p(g + 24), ==, 80);
+        g_assert_cmphex(g[23], ==, k ? 0 : 1);          /* primary */
+        g_assert_cmphex(ldq_le_p(m), ==, (1 << 1) | (1 << 14));
+        g_assert_cmphex(ldq_le_p(m + 16), ==, pa + k * 4096);
+        g_assert_cmpint(m[72], ==, 3);
+    }
+    g_assert_cmpint(ldq_le_p(r + 20 + n * entry_len), ==, seq);
+}
 
 /* Inject a typed memory error, take the record and acknowledge it */
 static void typed_record(RasFw *fw, uint8_t rec[RAS_GHES_RECORD_LEN])
@@ -331,17 +361,21 @@ static void test_queue(void)
     g_assert_cmpstr(qdict_get_str(d, "queue"), ==, "ghes");
     qobject_unref(rsp);
     ras_assert_queue(qts, "ghes", 3, 3, 1, 1);
-    for (i = 0; i < 4; i++) {
-        check_mem_record(&fw, 0, ERROR_PAGE + i * 4096, 4096, 0, 3, i + 1);
-        ras_ghes_ack(&fw, 0);
-    }
+    /* The first alone; the three that waited together, in one record */
+    check_mem_record(&fw, 0, ERROR_PAGE, 4096, 0, 3, 1);
+    ras_ghes_ack(&fw, 0);
+    check_merged_record(&fw, 0, ERROR_PAGE + 4096, 3, 2);
+    ras_ghes_ack(&fw, 0);
     s = ras_ghes_source(qts, 0);
     g_assert_cmpint(qdict_get_int(s, "queued"), ==, 0);
-    g_assert_cmpint(qdict_get_int(s, "records"), ==, 4);
+    g_assert_cmpint(qdict_get_int(s, "records"), ==, 2);
+    g_assert_cmpint(qdict_get_int(s, "errors"), ==, 4);
     g_assert(qdict_get_bool(s, "acknowledged"));
     qobject_unref(s);
+    ras_assert_queue(qts, "ghes", 3, 0, 4, 1);
     qtest_quit(qts);
 }
+
 
 static char *b64(const void *buf, size_t len)
 {

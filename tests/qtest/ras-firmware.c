@@ -258,6 +258,19 @@ uint64_t ras_ghes_ack_reg(RasFw *fw, int i)
     return ras_ghes_blob(fw) + 8 * (ras_ghes_sources() + i);
 }
 
+int ras_ghes_record_pas(RasFw *fw, int i, uint64_t *pas, int max)
+{
+    uint64_t block = ras_ghes_block(fw, i);
+    int n = (qtest_readl(fw->qts, block) >> 4) & 0x3ff, k;
+
+    g_assert_cmpint(n, <=, max);
+    for (k = 0; k < n; k++) {
+        /* header, then data entries of 72 + 80 bytes; the address at 16 */
+        pas[k] = qtest_readq(fw->qts, block + 20 + k * (72 + 80) + 72 + 16);
+    }
+    return n;
+}
+
 uint64_t ras_ghes_record_pa(RasFw *fw, int i)
 {
     return qtest_readq(fw->qts, ras_ghes_block(fw, i) + RAS_GHES_RECORD_PA);

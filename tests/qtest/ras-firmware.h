@@ -86,7 +86,12 @@ extern const uint8_t ras_cper_mem_err_guid[16];
 uint64_t ras_ghes_blob(RasFw *fw);
 uint64_t ras_ghes_block(RasFw *fw, int i);
 uint64_t ras_ghes_ack_reg(RasFw *fw, int i);
-/* The physical address of the memory error in block @i */
+/*
+ * The physical addresses of the memory errors in block @i (several when
+ * they waited together): how many, at most @max
+ */
+int ras_ghes_record_pas(RasFw *fw, int i, uint64_t *pas, int max);
+/* The physical address of the (first) memory error in block @i */
 uint64_t ras_ghes_record_pa(RasFw *fw, int i);
 /*
  * Take the record in block @i the way Linux's ghes_clear_estatus() does,

@@ -101,6 +101,33 @@ static inline CperMemError cper_host_mem_error(uint64_t gpa, uint64_t size)
 #define CPER_MEM_RECORD_LEN \
     (CPER_ESTATUS_HEADER_LEN + CPER_GDATA_LEN + CPER_MEM_LEN + 8)
 
+/* Merging n records of cper_encode_mem_error(): the length, the most */
+#define CPER_MEM_MERGED_LEN(n) \
+    (CPER_ESTATUS_HEADER_LEN + (n) * (CPER_GDATA_LEN + CPER_MEM_LEN) + 8)
+#define CPER_MEM_RECORDS_PER_BLOCK(block_len) \
+    (((block_len) - CPER_ESTATUS_HEADER_LEN - 8) / \
+     (CPER_GDATA_LEN + CPER_MEM_LEN))
+
+/*
+ * cper_mem_records_mergeable: whether two records of
+ * cper_encode_mem_error() may share one block (the same severity)
+ */
+bool cper_mem_records_mergeable(const uint8_t *a, const uint8_t *b);
+
+/**
+ * cper_merge_mem_records:
+ * @out: array of bytes the record is appended to
+ * @records: @n records of cper_encode_mem_error(), all mergeable
+ * @n: how many
+ *
+ * Append one Generic Error Status Block holding the @n memory error
+ * sections (CPER_MEM_MERGED_LEN(@n) bytes), the first one primary, with
+ * the first record's sequence number as raw data: a guest takes the
+ * @n errors on one notification.
+ */
+void cper_merge_mem_records(GArray *out, const uint8_t *const *records,
+                            unsigned n);
+
 /**
  * cper_encode_mem_error:
  * @out: array of bytes the record is appended to

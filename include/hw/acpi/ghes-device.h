@@ -103,8 +103,10 @@ struct AcpiGhesDevice {
     /* Records for the async source, delivered as the guest acknowledges */
     GQueue queue;
     RasReportQueue async_queue;
-    /* ... and as it works: records acknowledged since it last idled */
+    /* ... and as it works: errors acknowledged since it last idled */
     uint32_t async_unconfirmed;
+    uint32_t async_block_errors;    /* in the record in its block */
+    uint64_t async_merged;          /* errors beyond one a record */
     GuestProgress async_progress;
     QEMUTimer *async_timer;
     /* After a load: sources waiting on empty blocks (post_load) */
@@ -202,6 +204,9 @@ typedef enum GhesPosted {
  */
 GhesPosted ghes_post_mem_error(AcpiGhesDevice *s, unsigned source,
                                const CperMemError *err, Error **errp);
+
+/* Errors written to @source: its records, each counted for its errors */
+uint64_t ghes_source_errors(AcpiGhesDevice *s, unsigned source);
 
 /* Records waiting for @source */
 unsigned ghes_device_queued(AcpiGhesDevice *s, unsigned source);
