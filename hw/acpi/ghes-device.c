@@ -558,13 +558,16 @@ static GhesPosted ghes_write_block(AcpiGhesDevice *s, unsigned source,
  * notification, and on x86 every ACPI notification, runs on the same
  * CPU), and it drops what does not fit: an acknowledgement is not
  * consumption.  After GHES_ASYNC_WINDOW errors the next one waits until
- * the guest has shown progress (system/guest-progress.c).  A window of 4
- * leaves room in the fifo for three wrong guesses in a row.  Memory
- * errors waiting together go in one record, as many as the window and
- * the block allow: one notification for them all.
+ * the guest has shown progress (system/guest-progress.c).  A window of 5
+ * leaves room in the fifo for two wrong guesses in a row (3 x 5 <= 16).
+ * Memory errors waiting together go in one record, as many as the window
+ * and the block allow: one notification for them all.  The guest drains
+ * a window in about 1.5 ms under TCG, so progress is looked for every
+ * 100 us while records wait (docs/specs/ras-storm-benchmark.rst: a 1 ms
+ * period cost a quarter of the rate).
  */
-#define GHES_ASYNC_WINDOW       4
-#define GHES_ASYNC_POLL_NS      (1 * SCALE_MS)
+#define GHES_ASYNC_WINDOW       5
+#define GHES_ASYNC_POLL_NS      (100 * SCALE_US)
 #define GHES_ASYNC_BUSY_NS      (50 * SCALE_MS)
 #define GHES_ASYNC_MAX_WAIT_NS  (500 * SCALE_MS)
 

@@ -10,6 +10,11 @@
  *   storm ar N   keeps touching the N pages: an action-required error
  *                reaches the guest when the page is touched, and this
  *                process gets SIGBUS BUS_MCEERR_AR, counts it and moves on
+ *   storm self N as ao, then the guest offlines the N pages itself
+ *                (/sys/devices/system/memory/hard_offline_page, one
+ *                memory_failure() each, no notification): the rate at
+ *                which this guest can take errors at all, the ceiling of
+ *                a storm
  *
  * Output (guest console):
  *   P <pa hex> <n>                 n pages from pa up, in page order
@@ -178,30 +183,60 @@ static void report(long *last_hwc, long *last_sig, long t0)
     }
 }
 
+/* The guest's own memory_failure() on every page, as fast as it goes */
+static void offline_all(const uint64_t *pa_of, long *last_hwc,
+                        long *last_sig, long t0)
+{
+    int fd = open("/sys/devices/system/memory/hard_offline_page", O_WRONLY);
+    char buf[32];
+    long i;
+
+    if (fd < 0) {
+        perror("storm: hard_offline_page");
+        exit(3);
+    }
+    for (i = 0; i < npages; i++) {
+        int len = snprintf(buf, sizeof(buf), "0x%llx",
+                           (unsigned long long)pa_of[i]);
+
+        if (write(fd, buf, len) != len) {
+            perror("storm: hard_offline_page");
+        }
+        if (!(i % 64)) {
+            report(last_hwc, last_sig, t0);
+        }
+    }
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     struct sigaction sa = { .sa_sigaction = on_sigbus,
                             .sa_flags = SA_SIGINFO | SA_NODEFER };
-    int ar, pagemap;
+    int ar, self, pagemap;
     long i, run, last_hwc = -2, last_sig = -1, t0;
+    uint64_t *pa_of;
 
-    if (argc != 3 || (strcmp(argv[1], "ao") && strcmp(argv[1], "ar"))) {
-        fprintf(stderr, "usage: storm ao|ar N\n");
+    if (argc != 3 || (strcmp(argv[1], "ao") && strcmp(argv[1], "ar") &&
+                      strcmp(argv[1], "self"))) {
+        fprintf(stderr, "usage: storm ao|ar|self N\n");
         return 2;
     }
     ar = !strcmp(argv[1], "ar");
+    self = !strcmp(argv[1], "self");
     npages = atol(argv[2]);
     psz = getauxval(AT_PAGESZ);
     pages = mmap(NULL, npages * psz, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     dead = calloc(npages, 1);
+    pa_of = calloc(npages, sizeof(*pa_of));
     pagemap = open("/proc/self/pagemap", O_RDONLY);
     /*
      * The pages must stay where the host is told they are: no huge page
      * (khugepaged would copy them elsewhere and free these), locked (and
      * init keeps compaction off locked pages).
      */
-    if (pages == MAP_FAILED || !dead || pagemap < 0 ||
+    if (pages == MAP_FAILED || !dead || !pa_of || pagemap < 0 ||
         madvise(pages, npages * psz, MADV_NOHUGEPAGE) < 0 ||
         mlock(pages, npages * psz) < 0) {
         perror("storm");
@@ -216,6 +251,9 @@ int main(int argc, char **argv)
                phys_addr(pages + (i + run) * psz, pagemap) == pa + run * psz) {
             run++;
         }
+        for (long k = 0; k < run; k++) {
+            pa_of[i + k] = pa + k * psz;
+        }
         printf("P %llx %ld\n", (unsigned long long)pa, run);
     }
     close(pagemap);
@@ -226,6 +264,9 @@ int main(int argc, char **argv)
     printf("STORM READY n=%ld hwc=%ld\n", npages, hardware_corrupted_kb());
     fflush(stdout);
     t0 = now_ms();
+    if (self) {
+        offline_all(pa_of, &last_hwc, &last_sig, t0);
+    }
 
     for (;;) {
         if (!ar) {

@@ -9,10 +9,13 @@ addresses and the kernel's own count of pages it took offline
 
 import base64
 import datetime
+import json
 import os
 import re
 import shutil
+import socket
 import struct
+import threading
 import time
 
 import rasguest
@@ -140,11 +143,66 @@ def migrate_live(guest, cmd, say):
     return dst, waiting, status or 'timeout'
 
 
+class PipelinedQmp:
+    """A second QMP connection that sends commands without waiting for
+    each reply (QEMU runs them in order), so that the client is not what
+    limits a storm: a client waiting for each reply tops out near 550
+    commands a second here."""
+
+    def __init__(self, path, timeout=60):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(path)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.sock.settimeout(timeout)
+        self.buf = b''
+        self._reply()                           # the greeting
+        self.send([{'execute': 'qmp_capabilities'}])
+        self.replies(1)
+
+    def _reply(self):
+        while b'\n' not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                raise RuntimeError('QMP connection closed')
+            self.buf += data
+        line, self.buf = self.buf.split(b'\n', 1)
+        return json.loads(line)
+
+    def send(self, commands):
+        self.sock.sendall(b''.join(json.dumps(c).encode() + b'\n'
+                                   for c in commands))
+
+    def replies(self, n):
+        """The next @n command replies, in order (events skipped), each
+        with the time it came"""
+        out = []
+        while len(out) < n:
+            r = self._reply()
+            if 'event' not in r:
+                out.append((time.time(), r))
+        return out
+
+    def close(self):
+        self.sock.close()
+
+
 def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
         keep=False, cpu=None, migrate=False, ras=None):
     """One storm.  @style: 'ao' (free pages, action optional) or 'ar'
     (pages a process touches, action required); @path: 'host' (simulated
-    host memory failures, inject-host-memory-failure), 'raw' (complete
+    host memory failures, inject-host-memory-failure, one command at a
+    time), 'pipe' (the same, pipelined on a second QMP connection:
+    the client is not the limit), 'count' (action optional: one command
+    for each physically contiguous run of pages, its 'count' the run's
+    length: neither client nor QMP is the limit), 'self' (no injection, the
+    guest offlines the pages itself: its ceiling), 'raw' (complete
     GHES records, inject-ghes-v2-error, arm64 AO only) or 'mce' (HMP mce,
     x86 AO only: upstream's only machine check injection).  With
     @migrate, the VM migrates live to a second QEMU as soon as the errors
@@ -158,7 +216,8 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
     work = rasguest.workdir()
     initrd = rasguest.build_initramfs(
         images, work, arch, {'storm': 'storm.c'},
-        '/storm %s %d\necho "STORM EXIT $?"' % (style, n))
+        '/storm %s %d\necho "STORM EXIT $?"'
+        % ('self' if path == 'self' else style, n))
     trace_file = os.path.join(work, 'trace.log')
     cmd = rasguest.qemu_cmd(binary_dir, arch, images, initrd, work,
                             mem='2G', ras=ras)
@@ -167,6 +226,9 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
         cmd += ['-trace', 'enable=' + t]
     if cpu:
         cmd += ['-cpu', cpu]
+    pipe_sock = os.path.join(work, 'qmp-storm.sock')
+    if path == 'pipe':
+        cmd += ['-qmp', 'unix:%s,server=on,wait=off' % pipe_sock]
     cmd += os.environ.get('RAS_QEMU_ARGS', '').split()
     say('$ ' + ' '.join(cmd))
     guest = rasguest.Guest(cmd, work)
@@ -183,8 +245,48 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
         sent = []
         refused = 0
         errors = {}
+        pipe = PipelinedQmp(pipe_sock) if path == 'pipe' else None
         start = time.time()
-        for pa in pages:
+        if path == 'count':
+            # one command for each physically contiguous run of pages
+            runs = []
+            for pa in pages:
+                if runs and runs[-1][0] + runs[-1][1] * 4096 == pa:
+                    runs[-1][1] += 1
+                else:
+                    runs.append([pa, 1])
+            for pa, count in runs:
+                rsp = qmp.cmd_raw('inject-host-memory-failure',
+                                  {'address': pa, 'count': count})
+                if 'error' in rsp:
+                    refused += count
+                    desc = rsp['error']['desc']
+                    errors[desc] = errors.get(desc, 0) + count
+                else:
+                    t = time.time()
+                    sent += [(start, t, pa + i * 4096) for i in range(count)]
+        elif path in ('self', 'pipe'):
+            if pipe:
+                args = {'action-required': True, 'cpu-index': 0} \
+                    if style == 'ar' else {}
+                # sent from a thread while this one reads the replies
+                sender = threading.Thread(target=pipe.send, args=(
+                    [{'execute': 'inject-host-memory-failure',
+                      'arguments': dict(args, address=pa)} for pa in pages],))
+                sender.start()
+                replies = pipe.replies(len(pages))
+                sender.join()
+                for pa, (t, rsp) in zip(pages, replies):
+                    if 'error' in rsp:
+                        refused += 1
+                        desc = rsp['error']['desc']
+                        errors[desc] = errors.get(desc, 0) + 1
+                    else:
+                        sent.append((start, t, pa))
+                pipe.close()
+            else:
+                sent = [(start, start, pa) for pa in pages]
+        for pa in pages if path not in ('self', 'pipe', 'count') else []:
             t = time.time()
             if path == 'raw':
                 blob = base64.b64encode(ghes_mem_error_block(pa)).decode()
