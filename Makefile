@@ -11,7 +11,7 @@ QTESTS = tests/qtest/ghes-test tests/qtest/ghes-compat-test \
 	tests/unit/test-poison-uffd tests/unit/test-kvm-stats
 
 .PHONY: all check check-qtest check-build check-guest demo bench bench-poison \
-	bench-migration bench-large-failure clean
+	bench-migration bench-large-failure bench-latency bench-boot clean
 
 all: build/config.mk
 	./configure --no-deps >/dev/null
@@ -40,6 +40,16 @@ bench: all
 	$(MAKE) bench-poison
 	$(MAKE) bench-migration
 	$(MAKE) bench-large-failure
+	$(MAKE) bench-latency
+	$(MAKE) bench-boot
+
+# One error with nothing queued, 1,000 times: signal to guest notification
+bench-latency: all
+	tests/ras/bench/latency $(OBJDIR) --json $(BUILD)/latency.jsonl
+
+# Boot time with ras=on against ras=off, both architectures
+bench-boot: all
+	tests/ras/bench/boot-time $(OBJDIR) --json $(BUILD)/boot-time.jsonl
 
 bench-poison: all
 	$(NINJA) -C $(OBJDIR) tests/bench/memory-poison-bench

@@ -212,15 +212,138 @@ static void x86_mf_deliver_deferred(CPUState *cs, X86MceParams *p)
     trace_x86_mf_delivered(cs->cpu_index, p->gpa, status, env->mcg_status);
 }
 
+/* MCi_STATUS and MCG_STATUS of the machine check that reports @p */
+static void x86_mf_status(CPUX86State *env, const X86MceParams *p,
+                          uint64_t *status, uint64_t *mcg_status)
+{
+    *status = MCI_STATUS_VAL | MCI_STATUS_UC | MCI_STATUS_EN;
+    *mcg_status = MCG_STATUS_MCIP | MCG_STATUS_RIPV;
+    if (p->broadcast_target) {
+        return;
+    }
+    *status |= MCI_STATUS_MISCV | MCI_STATUS_ADDRV;
+    if (IS_AMD_CPU(env)) {
+        /*
+         * With MCG_SER_P Linux looks only at banks with S set; the
+         * poison bit is what makes the address usable (6.12).
+         */
+        *status |= MCI_STATUS_S | MCI_STATUS_POISON;
+    } else {
+        *status |= MCI_STATUS_S | (p->ar ? MCI_STATUS_AR | 0x134 : 0xc0);
+    }
+    if (p->ar) {
+        *mcg_status |= MCG_STATUS_EIPV;
+    }
+    if (env->mcg_ext_ctl & MCG_EXT_CTL_LMCE_EN) {
+        *mcg_status |= MCG_STATUS_LMCE;
+    }
+}
+
+/*
+ * Whether the machine check for @p is to be raised on @cs now, given the
+ * one @cs may be in already and what its bank @b holds; false when
+ * nothing more is to be done (coalesced, held, joined).  *@why says why
+ * it cannot be delivered at all.
+ */
+static bool x86_mf_may_raise(CPUState *cs, X86MceParams *p, uint64_t *b,
+                             const char **why)
+{
+    CPUX86State *env = cpu_env(cs);
+    bool mce_pending = cs->interrupt_request & CPU_INTERRUPT_MCE;
+
+    if (!(env->mcg_cap & MCG_SER_P)) {
+        *why = "the CPU model has no software error recovery (MCG_SER_P)";
+        return true;
+    }
+    if (p->ar && p->recursive && (b[1] & MCI_STATUS_VAL) &&
+        b[2] == p->gpa && mce_pending) {
+        /*
+         * The same poison touched again before the guest took the first
+         * machine check (one instruction, several accesses): that one
+         * reports both.
+         */
+        p->action = MEMORY_FAILURE_ACTION_INJECT;
+        trace_x86_mf_coalesced(cs->cpu_index, p->gpa);
+        return false;
+    }
+    if (!p->ar && !(env->cr[4] & CR4_MCE_MASK)) {
+        /* Nothing consumed it: not worth the guest's shutdown */
+        *why = "MCE not enabled by the guest (CR4.MCE clear)";
+        return true;
+    }
+    if (p->ar && p->recursive && mce_pending && !(b[1] & MCI_STATUS_AR)) {
+        /*
+         * The vCPU touched poison before taking a pending action-optional
+         * machine check (or the broadcast of another CPU's): this one,
+         * which cannot wait, takes its place; the other is queued again.
+         */
+        if (b[1] & MCI_STATUS_VAL) {
+            p->preempted = true;
+            p->preempted_gpa = b[2];
+            b[1] = 0;
+        }
+        env->mcg_status &= ~MCG_STATUS_MCIP;
+        p->recursive = false;
+        return true;
+    }
+    if (p->ar) {
+        /*
+         * Recursive: the vCPU touched poison inside its machine check
+         * handler, and cannot wait there for itself to finish.
+         * x86_mce_raise() shuts down, as hardware and KVM do.
+         */
+        return true;
+    }
+    if (p->recursive && p->broadcast_target) {
+        /* A broadcast finds this CPU in a machine check already: enough */
+        return false;
+    }
+    if ((p->recursive || x86_mf_in_handler(env)) && !p->broadcast_target) {
+        /*
+         * An action-optional one is delivered once the guest is done with
+         * the one in progress and has left the handler
+         */
+        p->held = true;
+        p->action = MEMORY_FAILURE_ACTION_INJECT;
+        trace_x86_mf_held(cs->cpu_index, p->gpa);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Not delivered, for the reason @why.  A vCPU at an access it cannot
+ * complete, whose guest cannot take the machine check, would touch the
+ * poison again and again: the machine resets, as after a machine check
+ * it cannot take.
+ */
+static void x86_mf_undeliverable(CPUState *cs, X86MceParams *p,
+                                 const char *why)
+{
+    p->action = p->ar ? MEMORY_FAILURE_ACTION_RESET
+                      : MEMORY_FAILURE_ACTION_IGNORE;
+    trace_x86_mf_not_delivered(cs->cpu_index, p->gpa, why);
+    if (p->broadcast_target) {
+        return;
+    }
+    if (p->action == MEMORY_FAILURE_ACTION_RESET) {
+        qemu_log_mask(CPU_LOG_RESET, "CPU %d: %s: triple fault\n",
+                      cs->cpu_index, why);
+        qemu_system_reset_request(SHUTDOWN_CAUSE_GUEST_RESET);
+    } else {
+        warn_report("memory error at guest address 0x%" HWADDR_PRIx
+                    " not reported to the guest: %s", p->gpa, why);
+    }
+}
+
 static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
 {
     X86MceParams *p = data.host_ptr;
     CPUX86State *env = cpu_env(cs);
     int bank = p->broadcast_target ? 1 : X86_MF_BANK;
-    uint64_t *b = env->mce_banks + 4 * bank;
-    uint64_t status = MCI_STATUS_VAL | MCI_STATUS_UC | MCI_STATUS_EN;
-    uint64_t mcg_status = MCG_STATUS_MCIP | MCG_STATUS_RIPV;
+    uint64_t status, mcg_status;
     const char *why = NULL;
+    X86Mce mce;
 
     cpu_synchronize_state(cs);
     if (IS_AMD_CPU(env) && !p->ar && !p->broadcast_target) {
@@ -237,120 +360,35 @@ static void x86_mf_deliver(CPUState *cs, run_on_cpu_data data)
                          "checks for memory errors (Linux panics); use "
                          "succor=on", cs->cpu_index);
     }
-
-    if (!p->broadcast_target) {
-        status |= MCI_STATUS_MISCV | MCI_STATUS_ADDRV;
-        if (IS_AMD_CPU(env)) {
-            /*
-             * With MCG_SER_P Linux looks only at banks with S set; the
-             * poison bit is what makes the address usable (6.12).
-             */
-            status |= MCI_STATUS_S | MCI_STATUS_POISON;
-        } else {
-            status |= MCI_STATUS_S | (p->ar ? MCI_STATUS_AR | 0x134 : 0xc0);
-        }
-        if (p->ar) {
-            mcg_status |= MCG_STATUS_EIPV;
-        }
-        if (env->mcg_ext_ctl & MCG_EXT_CTL_LMCE_EN) {
-            mcg_status |= MCG_STATUS_LMCE;
-        }
+    x86_mf_status(env, p, &status, &mcg_status);
+    if (!x86_mf_may_raise(cs, p, env->mce_banks + 4 * bank, &why)) {
+        return;
     }
-
-    if (!(env->mcg_cap & MCG_SER_P)) {
-        why = "the CPU model has no software error recovery (MCG_SER_P)";
-    } else if (p->ar && p->recursive && (b[1] & MCI_STATUS_VAL) &&
-               b[2] == p->gpa && (cs->interrupt_request & CPU_INTERRUPT_MCE)) {
-        /*
-         * The same poison touched again before the guest took the first
-         * machine check (one instruction, several accesses): that one
-         * reports both.
-         */
+    if (why) {
+        x86_mf_undeliverable(cs, p, why);
+        return;
+    }
+    mce = (X86Mce) {
+        .bank = bank,
+        .status = p->broadcast_target ? 0 : status,
+        .mcg_status = mcg_status,
+        .addr = p->broadcast_target ? 0 : p->gpa,
+        .misc = p->broadcast_target ? 0 : (MCM_ADDR_PHYS << 6) | 0xc,
+    };
+    switch (x86_mce_raise(cs, &mce, &why)) {
+    case X86_MCE_RAISED:
+    case X86_MCE_LOGGED:
         p->action = MEMORY_FAILURE_ACTION_INJECT;
-        trace_x86_mf_coalesced(cs->cpu_index, p->gpa);
+        trace_x86_mf_delivered(cs->cpu_index, p->gpa, mce.status, mcg_status);
         return;
-    } else if (!p->ar && !(env->cr[4] & CR4_MCE_MASK)) {
-        /* Nothing consumed it: not worth the guest's shutdown */
-        why = "MCE not enabled by the guest (CR4.MCE clear)";
-    } else if (p->ar && p->recursive &&
-               (cs->interrupt_request & CPU_INTERRUPT_MCE) &&
-               !(b[1] & MCI_STATUS_AR)) {
-        /*
-         * The vCPU touched poison before taking a pending action-optional
-         * machine check (or the broadcast of another CPU's): this one,
-         * which cannot wait, takes its place; the other is queued again.
-         */
-        if (b[1] & MCI_STATUS_VAL) {
-            p->preempted = true;
-            p->preempted_gpa = b[2];
-            b[1] = 0;
-        }
-        env->mcg_status &= ~MCG_STATUS_MCIP;
-        p->recursive = false;
-    } else if (p->ar && p->recursive) {
-        /*
-         * The vCPU touched poison inside its machine check handler: it
-         * cannot wait there for itself to finish.  x86_mce_raise() shuts
-         * down, as hardware and KVM do.
-         */
-    } else if ((p->recursive || (!p->ar && x86_mf_in_handler(env))) &&
-               !p->broadcast_target) {
-        /*
-         * An action-optional one is delivered once the guest is done with
-         * the one in progress and has left the handler
-         */
-        p->held = true;
-        p->action = MEMORY_FAILURE_ACTION_INJECT;
-        trace_x86_mf_held(cs->cpu_index, p->gpa);
+    case X86_MCE_SHUTDOWN:
+        /* The machine resets (x86_mce_raise() asked for it) */
+        p->action = MEMORY_FAILURE_ACTION_RESET;
+        trace_x86_mf_not_delivered(cs->cpu_index, p->gpa, why);
         return;
-    } else if (p->recursive) {
-        /* A broadcast finds this CPU in a machine check already: enough */
+    case X86_MCE_DISABLED:
+        x86_mf_undeliverable(cs, p, why);
         return;
-    }
-
-    if (!why) {
-        X86Mce mce = {
-            .bank = bank,
-            .status = p->broadcast_target ? 0 : status,
-            .mcg_status = mcg_status,
-            .addr = p->broadcast_target ? 0 : p->gpa,
-            .misc = p->broadcast_target ? 0 : (MCM_ADDR_PHYS << 6) | 0xc,
-        };
-
-        switch (x86_mce_raise(cs, &mce, &why)) {
-        case X86_MCE_RAISED:
-        case X86_MCE_LOGGED:
-            p->action = MEMORY_FAILURE_ACTION_INJECT;
-            trace_x86_mf_delivered(cs->cpu_index, p->gpa, mce.status,
-                                   mcg_status);
-            return;
-        case X86_MCE_SHUTDOWN:
-            /* The machine resets (x86_mce_raise() asked for it) */
-            p->action = MEMORY_FAILURE_ACTION_RESET;
-            trace_x86_mf_not_delivered(cs->cpu_index, p->gpa, why);
-            return;
-        case X86_MCE_DISABLED:
-            break;
-        }
-    }
-    /*
-     * Not delivered.  A vCPU at an access it cannot complete, whose guest
-     * cannot take the machine check, would touch the poison again and
-     * again: the machine resets, as after a machine check it cannot take.
-     */
-    p->action = p->ar ? MEMORY_FAILURE_ACTION_RESET
-                      : MEMORY_FAILURE_ACTION_IGNORE;
-    trace_x86_mf_not_delivered(cs->cpu_index, p->gpa, why);
-    if (p->broadcast_target) {
-        return;
-    }
-    if (p->action == MEMORY_FAILURE_ACTION_RESET) {
-        qemu_log_mask(CPU_LOG_RESET, "CPU %d: %s: triple fault\n",
-                      cs->cpu_index, why);
-        qemu_system_reset_request(SHUTDOWN_CAUSE_GUEST_RESET);
-    } else {
-        warn_report("memory error at guest address 0x%" HWADDR_PRIx
-                    " not reported to the guest: %s", p->gpa, why);
     }
 }
 

@@ -347,6 +347,11 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
         res['latency_ms'] = latencies(path, sent, trace_file)
         q = qmp.cmd_raw('query-ras-queues')
         res['queues'] = q.get('return')        # absent from upstream
+        g = qmp.cmd_raw('query-ghes').get('return')
+        if g:
+            res['ghes'] = [{'records': s['records'],
+                            'errors': s.get('errors', s['records'])}
+                           for s in g['sources']]
         res['alive'] = guest.proc.poll() is None
         if res['alive'] and os.environ.get('RAS_STORM_DEBUG'):
             with open(os.path.join(work, 'registers.txt'), 'w') as f:
