@@ -379,7 +379,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
     ram_addr_t offset;
     RAMBlock *rb;
     MemoryPoison p;
-    bool has_gpa = false, recursive = false, is_new;
+    bool has_gpa = false, recursive = false, is_new, trap, trap_first;
     bool simulated = simulated_pages &&
                      g_hash_table_remove(simulated_pages, host);
     hwaddr gpa = 0, signalled, aliases[MAX_ALIASES] = { 0 };
@@ -460,14 +460,21 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
         }
         return;
     }
-    if (!host_guards_poison()) {
-        /*
-         * Make the next access behave like real poison, which under KVM
-         * the host kernel keeps out of the guest's mappings itself.
-         */
-        if (nr_aliases) {
-            poison_trap_add(rb->mr, offset, size);
-        }
+    ops = arch_ops(cpu);
+    /*
+     * Make the next access behave like real poison, which under KVM the
+     * host kernel keeps out of the guest's mappings itself: the trap
+     * region, whose memory map update also flushes every vCPU's TLB so
+     * that their next access is checked.  The update takes ten times as
+     * long as writing a record, so it follows a report during which no
+     * device can run (the BQL held); a vCPU with an old TLB entry could
+     * reach the page from the signal on either way.
+     */
+    trap = !host_guards_poison() && nr_aliases;
+    trap_first = !(!(ar && cpu) && ops && ops->async_report_holds_bql &&
+                   ops->async_report_holds_bql());
+    if (trap && trap_first) {
+        poison_trap_add(rb->mr, offset, size);
     }
     /*
      * Consumed by a thread that is no vCPU (an I/O thread doing DMA for a
@@ -481,7 +488,6 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
      * event keep the size of the range lost.
      */
     signalled = gpa + ((addr & qemu_real_host_page_mask()) - (uintptr_t)host);
-    ops = arch_ops(cpu);
     if (ar && cpu && (!host_guards_poison() || saving)) {
         /*
          * Reported when the vCPU touches the poison: the access traps.
@@ -494,6 +500,9 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
                              qemu_real_host_page_size(), &recursive);
     } else {
         action = MEMORY_FAILURE_ACTION_IGNORE;
+    }
+    if (trap && !trap_first) {
+        poison_trap_add(rb->mr, offset, size);
     }
     if (ops && is_new && size > qemu_real_host_page_size() &&
         action == MEMORY_FAILURE_ACTION_INJECT) {

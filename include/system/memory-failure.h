@@ -36,6 +36,13 @@ typedef struct MemoryFailureArchOps {
     MemoryFailureAction (*report)(CPUState *cpu, hwaddr gpa, uint64_t size,
                                   bool *recursive);
     /*
+     * Whether report() of an error no vCPU consumed (@cpu NULL) holds the
+     * BQL throughout, as writing a record does (not so waiting for a
+     * vCPU): no device can then access guest memory before it returns.
+     * NULL: it may not.
+     */
+    bool (*async_report_holds_bql)(void);
+    /*
      * Under TCG, @cpu (NULL for a device or the monitor) accessed the
      * poisoned range [@gpa, @gpa + @size).  Prepare the synchronous error;
      * the access itself then fails with MEMTX_ERROR.  Returns

@@ -175,8 +175,15 @@ static MemoryFailureAction arm_mf_report(CPUState *cs, hwaddr gpa,
     return MEMORY_FAILURE_ACTION_INJECT;
 }
 
+/* A record, or nothing: the BQL is never dropped */
+static bool arm_mf_async_report_holds_bql(void)
+{
+    return true;
+}
+
 const MemoryFailureArchOps arm_memory_failure_ops = {
     .report = arm_mf_report,
+    .async_report_holds_bql = arm_mf_async_report_holds_bql,
     .poison_accessed = arm_mf_poison_accessed,
     .raise_sync = arm_mf_take_sea,
     .in_user_mode = arm_mf_in_user_mode,

@@ -745,7 +745,14 @@ static unsigned x86_mf_poison_accessed(CPUState *cs, hwaddr gpa,
     }
 }
 
+/* A record does; a machine check waits for its vCPU (run_on_cpu()) */
+static bool x86_mf_async_report_holds_bql(void)
+{
+    return x86_mf_firmware_first() != NULL;
+}
+
 const MemoryFailureArchOps x86_memory_failure_ops = {
     .report = x86_mf_report,
+    .async_report_holds_bql = x86_mf_async_report_holds_bql,
     .poison_accessed = x86_mf_poison_accessed,
 };
