@@ -279,6 +279,10 @@ int main(int argc, char **argv)
             if (dead[i]) {
                 continue;
             }
+            /* A pass can take long once many pages fail: say so during it */
+            if (!(i % 64)) {
+                report(&last_hwc, &last_sig, t0);
+            }
             if (sigsetjmp(touch_env, 1)) {
                 continue;
             }
