@@ -63,6 +63,7 @@ typedef struct MFSlot {
     int addr_lsb;
     int cpu_index;              /* thread that took the signal, or -1 */
     uintptr_t addr;
+    int64_t taken_ns;           /* get_clock() in the handler, for traces */
 } MFSlot;
 
 static MFSlot slots[MF_SLOTS];
@@ -148,6 +149,8 @@ static bool slot_push(int code, uintptr_t addr, int lsb, int cpu_index)
             s->addr = addr;
             s->addr_lsb = lsb;
             s->cpu_index = cpu_index;
+            /* clock_gettime(), async-signal-safe */
+            s->taken_ns = get_clock();
             if (code == BUS_MCEERR_AR && cpu_index >= 0) {
                 qatomic_inc(&vcpu_ar_waiting);
             }
@@ -369,7 +372,9 @@ static void report_rests(void *opaque)
  * by @cpu (NULL: not a vCPU, or taken for it).  Tracked, reported to its
  * recipient and published.
  */
-static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
+/* @taken_ns: when the handler took the signal (get_clock()), or 0 */
+static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
+                          int64_t taken_ns)
 {
     bool ar = code == BUS_MCEERR_AR;
     uint64_t size = MAX(lsb > 0 && lsb < 64 ? 1ull << lsb : 0,
@@ -386,7 +391,9 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb)
     const MemoryFailureArchOps *ops;
     int nr_aliases = 0;
 
-    trace_memory_failure_handle(cpu ? cpu->cpu_index : -1, ar, addr, size);
+    trace_memory_failure_handle(cpu ? cpu->cpu_index : -1, ar, addr, size,
+                                taken_ns ? (get_clock() - taken_ns) / SCALE_US
+                                         : 0);
     rb = qemu_ram_block_from_host(host, false, &offset);
     if (rb && memory_failure_mend_owned(rb, offset, size, ar)) {
         /* A vCPU that consumed it reads the fresh memory when it retries */
@@ -568,7 +575,7 @@ static void process_slots(CPUState *only, bool all)
         }
         slots_handled++;
         process_error(resetting ? NULL : cpu, copy.code, copy.addr,
-                      copy.addr_lsb);
+                      copy.addr_lsb, copy.taken_ns);
     }
     lost = qatomic_read(&slots_lost);
     if (lost != slots_lost_reported) {
@@ -609,7 +616,7 @@ void memory_failure_guest_sea(CPUState *cpu, bool has_gpa, hwaddr gpa)
     if (host) {
         /* What the host's signal would have said, on this vCPU's thread */
         process_error(cpu, BUS_MCEERR_AR, host,
-                      ctz64(qemu_real_host_page_size()));
+                      ctz64(qemu_real_host_page_size()), 0);
         return;
     }
     /* Nowhere to point the guest at: its SEA, with nothing to decode */
