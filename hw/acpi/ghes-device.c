@@ -538,7 +538,9 @@ static GhesPosted ghes_write_block(AcpiGhesDevice *s, unsigned source,
     memcpy(s->copies[source].record, cper, len);
     s->copies[source].len = len;
     s->block_addr[source] = addr;
-    s->async_block_errors = 1;      /* ghes_async_next() may say more */
+    if (source == s->async_source) {
+        s->async_block_errors = 1;  /* ghes_async_next() may say more */
+    }
     /* Claim the block: the guest sets the bit again once it has read it */
     ghes_ack_set(s, source, ack & HEST_READ_ACK_PRESERVE);
     s->stats[source].records++;
