@@ -1041,6 +1041,7 @@ static int ghes_device_pre_save(void *opaque)
     ghes_mig_free(s);
     s->mig = ras_queue_flatten(&s->queue, sizeof(GhesMigratedRecord),
                                ghes_mig_flatten, &s->nr_mig);
+    memcpy(s->mig_addr_le, s->hw_errors_addr_le, sizeof(s->mig_addr_le));
     return 0;
 }
 
@@ -1086,7 +1087,7 @@ static bool ghes_mig_len_valid(void *opaque, int version_id)
 static int ghes_device_post_load(void *opaque, int version_id)
 {
     AcpiGhesDevice *s = opaque;
-    uint64_t addr = ldq_le_p(s->hw_errors_addr_le);
+    uint64_t addr = ldq_le_p(s->mig_addr_le);
     Error *err = NULL;
     int32_t i;
 
@@ -1125,6 +1126,7 @@ static int ghes_device_post_load(void *opaque, int version_id)
         g_queue_push_tail(&s->queue, q);
     }
     ghes_mig_free(s);
+    memcpy(s->hw_errors_addr_le, s->mig_addr_le, sizeof(s->mig_addr_le));
     /* The register pages came in the stream: do not reread RAM */
     ghes_place(s, false);
     /*
@@ -1214,7 +1216,7 @@ static const VMStateDescription vmstate_ghes_device = {
     .pre_load = ghes_device_pre_load,
     .post_load = ghes_device_post_load,
     .fields = (const VMStateField[]) {
-        VMSTATE_UINT8_ARRAY(hw_errors_addr_le, AcpiGhesDevice,
+        VMSTATE_UINT8_ARRAY(mig_addr_le, AcpiGhesDevice,
                             sizeof(uint64_t)),
         VMSTATE_UINT32_EQUAL(regs_len, AcpiGhesDevice, NULL),
         VMSTATE_VBUFFER_UINT32(regs, AcpiGhesDevice, 0, NULL, regs_len),

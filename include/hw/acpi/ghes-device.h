@@ -79,6 +79,11 @@ struct AcpiGhesDevice {
     /* written by firmware through HEST_HW_ERRORS_ADDR_FILE (ours) */
     uint8_t hw_errors_addr_le[8];
     /*
+     * ... as migrated: a stream's value is taken only once checked, so
+     * that a refused one leaves the file as it was
+     */
+    uint8_t mig_addr_le[8];
+    /*
      * Where firmware's report of the blob's (or the HEST's) address
      * lands: hw_errors_addr_le, or the GED's fields with legacy sources;
      * the report last acted on, and the one accepted
