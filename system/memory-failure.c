@@ -384,7 +384,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
     ram_addr_t offset;
     RAMBlock *rb;
     MemoryPoison p;
-    bool has_gpa = false, recursive = false, is_new, trap, trap_first;
+    bool has_gpa = false, recursive = false, is_new, trap, trap_after;
     bool simulated = simulated_pages &&
                      g_hash_table_remove(simulated_pages, host);
     hwaddr gpa = 0, signalled, aliases[MAX_ALIASES] = { 0 };
@@ -478,9 +478,9 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
      * reach the page from the signal on either way.
      */
     trap = !host_guards_poison() && nr_aliases;
-    trap_first = !(!(ar && cpu) && ops && ops->async_report_holds_bql &&
-                   ops->async_report_holds_bql());
-    if (trap && trap_first) {
+    trap_after = !(ar && cpu) && ops && ops->async_report_holds_bql &&
+                 ops->async_report_holds_bql();
+    if (trap && !trap_after) {
         poison_trap_add(rb->mr, offset, size);
     }
     /*
@@ -508,7 +508,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
     } else {
         action = MEMORY_FAILURE_ACTION_IGNORE;
     }
-    if (trap && !trap_first) {
+    if (trap && trap_after) {
         poison_trap_add(rb->mr, offset, size);
     }
     if (ops && is_new && size > qemu_real_host_page_size() &&

@@ -652,7 +652,8 @@ GhesPosted ghes_post_mem_error(AcpiGhesDevice *s, unsigned source,
 /*
  * How many records at the head of the queue go in together, at most
  * @max: memory errors of ours of one severity (a raw record of
- * inject-ghes-v2-error, or one from a migration stream, goes alone)
+ * inject-ghes-v2-error, or one from a migration stream, goes alone).
+ * QEMU 10.2's sources get one error a record, as that QEMU gave them.
  */
 static unsigned ghes_async_batch(AcpiGhesDevice *s, unsigned max)
 {
@@ -660,7 +661,7 @@ static unsigned ghes_async_batch(AcpiGhesDevice *s, unsigned max)
     unsigned n = 1;
 
     max = MIN(max, CPER_MEM_RECORDS_PER_BLOCK(HEST_GHES_BLOCK_LEN));
-    if (head->addr == GHES_ADDR_UNKNOWN) {
+    if (s->legacy_sources || head->addr == GHES_ADDR_UNKNOWN) {
         return 1;
     }
     while (n < max && (q = g_queue_peek_nth(&s->queue, n)) &&
