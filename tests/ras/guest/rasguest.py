@@ -38,6 +38,15 @@ def fetch_images(arch):
                           text=True).stdout.strip()
 
 
+def fetch_rasdaemon(arch):
+    """Debian's rasdaemon and sqlite3 with their libraries, for @arch: a
+    tree to put in the initramfs."""
+    return subprocess.run([os.path.join(HERE, 'fetch-rasdaemon'),
+                           cache_dir(), {'x86': 'amd64'}.get(arch, arch)],
+                          check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
 def config_value(path, name):
     """NAME=value in the make or shell fragment @path, or None"""
     try:
@@ -115,10 +124,11 @@ POLL_EVERY_SECOND = """mc=/sys/devices/system/machinecheck/machinecheck0/check_i
 
 
 def build_initramfs(images, work, arch, programs, script,
-                    poll_every_second=True):
+                    poll_every_second=True, trees=()):
     """An initramfs with busybox, the C @programs (name -> source file in
-    this directory, built static) and an init that runs @script; without
-    @poll_every_second the guest keeps Linux's machine-check poll period."""
+    this directory, built static), the directory @trees copied in whole,
+    and an init that runs @script; without @poll_every_second the guest
+    keeps Linux's machine-check poll period."""
     cc = {'arm64': 'aarch64-linux-gnu-gcc', 'x86': 'gcc'}[arch]
     root = os.path.join(work, 'root')
     for d in ('bin', 'dev', 'proc', 'sys', 'tmp'):
@@ -128,6 +138,8 @@ def build_initramfs(images, work, arch, programs, script,
                         os.path.join(HERE, src)], check=True)
     shutil.copy(os.path.join(images, 'busybox'),
                 os.path.join(root, 'bin', 'busybox'))
+    for tree in trees:
+        shutil.copytree(tree, root, symlinks=True, dirs_exist_ok=True)
     with open(os.path.join(root, 'init'), 'w') as f:
         f.write(INIT % (POLL_EVERY_SECOND if poll_every_second else '',
                         script))
