@@ -9,6 +9,35 @@
 
 #include "exec/hwaddr.h"
 #include "system/ramblock.h"
+#include "system/memory-failure.h"
+
+/* memory-failure.c */
+
+/* What the guest's CPUs do with memory errors (NULL: nothing) */
+const MemoryFailureArchOps *memory_failure_arch_ops(CPUState *cpu);
+/* An error the guest could not take asked for a reset */
+bool memory_failure_reset_asked(void);
+
+/* memory-failure-rest.c: the rest of a lost huge page */
+
+/*
+ * Guest RAM at [@gpa, @gpa + @size), more than a base page, is new to
+ * QEMU: tell the guest of its other base pages (at most the 2 MiB around
+ * @signalled, the page the host named), then of @signalled unless
+ * @signalled_told, from the main loop.  Until the guest has acted on
+ * them, a vCPU's access there waits (memory_failure_rest_hold()).
+ */
+void memory_failure_rest_queue(hwaddr gpa, uint64_t size, hwaddr signalled,
+                               bool signalled_told);
+/* Tell now what is queued: the machine stops to be saved */
+void memory_failure_rest_flush(void);
+/*
+ * Whether @cpu's access to @gpa is to wait (the vCPU halts, and retries
+ * it once woken): the guest is being told of the range around it
+ */
+bool memory_failure_rest_hold(CPUState *cpu, hwaddr gpa);
+/* A reset: fresh memory, nothing to tell, nobody waiting */
+void memory_failure_rest_reset(void);
 
 /* memory-failure-map.c: where guest RAM is in the guest */
 

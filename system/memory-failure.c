@@ -90,10 +90,15 @@ static __thread bool simulating;
 static GHashTable *simulated_pages;
 
 /* What the guest's CPUs do with memory errors (NULL: nothing) */
-static const MemoryFailureArchOps *arch_ops(CPUState *cpu)
+const MemoryFailureArchOps *memory_failure_arch_ops(CPUState *cpu)
 {
     cpu = cpu ? cpu : first_cpu;
     return cpu ? cpu->cc->sysemu_ops->memory_failure : NULL;
+}
+
+bool memory_failure_reset_asked(void)
+{
+    return reset_asked;
 }
 
 /*
@@ -286,11 +291,24 @@ static void send_event(MemoryFailureRecipient recipient,
 
 /* A guest access to a poisoned range under TCG (system/poison-trap.c) */
 static unsigned poisoned_access(CPUState *cpu, hwaddr gpa, uint64_t size,
-                                bool data_intact, bool reported)
+                                bool data_intact, bool reported,
+                                bool may_wait)
 {
-    const MemoryFailureArchOps *ops = arch_ops(cpu);
-    unsigned outcome = ops ? ops->poison_accessed(cpu, gpa, size, data_intact,
-                                                  reported) : 0;
+    const MemoryFailureArchOps *ops = memory_failure_arch_ops(cpu);
+    unsigned outcome;
+
+    /*
+     * A process touching a lost huge page the guest is still being told
+     * of waits, so that it dies of its error only once the guest knows
+     * all of the pages it frees then.  The guest kernel does not wait:
+     * it reads intact data, or dies of what it reads, waiting or not.
+     */
+    if (cpu && may_wait && ops && ops->in_user_mode &&
+        ops->in_user_mode(cpu) && memory_failure_rest_hold(cpu, gpa)) {
+        return POISON_TRAP_WAIT;
+    }
+    outcome = ops ? ops->poison_accessed(cpu, gpa, size, data_intact,
+                                         reported) : 0;
 
     if ((outcome & POISON_TRAP_RESET) && !reset_asked) {
         /* The guest could not take it: the machine resets, event first */
@@ -302,77 +320,133 @@ static unsigned poisoned_access(CPUState *cpu, hwaddr gpa, uint64_t size,
     return outcome;
 }
 
-/*
- * The host lost a huge page: every base page of it is gone, not only the
- * one the signal named, which is all Linux offlines.  A process killed by
- * that error frees the rest of its huge page at once, and whoever gets
- * those pages next dies of them (init, on a guest backed by hugetlbfs: a
- * panic).  So the guest is told of the others too, as action optional,
- * from the main loop and through the targets' paced queues, so that it
- * retires them, ideally before it reuses them.  At most the 2 MiB around
- * the named page: a 1 GiB page would be 262,143 reports, and what lies
- * further away is still reported when it is touched.
- */
-#define MF_REST_MAX (2 * MiB)
-
-typedef struct MFRestOfRange {
-    hwaddr gpa;                 /* the range */
-    uint64_t size;
-    hwaddr signalled;           /* the page the signal named */
-    unsigned boot;
-} MFRestOfRange;
-
-static unsigned boot_count;     /* resets: fresh memory, nothing to tell */
-/*
- * Rests not told yet, oldest first: a machine stopped to be saved tells
- * them before its state is written, so that they travel in the queues
- */
-static GQueue rests = G_QUEUE_INIT;
-static QEMUTimer *rest_timer;
-
-static void report_rest_of_range(MFRestOfRange *r)
+/* Memory QEMU uses for itself failed: no guest address maps it */
+static void own_memory_failed(RAMBlock *rb, ram_addr_t offset, uint64_t size,
+                              bool ar, void *host, bool simulated)
 {
-    uint64_t psz = qemu_real_host_page_size();
-    uint64_t win = MIN(r->size, MF_REST_MAX);
-    hwaddr start = r->gpa + QEMU_ALIGN_DOWN(r->signalled - r->gpa, win);
-    const MemoryFailureArchOps *ops = arch_ops(NULL);
-    unsigned reported = 0, unreported = 0;
-    bool recursive;
-    hwaddr a;
+    MemoryPoison p;
 
-    if (ops && r->boot == boot_count && !reset_asked) {
-        for (a = start; a < start + win; a += psz) {
-            if (a == r->signalled) {
-                continue;
-            }
-            if (ops->report(NULL, a, psz, &recursive) ==
-                MEMORY_FAILURE_ACTION_INJECT) {
-                reported++;
-            } else {
-                unreported++;
-            }
+    if (rb) {
+        memory_poison_add(rb, offset, size, false, 0,
+                          MEMORY_FAILURE_RECIPIENT_HYPERVISOR, simulated, &p);
+        if (qemu_ram_is_migratable(rb)) {
+            memory_failure_block_migration();
         }
-        trace_memory_failure_rest_of_range(r->gpa, r->size, start, win,
-                                           reported, unreported);
     }
-    g_free(r);
+    if (ar) {
+        send_event(MEMORY_FAILURE_RECIPIENT_HYPERVISOR,
+                   MEMORY_FAILURE_ACTION_FATAL, true, false, false, 0, size);
+        error_report("QEMU consumed a hardware memory error at host "
+                     "address %p in its own memory", host);
+        /* An orderly exit delivers the event to management first */
+        qemu_system_shutdown_request_with_code(SHUTDOWN_CAUSE_HOST_ERROR,
+                                               EXIT_FAILURE);
+        if (current_cpu) {
+            cpu_stop_current();
+        }
+        return;
+    }
+    warn_report("hardware memory error at host address %p in memory "
+                "QEMU uses for itself; continuing", host);
+    send_event(MEMORY_FAILURE_RECIPIENT_HYPERVISOR,
+               MEMORY_FAILURE_ACTION_IGNORE, false, false, false, 0, size);
 }
 
-static void report_rests(void *opaque)
+/*
+ * The guest addresses of [@offset, @offset + @size) of @rb: the tracked
+ * one (the range may be trapped, so no longer RAM in the memory map), or
+ * every one that maps it now, in *@aliases (their number returned).
+ * False if no guest address does: the memory is QEMU's own.
+ */
+static bool guest_address_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
+                             hwaddr *gpa, hwaddr aliases[MAX_ALIASES],
+                             int *nr_aliases)
 {
-    MFRestOfRange *r;
+    MemoryPoison p;
 
-    while ((r = g_queue_pop_head(&rests))) {
-        report_rest_of_range(r);
+    *nr_aliases = 0;
+    if (!rb) {
+        return false;
     }
+    if (memory_poison_find(rb, offset, &p) && p.has_gpa && p.size >= size) {
+        *gpa = p.gpa + (offset - p.offset);
+        return true;
+    }
+    *nr_aliases = memory_failure_gpas_of(rb, offset, size, aliases);
+    *gpa = aliases[0];
+    return *nr_aliases > 0;
+}
+
+/*
+ * Guest RAM at [@gpa, @gpa + @size) failed, @signalled the base page the
+ * host named; @ar: consumed by @cpu (NULL: not a vCPU).  Returns what
+ * the guest is told.
+ *
+ * The guest hears first of the base page the host named, not of the
+ * whole huge page: Linux acts on the address it is given, and the page a
+ * process touched must be the one it offlines.  The rest of a huge page
+ * new to QEMU follows (memory-failure-rest.c); where vCPUs wait at an
+ * access to it meanwhile (TCG), an action-optional error names its page
+ * last, with the rest: told first, the guest would kill its process at
+ * the next touch, with the rest not acted on yet.
+ */
+static MemoryFailureAction report_to_guest(CPUState *cpu, bool ar,
+                                           RAMBlock *rb, ram_addr_t offset,
+                                           uint64_t size, hwaddr gpa,
+                                           hwaddr signalled, bool trap,
+                                           bool is_new, bool *recursive)
+{
+    const MemoryFailureArchOps *ops = memory_failure_arch_ops(cpu);
+    uint64_t psz = qemu_real_host_page_size();
+    bool rest = ops && is_new && size > psz;
+    bool named_with_rest = rest && !ar && !host_guards_poison();
+    bool trap_after;
+    MemoryFailureAction action;
+
+    /*
+     * Make the next access behave like real poison, which under KVM the
+     * host kernel keeps out of the guest's mappings itself: the trap
+     * region, whose memory map update also flushes every vCPU's TLB so
+     * that their next access is checked.  The update takes ten times as
+     * long as writing a record, so it follows a report during which no
+     * device can run (the BQL held); a vCPU with an old TLB entry could
+     * reach the page from the signal on either way.
+     */
+    trap_after = !(ar && cpu) && ops && ops->async_report_holds_bql &&
+                 ops->async_report_holds_bql();
+    if (trap && !trap_after) {
+        poison_trap_add(rb->mr, offset, size);
+    }
+    if ((ar && cpu && (!host_guards_poison() || saving)) ||
+        (named_with_rest && !saving)) {
+        /*
+         * Reported when the vCPU touches the poison: the access traps.
+         * Or the stopped machine is being saved: the vCPU retries the
+         * access where the machine resumes, and is told there.  Or told
+         * with the rest of its huge page.
+         */
+        action = MEMORY_FAILURE_ACTION_INJECT;
+    } else if (ops) {
+        action = ops->report(ar ? cpu : NULL, signalled, psz, recursive);
+        named_with_rest = false;
+    } else {
+        action = MEMORY_FAILURE_ACTION_IGNORE;
+    }
+    if (trap && trap_after) {
+        poison_trap_add(rb->mr, offset, size);
+    }
+    if (rest && action == MEMORY_FAILURE_ACTION_INJECT) {
+        memory_failure_rest_queue(gpa, size, signalled, !named_with_rest);
+    }
+    return action;
 }
 
 /*
  * One host memory error, as signalled: at @addr, 2^@lsb bytes lost, taken
- * by @cpu (NULL: not a vCPU, or taken for it).  Tracked, reported to its
+ * by @cpu (NULL: not a vCPU, or taken for it); @taken_ns: when the handler
+ * took the signal (get_clock()), or 0.  Tracked, reported to its
  * recipient and published.
  */
-/* @taken_ns: when the handler took the signal (get_clock()), or 0 */
 static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
                           int64_t taken_ns)
 {
@@ -384,12 +458,11 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
     ram_addr_t offset;
     RAMBlock *rb;
     MemoryPoison p;
-    bool has_gpa = false, recursive = false, is_new, trap, trap_after;
+    bool recursive = false, is_new;
     bool simulated = simulated_pages &&
                      g_hash_table_remove(simulated_pages, host);
     hwaddr gpa = 0, signalled, aliases[MAX_ALIASES] = { 0 };
-    const MemoryFailureArchOps *ops;
-    int nr_aliases = 0;
+    int nr_aliases;
 
     trace_memory_failure_handle(cpu ? cpu->cpu_index : -1, ar, addr, size,
                                 taken_ns ? (get_clock() - taken_ns) / SCALE_US
@@ -399,51 +472,10 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
         /* A vCPU that consumed it reads the fresh memory when it retries */
         return;
     }
-    if (rb) {
-        if (memory_poison_find(rb, offset, &p) && p.has_gpa &&
-            p.size >= size) {
-            /* Maybe trapped, so no longer RAM in the memory map */
-            gpa = p.gpa + (offset - p.offset);
-            has_gpa = true;
-        } else {
-            nr_aliases = memory_failure_gpas_of(rb, offset, size,
-                                                aliases);
-            has_gpa = nr_aliases > 0;
-            gpa = aliases[0];
-        }
-    }
-    if (!has_gpa) {
-        /* Memory QEMU uses for itself */
-        if (rb) {
-            memory_poison_add(rb, offset, size, false, 0,
-                              MEMORY_FAILURE_RECIPIENT_HYPERVISOR, simulated,
-                              &p);
-            if (qemu_ram_is_migratable(rb)) {
-                memory_failure_block_migration();
-            }
-        }
-        if (ar) {
-            send_event(MEMORY_FAILURE_RECIPIENT_HYPERVISOR,
-                       MEMORY_FAILURE_ACTION_FATAL, true, false, false, 0,
-                       size);
-            error_report("QEMU consumed a hardware memory error at host "
-                         "address %p in its own memory", host);
-            /* An orderly exit delivers the event to management first */
-            qemu_system_shutdown_request_with_code(SHUTDOWN_CAUSE_HOST_ERROR,
-                                                   EXIT_FAILURE);
-            if (current_cpu) {
-                cpu_stop_current();
-            }
-            return;
-        }
-        warn_report("hardware memory error at host address %p in memory "
-                    "QEMU uses for itself; continuing", host);
-        send_event(MEMORY_FAILURE_RECIPIENT_HYPERVISOR,
-                   MEMORY_FAILURE_ACTION_IGNORE, false, false, false, 0,
-                   size);
+    if (!guest_address_of(rb, offset, size, &gpa, aliases, &nr_aliases)) {
+        own_memory_failed(rb, offset, size, ar, host, simulated);
         return;
     }
-
     is_new = memory_poison_add(rb, offset, size, true, gpa,
                                MEMORY_FAILURE_RECIPIENT_GUEST, simulated, &p);
     if (is_new && migration_in_postcopy()) {
@@ -467,69 +499,10 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
         }
         return;
     }
-    ops = arch_ops(cpu);
-    /*
-     * Make the next access behave like real poison, which under KVM the
-     * host kernel keeps out of the guest's mappings itself: the trap
-     * region, whose memory map update also flushes every vCPU's TLB so
-     * that their next access is checked.  The update takes ten times as
-     * long as writing a record, so it follows a report during which no
-     * device can run (the BQL held); a vCPU with an old TLB entry could
-     * reach the page from the signal on either way.
-     */
-    trap = !host_guards_poison() && nr_aliases;
-    trap_after = !(ar && cpu) && ops && ops->async_report_holds_bql &&
-                 ops->async_report_holds_bql();
-    if (trap && !trap_after) {
-        poison_trap_add(rb->mr, offset, size);
-    }
-    /*
-     * Consumed by a thread that is no vCPU (an I/O thread doing DMA for a
-     * device): no vCPU to raise a synchronous error on; the guest hears
-     * of it as an action-optional error.
-     *
-     * The guest hears first of the base page the host named, not of the
-     * whole huge page: Linux acts on the address it is given, and the
-     * page a process touched must be the one it offlines.  The rest of a
-     * new huge page follows (report_rest_of_range()).  Tracking and the
-     * event keep the size of the range lost.
-     */
     signalled = gpa + ((addr & qemu_real_host_page_mask()) - (uintptr_t)host);
-    if (ar && cpu && (!host_guards_poison() || saving)) {
-        /*
-         * Reported when the vCPU touches the poison: the access traps.
-         * Or the stopped machine is being saved: the vCPU retries the
-         * access where the machine resumes, and is told there.
-         */
-        action = MEMORY_FAILURE_ACTION_INJECT;
-    } else if (ops) {
-        action = ops->report(ar ? cpu : NULL, signalled,
-                             qemu_real_host_page_size(), &recursive);
-    } else {
-        action = MEMORY_FAILURE_ACTION_IGNORE;
-    }
-    if (trap && trap_after) {
-        poison_trap_add(rb->mr, offset, size);
-    }
-    if (ops && is_new && size > qemu_real_host_page_size() &&
-        action == MEMORY_FAILURE_ACTION_INJECT) {
-        MFRestOfRange *rest = g_new(MFRestOfRange, 1);
-
-        *rest = (MFRestOfRange) { .gpa = gpa, .size = size,
-                                  .signalled = signalled,
-                                  .boot = boot_count };
-        g_queue_push_tail(&rests, rest);
-        if (!rest_timer) {
-            rest_timer = timer_new_ns(QEMU_CLOCK_REALTIME, report_rests,
-                                      NULL);
-        }
-        /*
-         * A main-loop timer, not a bottom half: bottom halves also run in
-         * nested aio_poll() calls (a vCPU thread waiting for I/O), where
-         * reports would skip pacing and wait for other vCPUs
-         */
-        timer_mod(rest_timer, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
-    }
+    action = report_to_guest(cpu, ar, rb, offset, size, gpa, signalled,
+                             !host_guards_poison() && nr_aliases, is_new,
+                             &recursive);
     reset_asked |= action == MEMORY_FAILURE_ACTION_RESET;
     /* A range already known failing again: its events are throttled */
     memory_failure_send_event(MEMORY_FAILURE_RECIPIENT_GUEST, action, ar,
@@ -599,6 +572,7 @@ static void process_slots(CPUState *only, bool all)
 void memory_failure_guest_sea(CPUState *cpu, bool has_gpa, hwaddr gpa)
 {
     MemoryRegionSection sec = { 0 };
+    const MemoryFailureArchOps *ops;
     uintptr_t host = 0;
 
     BQL_LOCK_GUARD();
@@ -622,8 +596,9 @@ void memory_failure_guest_sea(CPUState *cpu, bool has_gpa, hwaddr gpa)
     /* Nowhere to point the guest at: its SEA, with nothing to decode */
     send_event(MEMORY_FAILURE_RECIPIENT_GUEST, MEMORY_FAILURE_ACTION_INJECT,
                true, false, false, 0, qemu_real_host_page_size());
-    if (arch_ops(cpu) && arch_ops(cpu)->raise_sync) {
-        arch_ops(cpu)->raise_sync(cpu);
+    ops = memory_failure_arch_ops(cpu);
+    if (ops && ops->raise_sync) {
+        ops->raise_sync(cpu);
     }
 }
 
@@ -674,12 +649,12 @@ typedef struct RaiseSync {
 static void raise_sync_on_vcpu(CPUState *cpu, run_on_cpu_data data)
 {
     RaiseSync *r = data.host_ptr;
-    bool user = arch_ops(cpu)->in_user_mode(cpu);
+    bool user = memory_failure_arch_ops(cpu)->in_user_mode(cpu);
     bool raise = r->prepare(cpu, user, r->opaque);
 
     trace_memory_failure_raise_sync(cpu->cpu_index, user, raise);
     if (raise) {
-        arch_ops(cpu)->raise_sync(cpu);
+        memory_failure_arch_ops(cpu)->raise_sync(cpu);
     }
 }
 
@@ -688,7 +663,7 @@ bool memory_failure_raise_sync(CPUState *cpu, MemoryFailureSyncPrepare prepare,
 {
     RaiseSync r = { .prepare = prepare, .opaque = opaque };
 
-    const MemoryFailureArchOps *ops = arch_ops(cpu);
+    const MemoryFailureArchOps *ops = memory_failure_arch_ops(cpu);
 
     if (!ops || !ops->raise_sync || !ops->in_user_mode) {
         return false;
@@ -869,7 +844,7 @@ static void memory_failure_vm_state_change(void *opaque, bool running,
     saving = true;
     process_slots(NULL, true);
     /* The rest of a lost huge page goes into the queues that are saved */
-    report_rests(NULL);
+    memory_failure_rest_flush();
     poison_trap_report_devices();
     saving = false;
 }
@@ -888,7 +863,7 @@ static void memory_failure_reset(void *opaque)
     process_slots(NULL, true);
     resetting = false;
     reset_asked = false;
-    boot_count++;
+    memory_failure_rest_reset();
     poison_trap_reset();
     if (simulated_pages) {
         g_hash_table_remove_all(simulated_pages);

@@ -49,34 +49,37 @@ void poison_trap_set_consumer(PoisonTrapConsumed consumed)
     consumer = consumed;
 }
 
-/*
- * Report the access of vCPU @cpu to @offset of @rb, at guest address
- * @gpa.  Returns whether the access completes.
- */
-static bool poison_trap_consume(CPUState *cpu, RAMBlock *rb, uint64_t offset,
-                                hwaddr gpa, bool *retry)
+/* Report the access of vCPU @cpu to @offset of @rb, at guest address @gpa */
+static PoisonAccess poison_trap_consume(CPUState *cpu, RAMBlock *rb,
+                                        uint64_t offset, hwaddr gpa,
+                                        bool may_wait)
 {
     MemoryPoison p;
     unsigned outcome = 0;
 
-    *retry = false;
     if (!memory_poison_find(rb, offset, &p) ||
         p.recipient != MEMORY_FAILURE_RECIPIENT_GUEST) {
-        return true;
+        return POISON_ACCESS_COMPLETE;
     }
     if (consumer) {
         BQL_LOCK_GUARD();
         /* The base page touched, not a huge page's base */
         outcome = consumer(cpu, gpa & qemu_real_host_page_mask(),
                            qemu_real_host_page_size(), p.data_intact,
-                           p.reported);
+                           p.reported, may_wait);
     }
     trace_poison_trap_consumed(cpu->cpu_index, gpa, outcome);
+    if (outcome & POISON_TRAP_WAIT) {
+        return POISON_ACCESS_WAIT;
+    }
     if ((outcome & POISON_TRAP_REPORTED) && !p.reported) {
         memory_poison_set_reported(rb, offset, true);
     }
-    *retry = outcome & (POISON_TRAP_RAISED | POISON_TRAP_RESET);
-    return (outcome & POISON_TRAP_PASS) && p.data_intact;
+    if ((outcome & POISON_TRAP_PASS) && p.data_intact) {
+        return POISON_ACCESS_COMPLETE;
+    }
+    return outcome & (POISON_TRAP_RAISED | POISON_TRAP_RESET) ?
+           POISON_ACCESS_FAIL_RETRY : POISON_ACCESS_FAIL;
 }
 
 /*
@@ -136,7 +139,7 @@ void poison_trap_report_devices(void)
         memory_poison_set_reported(rb, r->offset, true);
         outcome = consumer ? consumer(NULL, r->gpa,
                                       qemu_real_host_page_size(), false,
-                                      false) : 0;
+                                      false, false) : 0;
         trace_poison_trap_consumed(-1, r->gpa, outcome);
         if (!(outcome & POISON_TRAP_REPORTED)) {
             memory_poison_set_reported(rb, r->offset, false);
@@ -326,14 +329,14 @@ bool poison_trap_host_poisoned(void *host)
     return rb && memory_poison_page_poisoned(rb, offset);
 }
 
-bool poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa,
-                            bool *retry)
+PoisonAccess poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa,
+                                    bool may_wait)
 {
     ram_addr_t offset;
     RAMBlock *rb = qemu_ram_block_from_host(host, false, &offset);
 
-    *retry = false;
-    return !rb || poison_trap_consume(cpu, rb, offset, gpa, retry);
+    return rb ? poison_trap_consume(cpu, rb, offset, gpa, may_wait)
+              : POISON_ACCESS_COMPLETE;
 }
 
 static void poison_untrap(PoisonTrap *t)

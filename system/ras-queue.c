@@ -34,6 +34,21 @@ void ras_queue_overflow(RasReportQueue *q, uint64_t count, bool has_addr,
                                        q->capacity, q->dropped);
 }
 
+bool ras_queue_busy(void)
+{
+    RasReportQueue *q;
+
+    QTAILQ_FOREACH(q, &ras_queues, next) {
+        RasQueueInfo info = { 0 };
+
+        q->count(q, &info);
+        if (info.waiting || (q->untaken && q->untaken(q))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 RasQueueInfoList *ras_queue_list(void)
 {
     RasQueueInfoList *head = NULL, **tail = &head;

@@ -854,6 +854,14 @@ static void ghes_async_queue_count(RasReportQueue *q, RasQueueInfo *info)
                       ghes_source_errors(s, s->async_source) : 0;
 }
 
+static bool ghes_async_queue_untaken(RasReportQueue *q)
+{
+    AcpiGhesDevice *s = container_of(q, AcpiGhesDevice, async_queue);
+
+    return s->async_source != GHES_NO_SOURCE && s->hw_errors_addr &&
+           !ghes_device_block_free(s, s->async_source);
+}
+
 /*
  * Ours: the asynchronous source, then one SEA source per vCPU.  The
  * asynchronous one is notified by the ACPI device's ACPI_GENERIC_ERROR
@@ -959,6 +967,7 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
                      s->sources[s->async_source].source_id : 0,
         .capacity = s->queue_size,
         .count = ghes_async_queue_count,
+        .untaken = ghes_async_queue_untaken,
     };
     ras_queue_register(&s->async_queue);
     s->async_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, ghes_async_timer, s);

@@ -25,15 +25,22 @@
  * from the failed transaction itself)
  */
 #define POISON_TRAP_RAISED      8
+/*
+ * Nothing reported yet: the vCPU waits at the access, which it retries
+ * later (the rest of a lost huge page is being told first)
+ */
+#define POISON_TRAP_WAIT        16
 
 /*
  * Called, with the BQL held, on every guest access to the poisoned range
  * [@gpa, @gpa + @size): by vCPU @cpu, or by no vCPU (NULL: a device, from
- * the main loop).  @reported: whether an earlier access told the guest.
+ * the main loop).  @reported: whether an earlier access told the guest;
+ * @may_wait: whether the vCPU can wait at this access (not in the middle
+ * of a page-table walk).
  */
 typedef unsigned (*PoisonTrapConsumed)(CPUState *cpu, hwaddr gpa,
                                        uint64_t size, bool data_intact,
-                                       bool reported);
+                                       bool reported, bool may_wait);
 void poison_trap_set_consumer(PoisonTrapConsumed consumed);
 
 /*
@@ -59,14 +66,22 @@ void poison_trap_reset(void);
 /*
  * For accel/tcg/cputlb.c: whether the page at *@offset of region *@mr is
  * poisoned RAM (its TLB entry then sends every access here), a trap
- * being replaced by the RAM it hides; and the access of @cpu to @host,
- * at guest address @gpa, in such a page: false if it must fail, with
- * *@retry true if the vCPU is then to retry it (what the consumer
- * raised, or a reset, comes first).
+ * being replaced by the RAM it hides; and what becomes of the access of
+ * @cpu to @host, at guest address @gpa, in such a page (@may_wait: see
+ * PoisonTrapConsumed).
  */
+typedef enum PoisonAccess {
+    POISON_ACCESS_COMPLETE,     /* as to healthy memory */
+    POISON_ACCESS_FAIL,         /* a failed transaction */
+    /* failed, and retried after what the consumer raised (or a reset) */
+    POISON_ACCESS_FAIL_RETRY,
+    /* not made: the vCPU halts, and retries it once woken */
+    POISON_ACCESS_WAIT,
+} PoisonAccess;
+
 bool poison_trap_tlb_fill(MemoryRegion **mr, hwaddr *offset);
-bool poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa,
-                            bool *retry);
+PoisonAccess poison_trap_tlb_access(CPUState *cpu, void *host, hwaddr gpa,
+                                    bool may_wait);
 
 /*
  * Tell the guest now of the pages devices touched that it has not heard

@@ -25,6 +25,8 @@ struct RasReportQueue {
     uint64_t dropped;           /* reports lost for want of room */
     /* The owner's part of @info: waiting and delivered */
     void (*count)(RasReportQueue *q, RasQueueInfo *info);
+    /* Whether the guest has a report it has not taken yet (optional) */
+    bool (*untaken)(RasReportQueue *q);
     QTAILQ_ENTRY(RasReportQueue) next;
 };
 
@@ -38,6 +40,12 @@ void ras_queue_unregister(RasReportQueue *q);
  */
 void ras_queue_overflow(RasReportQueue *q, uint64_t count, bool has_addr,
                         uint64_t addr);
+
+/*
+ * Whether any queue holds reports back from the guest, or has given it
+ * one it has not taken yet
+ */
+bool ras_queue_busy(void);
 
 /* Every registered queue, for query-ras-queues */
 RasQueueInfoList *ras_queue_list(void);

@@ -21,6 +21,7 @@
 #include "system/memory-failure.h"
 #include "system/guest-progress.h"
 #include "system/poison-trap.h"
+#include "system/qtest.h"
 #include "system/reset.h"
 #include "system/runstate.h"
 #include "qemu/timer.h"
@@ -751,8 +752,19 @@ static bool x86_mf_async_report_holds_bql(void)
     return x86_mf_firmware_first() != NULL;
 }
 
+static bool x86_mf_in_user_mode(CPUState *cs)
+{
+    if (qtest_enabled()) {
+        /* No guest code runs: take the vCPU to be at the access */
+        return true;
+    }
+    cpu_synchronize_state(cs);
+    return (cpu_env(cs)->hflags & HF_CPL_MASK) == 3;
+}
+
 const MemoryFailureArchOps x86_memory_failure_ops = {
     .report = x86_mf_report,
     .async_report_holds_bql = x86_mf_async_report_holds_bql,
     .poison_accessed = x86_mf_poison_accessed,
+    .in_user_mode = x86_mf_in_user_mode,
 };
