@@ -18,6 +18,7 @@
 #include "hw/core/cpu.h"
 #include "system/kvm.h"
 #include "system/guest-progress.h"
+#include "system/memory-failure.h"
 #include "trace.h"
 #ifdef CONFIG_LINUX
 #define HAVE_KVM_STATS
@@ -157,8 +158,12 @@ bool guest_progress_vcpu_idle(CPUState *cs)
 #endif
         return vcpu_thread_sleeping(cs);
     }
-    /* Halted with an interrupt pending: about to run its handler */
-    return qatomic_read(&cs->halted) && !cpu_has_work(cs);
+    /*
+     * Halted with an interrupt pending: about to run its handler.  A vCPU
+     * waiting at a poisoned access does nothing else meanwhile.
+     */
+    return (qatomic_read(&cs->halted) && !cpu_has_work(cs)) ||
+           memory_failure_rest_vcpu_waiting(cs);
 }
 
 void guest_progress_mark(GuestProgress *gp)

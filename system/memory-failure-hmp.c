@@ -13,16 +13,21 @@
 
 void hmp_inject_host_memory_failure(Monitor *mon, const QDict *qdict)
 {
-    bool ar = qdict_get_try_bool(qdict, "action_required", false);
-    bool has_cpu = qdict_haskey(qdict, "cpu_index");
+    HostMemoryFailure f = {
+        .kind = qdict_get_try_bool(qdict, "action_required", false) ?
+                HOST_MEMORY_FAILURE_KIND_ACTION_REQUIRED :
+                HOST_MEMORY_FAILURE_KIND_ACTION_OPTIONAL,
+        .has_address = true,
+        .address = qdict_get_int(qdict, "address"),
+    };
     Error *err = NULL;
 
-    qmp_inject_host_memory_failure(true, qdict_get_int(qdict, "address"),
-                                   NULL, false, 0, true, ar, has_cpu,
-                                   has_cpu ? qdict_get_int(qdict,
-                                                           "cpu_index") : 0,
-                                   false, false, false, 0, false, 0, false, 0,
-                                   &err);
+    if (f.kind == HOST_MEMORY_FAILURE_KIND_ACTION_REQUIRED &&
+        qdict_haskey(qdict, "cpu_index")) {
+        f.u.action_required.has_cpu_index = true;
+        f.u.action_required.cpu_index = qdict_get_int(qdict, "cpu_index");
+    }
+    qmp_inject_host_memory_failure(&f, &err);
     hmp_handle_error(mon, err);
 }
 

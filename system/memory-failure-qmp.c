@@ -198,85 +198,108 @@ static void poison_host(MemoryRegion *mr, void *host, Error **errp)
 #endif
 }
 
-void qmp_inject_host_memory_failure(bool has_address, uint64_t address,
-                                    const char *memdev,
-                                    bool has_offset, uint64_t offset,
-                                    bool has_action_required,
-                                    bool action_required,
-                                    bool has_cpu_index, int64_t cpu_index,
-                                    bool has_real, bool real,
-                                    bool has_page_size, uint64_t page_size,
-                                    bool has_count, uint64_t count,
-                                    bool has_refaults, uint32_t refaults,
-                                    Error **errp)
+/*
+ * The page size of a simulated failure (@has_page_size: given) in the
+ * memory of @mr, which must be a power of two from the host's base page
+ * to @mr's page size.  0 with @errp set if it is not.
+ */
+static uint64_t failure_page_size(MemoryRegion *mr, bool has_page_size,
+                                  uint64_t page_size, Error **errp)
 {
-    bool ar = has_action_required && action_required;
-    CPUState *cpu = NULL;
-    MemoryRegion *mr;
-    void *host;
+    uint64_t max = qemu_ram_pagesize(mr->ram_block);
 
-    if (has_address == !!memdev) {
-        error_setg(errp, "give either address or memdev");
-        return;
-    }
-    if (has_offset && !memdev) {
-        error_setg(errp, "offset applies to memdev only");
-        return;
-    }
-    if (has_real && real && ar) {
-        error_setg(errp, "with real poison the host kernel decides when an "
-                   "error is action-required");
-        return;
-    }
-    if (!memory_failure_cpu_arg(ar, has_cpu_index, cpu_index, &cpu, errp)) {
-        return;
-    }
-    mr = memdev ? ram_of_memdev(memdev, offset, &host, errp)
-                : ram_of_gpa(address, &host, errp);
-    if (!mr) {
-        return;
-    }
     if (!has_page_size) {
-        page_size = qemu_ram_pagesize(mr->ram_block);
-    } else if (!is_power_of_2(page_size) ||
-               page_size < qemu_real_host_page_size() ||
-               page_size > qemu_ram_pagesize(mr->ram_block)) {
+        return max;
+    }
+    if (!is_power_of_2(page_size) || page_size < qemu_real_host_page_size() ||
+        page_size > max) {
         error_setg(errp, "page-size must be a power of two from 0x%zx to "
-                   "0x%zx", qemu_real_host_page_size(),
-                   qemu_ram_pagesize(mr->ram_block));
-        return;
-    } else if (has_real && real) {
-        error_setg(errp, "with real poison the host kernel decides what "
-                   "it reports");
-        return;
+                   "0x%" PRIx64, qemu_real_host_page_size(), max);
+        return 0;
     }
-    if (has_refaults && (!ar || refaults > MAX_REFAULTS)) {
-        error_setg(errp, "refaults applies to action-required errors only, "
-                   "at most %d", MAX_REFAULTS);
-        return;
+    return page_size;
+}
+
+/* Whether @count pages of @page_size from @host on stay in @mr */
+static bool failure_run_fits(MemoryRegion *mr, void *host, uint64_t page_size,
+                             uint64_t count, Error **errp)
+{
+    uint64_t start = ((uint8_t *)host -
+                      (uint8_t *)memory_region_get_ram_ptr(mr)) &
+                     ~(page_size - 1);
+
+    if (count < 1 || count > MAX_RUN) {
+        error_setg(errp, "count must be from 1 to %d", MAX_RUN);
+        return false;
     }
-    if (!has_count) {
-        count = 1;
-    } else if (count < 1 || count > MAX_RUN ||
-               (count > 1 && (ar || (has_real && real)))) {
-        error_setg(errp, "count must be from 1 to %d, and 1 for an "
-                   "action-required error or real poison",
-                   MAX_RUN);
-        return;
-    } else if ((((uint8_t *)host - (uint8_t *)memory_region_get_ram_ptr(mr)) &
-                ~(page_size - 1)) + count * page_size >
-               memory_region_size(mr)) {
+    if (start + count * page_size > memory_region_size(mr)) {
         error_setg(errp, "%" PRIu64 " pages of 0x%" PRIx64 " bytes leave "
                    "the memory (0x%" PRIx64 " bytes)", count, page_size,
                    memory_region_size(mr));
+        return false;
+    }
+    return true;
+}
+
+void qmp_inject_host_memory_failure(HostMemoryFailure *f, Error **errp)
+{
+    HostMemoryFailureOptional *ao = &f->u.action_optional;
+    HostMemoryFailureRequired *ar = &f->u.action_required;
+    CPUState *cpu = NULL;
+    MemoryRegion *mr;
+    uint64_t page_size;
+    void *host;
+
+    if (f->has_address == !!f->memdev) {
+        error_setg(errp, "give either address or memdev");
         return;
     }
-    if (has_real && real) {
+    if (f->has_offset && !f->memdev) {
+        error_setg(errp, "offset applies to memdev only");
+        return;
+    }
+    if (f->kind == HOST_MEMORY_FAILURE_KIND_ACTION_REQUIRED &&
+        (!memory_failure_cpu_arg(true, ar->has_cpu_index, ar->cpu_index,
+                                 &cpu, errp))) {
+        return;
+    }
+    mr = f->memdev ? ram_of_memdev(f->memdev, f->offset, &host, errp)
+                   : ram_of_gpa(f->address, &host, errp);
+    if (!mr) {
+        return;
+    }
+    switch (f->kind) {
+    case HOST_MEMORY_FAILURE_KIND_REAL:
         poison_host(mr, host, errp);
-    } else if (count > 1) {
-        simulate_run(host, page_size, count);
-    } else {
-        simulate(host, cpu, page_size, has_refaults ? refaults : 0);
+        break;
+    case HOST_MEMORY_FAILURE_KIND_ACTION_REQUIRED:
+        page_size = failure_page_size(mr, ar->has_page_size, ar->page_size,
+                                      errp);
+        if (!page_size) {
+            return;
+        }
+        if (ar->has_refaults && ar->refaults > MAX_REFAULTS) {
+            error_setg(errp, "refaults must be at most %d", MAX_REFAULTS);
+            return;
+        }
+        simulate(host, cpu, page_size, ar->refaults);
+        break;
+    case HOST_MEMORY_FAILURE_KIND_ACTION_OPTIONAL:
+        page_size = failure_page_size(mr, ao->has_page_size, ao->page_size,
+                                      errp);
+        if (!page_size ||
+            !failure_run_fits(mr, host, page_size,
+                              ao->has_count ? ao->count : 1, errp)) {
+            return;
+        }
+        if (ao->has_count && ao->count > 1) {
+            simulate_run(host, page_size, ao->count);
+        } else {
+            simulate(host, NULL, page_size, 0);
+        }
+        break;
+    default:
+        g_assert_not_reached();
     }
 }
 

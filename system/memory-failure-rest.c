@@ -13,10 +13,11 @@
  * take a few hundred notifications, while a process that dies of its
  * first SIGBUS frees its pages within a millisecond, and the next program
  * gets them within tens.  So under TCG a vCPU that touches the lost range
- * while its pages are being told waits at that access (halted, still
- * taking interrupts: it may be the CPU that handles the reports), and
- * takes its synchronous error once the guest has acted on the rest: the
- * guest knows all of the huge page before anything of it is freed.
+ * in user mode while its pages are being told waits at that access (a
+ * millisecond at a time, or until an interrupt comes, which it takes: it
+ * may be the CPU that handles the reports), and takes its synchronous error
+ * once the guest has acted on the rest: the guest knows all of the huge
+ * page before anything of it is freed.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -37,7 +38,7 @@
  * reports, and what lies further away is still reported when touched
  */
 #define MF_REST_MAX         (2 * MiB)
-/* How often a waiting vCPU's range is looked at */
+/* How often the guest's progress is looked at while vCPUs wait */
 #define MF_HOLD_POLL_NS     (1 * SCALE_MS)
 /*
  * The queues empty, the guest has acted on what it was given once every
@@ -48,10 +49,13 @@
 #define MF_HOLD_MAX_NS      (5 * NANOSECONDS_PER_SECOND)
 
 typedef struct MFRest {
+    hwaddr range_gpa;           /* the range lost */
+    uint64_t range_size;
     hwaddr start;               /* the base pages told: [start, +len) */
     uint64_t len;
     hwaddr signalled;           /* the page the signal named */
-    bool signalled_told;        /* reported already, or when touched */
+    /* reported already, or when touched; else its event is sent here */
+    bool signalled_told;
     bool queued;                /* not told yet */
     int64_t since_ns;           /* QEMU_CLOCK_REALTIME */
     GuestProgress progress;     /* once every report went in */
@@ -61,8 +65,8 @@ typedef struct MFRest {
 /* Oldest first: told in that order, then held until acted on */
 static GQueue rests = G_QUEUE_INIT;
 static QEMUTimer *rest_timer;
-/* cpu_index of every vCPU waiting at an access, as a set */
-static GHashTable *waiting_cpus;
+/* When each vCPU (by cpu_index) last waited at an access */
+static GArray *waited_ns;
 
 static void rest_free(MFRest *r)
 {
@@ -83,6 +87,25 @@ static void rest_report(const MemoryFailureArchOps *ops, hwaddr page,
     }
 }
 
+/* The named page of @r, last: the error's event says what became of it */
+static void rest_tell_signalled(MFRest *r, const MemoryFailureArchOps *ops,
+                                unsigned *told, unsigned *untold)
+{
+    bool recursive = false;
+    MemoryFailureAction action = ops->report(NULL, r->signalled,
+                                             qemu_real_host_page_size(),
+                                             &recursive);
+
+    if (action == MEMORY_FAILURE_ACTION_INJECT) {
+        (*told)++;
+    } else {
+        (*untold)++;
+    }
+    memory_failure_send_event(MEMORY_FAILURE_RECIPIENT_GUEST, action, false,
+                              recursive, true, r->range_gpa, r->range_size,
+                              false);
+}
+
 /*
  * Every base page of @r but the named one, then the named one unless it
  * is told otherwise (when a vCPU touches it: it waits meanwhile)
@@ -95,6 +118,12 @@ static void rest_tell(MFRest *r)
 
     r->queued = false;
     if (!ops || memory_failure_reset_asked()) {
+        if (!r->signalled_told) {
+            memory_failure_send_event(MEMORY_FAILURE_RECIPIENT_GUEST,
+                                      MEMORY_FAILURE_ACTION_IGNORE, false,
+                                      false, true, r->range_gpa,
+                                      r->range_size, false);
+        }
         return;
     }
     for (a = r->start; a < r->start + r->len;
@@ -104,7 +133,7 @@ static void rest_tell(MFRest *r)
         }
     }
     if (!r->signalled_told) {
-        rest_report(ops, r->signalled, &told, &untold);
+        rest_tell_signalled(r, ops, &told, &untold);
     }
     trace_memory_failure_rest_of_range(r->start, r->len, r->signalled, told,
                                        untold);
@@ -139,29 +168,16 @@ static bool rest_done(MFRest *r, int64_t now)
                                MF_HOLD_MAX_NS);
 }
 
-static void rest_wake(CPUState *cpu, run_on_cpu_data data)
+/* The rest is told and acted on: vCPUs waiting retry at once */
+static void rest_kick_waiting(void)
 {
-    cpu->halted = 0;
-}
+    CPUState *cpu;
 
-static void rest_wake_all(void)
-{
-    GHashTableIter it;
-    gpointer key;
-
-    if (!waiting_cpus) {
-        return;
-    }
-    g_hash_table_iter_init(&it, waiting_cpus);
-    while (g_hash_table_iter_next(&it, &key, NULL)) {
-        CPUState *cpu = qemu_get_cpu(GPOINTER_TO_INT(key));
-
-        if (cpu) {
-            trace_memory_failure_rest_wake(cpu->cpu_index);
-            async_run_on_cpu(cpu, rest_wake, RUN_ON_CPU_NULL);
+    CPU_FOREACH(cpu) {
+        if (memory_failure_rest_vcpu_waiting(cpu)) {
+            qemu_cpu_kick(cpu);
         }
     }
-    g_hash_table_remove_all(waiting_cpus);
 }
 
 /*
@@ -190,10 +206,10 @@ static void rest_run(void *opaque)
             rest_free(r);
         }
     }
-    if (g_queue_is_empty(&rests)) {
-        rest_wake_all();
-    } else {
+    if (!g_queue_is_empty(&rests)) {
         timer_mod(rest_timer, now + MF_HOLD_POLL_NS);
+    } else {
+        rest_kick_waiting();
     }
 }
 
@@ -203,6 +219,8 @@ void memory_failure_rest_queue(hwaddr gpa, uint64_t size, hwaddr signalled,
     uint64_t win = MIN(size, MF_REST_MAX);
     MFRest *r = g_new0(MFRest, 1);
 
+    r->range_gpa = gpa;
+    r->range_size = size;
     r->start = gpa + QEMU_ALIGN_DOWN(signalled - gpa, win);
     r->len = win;
     r->signalled = signalled;
@@ -237,15 +255,28 @@ bool memory_failure_rest_hold(CPUState *cpu, hwaddr gpa)
         MFRest *r = l->data;
 
         if (gpa >= r->start && gpa < r->start + r->len) {
-            if (!waiting_cpus) {
-                waiting_cpus = g_hash_table_new(NULL, NULL);
+            if (!waited_ns) {
+                waited_ns = g_array_new(false, true, sizeof(int64_t));
             }
-            g_hash_table_add(waiting_cpus, GINT_TO_POINTER(cpu->cpu_index));
+            if (waited_ns->len <= cpu->cpu_index) {
+                g_array_set_size(waited_ns, cpu->cpu_index + 1);
+            }
+            g_array_index(waited_ns, int64_t, cpu->cpu_index) =
+                qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
             trace_memory_failure_rest_hold(cpu->cpu_index, gpa);
             return true;
         }
     }
     return false;
+}
+
+bool memory_failure_rest_vcpu_waiting(CPUState *cpu)
+{
+    /* It retries every millisecond: not since, it is doing something */
+    return waited_ns && cpu->cpu_index < waited_ns->len &&
+           qemu_clock_get_ns(QEMU_CLOCK_REALTIME) -
+           g_array_index(waited_ns, int64_t, cpu->cpu_index) <
+           3 * MF_HOLD_POLL_NS;
 }
 
 void memory_failure_rest_reset(void)
@@ -254,7 +285,12 @@ void memory_failure_rest_reset(void)
 
     /* Fresh memory: nothing to tell, nobody waits for it */
     while ((r = g_queue_pop_head(&rests))) {
+        if (r->queued && !r->signalled_told) {
+            memory_failure_send_event(MEMORY_FAILURE_RECIPIENT_GUEST,
+                                      MEMORY_FAILURE_ACTION_RESET, false,
+                                      false, true, r->range_gpa,
+                                      r->range_size, false);
+        }
         rest_free(r);
     }
-    rest_wake_all();
 }

@@ -380,7 +380,8 @@ static bool guest_address_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
 /*
  * Guest RAM at [@gpa, @gpa + @size) failed, @signalled the base page the
  * host named; @ar: consumed by @cpu (NULL: not a vCPU).  Returns what
- * the guest is told.
+ * the guest is told, or sets *@told_later if the page is told with the
+ * rest of its huge page, which then sends the event.
  *
  * The guest hears first of the base page the host named, not of the
  * whole huge page: Linux acts on the address it is given, and the page a
@@ -394,7 +395,8 @@ static MemoryFailureAction report_to_guest(CPUState *cpu, bool ar,
                                            RAMBlock *rb, ram_addr_t offset,
                                            uint64_t size, hwaddr gpa,
                                            hwaddr signalled, bool trap,
-                                           bool is_new, bool *recursive)
+                                           bool is_new, bool *recursive,
+                                           bool *told_later)
 {
     const MemoryFailureArchOps *ops = memory_failure_arch_ops(cpu);
     uint64_t psz = qemu_real_host_page_size();
@@ -438,6 +440,7 @@ static MemoryFailureAction report_to_guest(CPUState *cpu, bool ar,
     if (rest && action == MEMORY_FAILURE_ACTION_INJECT) {
         memory_failure_rest_queue(gpa, size, signalled, !named_with_rest);
     }
+    *told_later = named_with_rest;
     return action;
 }
 
@@ -458,7 +461,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
     ram_addr_t offset;
     RAMBlock *rb;
     MemoryPoison p;
-    bool recursive = false, is_new;
+    bool recursive = false, is_new, told_later;
     bool simulated = simulated_pages &&
                      g_hash_table_remove(simulated_pages, host);
     hwaddr gpa = 0, signalled, aliases[MAX_ALIASES] = { 0 };
@@ -502,7 +505,10 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
     signalled = gpa + ((addr & qemu_real_host_page_mask()) - (uintptr_t)host);
     action = report_to_guest(cpu, ar, rb, offset, size, gpa, signalled,
                              !host_guards_poison() && nr_aliases, is_new,
-                             &recursive);
+                             &recursive, &told_later);
+    if (told_later) {
+        return;
+    }
     reset_asked |= action == MEMORY_FAILURE_ACTION_RESET;
     /* A range already known failing again: its events are throttled */
     memory_failure_send_event(MEMORY_FAILURE_RECIPIENT_GUEST, action, ar,

@@ -44,9 +44,26 @@
 
 static PoisonTrapConsumed consumer;
 
+/* How long a vCPU waits before it retries an access it must wait at */
+#define POISON_TRAP_WAIT_MS     1
+
 void poison_trap_set_consumer(PoisonTrapConsumed consumed)
 {
     consumer = consumed;
+}
+
+/*
+ * vCPU @cpu is to wait at its access, with the BQL it took for that: not
+ * spinning, and not past an interrupt (it may be the one that handles
+ * what the guest is being told) or a request to stop
+ */
+static void poison_trap_wait(CPUState *cpu)
+{
+    if (!qatomic_read(&cpu->interrupt_request) &&
+        !qatomic_read(&cpu->exit_request) && !cpu->stop) {
+        /* qemu_cpu_kick() wakes it */
+        qemu_cond_timedwait_bql(cpu->halt_cond, POISON_TRAP_WAIT_MS);
+    }
 }
 
 /* Report the access of vCPU @cpu to @offset of @rb, at guest address @gpa */
@@ -56,6 +73,7 @@ static PoisonAccess poison_trap_consume(CPUState *cpu, RAMBlock *rb,
 {
     MemoryPoison p;
     unsigned outcome = 0;
+    bool locked = bql_locked();
 
     if (!memory_poison_find(rb, offset, &p) ||
         p.recipient != MEMORY_FAILURE_RECIPIENT_GUEST) {
@@ -66,7 +84,10 @@ static PoisonAccess poison_trap_consume(CPUState *cpu, RAMBlock *rb,
         /* The base page touched, not a huge page's base */
         outcome = consumer(cpu, gpa & qemu_real_host_page_mask(),
                            qemu_real_host_page_size(), p.data_intact,
-                           p.reported, may_wait);
+                           p.reported, may_wait && !locked);
+        if (outcome & POISON_TRAP_WAIT) {
+            poison_trap_wait(cpu);
+        }
     }
     trace_poison_trap_consumed(cpu->cpu_index, gpa, outcome);
     if (outcome & POISON_TRAP_WAIT) {

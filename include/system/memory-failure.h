@@ -88,6 +88,12 @@ void memory_failure_guest_sea(CPUState *cpu, bool has_gpa, hwaddr gpa);
 void memory_failure_vcpu_check(CPUState *cpu);
 
 /*
+ * Under TCG: whether vCPU @cpu is waiting at an access to a lost huge page
+ * the guest is still being told of (it does nothing else meanwhile)
+ */
+bool memory_failure_rest_vcpu_waiting(CPUState *cpu);
+
+/*
  * Send the MEMORY_FAILURE event; @repeat: of a range already known (a
  * device looping over one poisoned page, say), which is throttled to one
  * a second (system/memory-failure-event.c).

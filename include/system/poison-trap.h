@@ -75,7 +75,7 @@ typedef enum PoisonAccess {
     POISON_ACCESS_FAIL,         /* a failed transaction */
     /* failed, and retried after what the consumer raised (or a reset) */
     POISON_ACCESS_FAIL_RETRY,
-    /* not made: the vCPU halts, and retries it once woken */
+    /* not made yet: the vCPU retries it (after a pause) */
     POISON_ACCESS_WAIT,
 } PoisonAccess;
 

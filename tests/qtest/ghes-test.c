@@ -1012,6 +1012,35 @@ static void test_random_qmp_args(void)
     qtest_quit(qts);
 }
 
+/* The members each kind of inject-host-memory-failure takes */
+static const char *const host_failure_kinds[] = {
+    "action-optional", "action-required", "real",
+};
+static const char *const host_failure_members[][4] = {
+    { "page-size", "count" },
+    { "cpu-index", "page-size", "refaults" },
+    { },
+};
+
+static bool host_failure_member_of(int kind, const char *key)
+{
+    static const char *const base[] = { "kind", "address", "memdev",
+                                        "offset" };
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(base); i++) {
+        if (!strcmp(key, base[i])) {
+            return true;
+        }
+    }
+    for (i = 0; i < 4 && host_failure_members[kind][i]; i++) {
+        if (!strcmp(key, host_failure_members[kind][i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
  * Whether inject-host-memory-failure must refuse @args on a machine whose
  * 1 GiB of RAM (4 KiB pages) is memory backend "m0"
@@ -1023,14 +1052,27 @@ static bool host_failure_args_bad(QDict *args)
     QNum *ps = qobject_to(QNum, qdict_get(args, "page-size"));
     QNum *c = qobject_to(QNum, qdict_get(args, "count"));
     QNum *r = qobject_to(QNum, qdict_get(args, "refaults"));
-    bool ar = qdict_haskey(args, "action-required") &&
-              qdict_get_bool(args, "action-required");
-    bool real = qdict_haskey(args, "real") && qdict_get_bool(args, "real");
+    const char *kind_str = qdict_get_try_str(args, "kind");
     const char *memdev = qdict_get_try_str(args, "memdev");
     uint64_t addr = 0, off = 0, size = 4096, count = 1, refaults = 0;
+    const QDictEntry *e;
+    int kind = -1, i;
     uint64_t at;
 
-    if (!!a == !!memdev || (o && !memdev) || (real && ar)) {
+    for (i = 0; kind_str && i < ARRAY_SIZE(host_failure_kinds); i++) {
+        if (!strcmp(kind_str, host_failure_kinds[i])) {
+            kind = i;
+        }
+    }
+    if (kind < 0) {
+        return true;
+    }
+    for (e = qdict_first(args); e; e = qdict_next(args, e)) {
+        if (!host_failure_member_of(kind, qdict_entry_key(e))) {
+            return true;
+        }
+    }
+    if (!!a == !!memdev || (o && !memdev)) {
         return true;
     }
     if ((a && !qnum_get_try_uint(a, &addr)) ||
@@ -1043,7 +1085,7 @@ static bool host_failure_args_bad(QDict *args)
     if (qdict_haskey(args, "cpu-index")) {
         int64_t cpu = qdict_get_int(args, "cpu-index");
 
-        if (!ar || cpu < 0 || cpu >= RAS_NR_CPUS) {
+        if (cpu < 0 || cpu >= RAS_NR_CPUS) {
             return true;
         }
     }
@@ -1052,13 +1094,10 @@ static bool host_failure_args_bad(QDict *args)
         return true;
     }
     at = memdev ? off : addr - RAM_BASE;
-    if (ps && (size != 4096 || real)) {
+    if (size != 4096 || refaults > 100) {
         return true;
     }
-    if (r && (!ar || refaults > 100)) {
-        return true;
-    }
-    if (c && (count < 1 || count > (1 << 20) || (count > 1 && (ar || real)) ||
+    if (c && (count < 1 || count > (1 << 20) ||
               (at & ~4095ull) + count * 4096 > (1ull << 30))) {
         return true;
     }
@@ -1068,6 +1107,15 @@ static bool host_failure_args_bad(QDict *args)
 /* Any of inject-host-memory-failure's arguments, any value */
 static void random_host_failure_args(QDict *args)
 {
+    int kind = g_test_rand_int_range(0, 16);
+
+    /* Now and then no kind, or one that does not exist; rarely real */
+    if (kind < 14) {
+        qdict_put_str(args, "kind", host_failure_kinds[kind & 1]);
+    } else if (kind == 14) {
+        qdict_put_str(args, g_test_rand_bit() ? "kind" : "kinds",
+                      g_test_rand_bit() ? "real" : "nope");
+    }
     if (g_test_rand_int_range(0, 3)) {
         qdict_put_obj(args, "address", QOBJECT(qnum_from_uint(
             pick(any_address, ARRAY_SIZE(any_address)))));
@@ -1081,14 +1129,8 @@ static void random_host_failure_args(QDict *args)
             g_test_rand_bit() ? rand_u64() :
             (uint64_t)g_test_rand_int_range(0, 1 << 18) << 12)));
     }
-    if (g_test_rand_bit()) {
-        qdict_put_bool(args, "action-required", g_test_rand_bit());
-    }
     if (!g_test_rand_int_range(0, 4)) {
         put_any_cpu(args);
-    }
-    if (!g_test_rand_int_range(0, 8)) {
-        qdict_put_bool(args, "real", g_test_rand_bit());
     }
     if (!g_test_rand_int_range(0, 4)) {
         qdict_put_obj(args, "page-size", any_size());
@@ -1133,7 +1175,7 @@ static void test_random_host_failure_args(void)
                 qdict_put_obj(args, "offset",
                               QOBJECT(qnum_from_uint(page * 4096)));
             }
-            qdict_put_bool(args, "action-required", ar);
+            qdict_put_str(args, "kind", host_failure_kinds[ar]);
             if (ar) {
                 qdict_put_int(args, "cpu-index",
                               g_test_rand_int_range(0, RAS_NR_CPUS));

@@ -250,7 +250,8 @@ static void test_host_failure(void)
     QDict *ev;
 
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-host-memory-failure',"
-                             " 'arguments': { 'address': %" PRIu64 " } }",
+                             " 'arguments': { 'kind': 'action-optional',"
+                             " 'address': %" PRIu64 " } }",
                              ERROR_PAGE);
     ev = qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE");
     g_assert_cmpstr(qdict_get_str(qdict_get_qdict(ev, "data"), "action"),
@@ -261,7 +262,8 @@ static void test_host_failure(void)
 
     ras_fw_run_loader(&fw);
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-host-memory-failure',"
-                             " 'arguments': { 'address': %" PRIu64 " } }",
+                             " 'arguments': { 'kind': 'action-optional',"
+                             " 'address': %" PRIu64 " } }",
                              ERROR_PAGE + 4096);
     ev = qtest_qmp_eventwait_ref(qts, "MEMORY_FAILURE");
     g_assert_cmpstr(qdict_get_str(qdict_get_qdict(ev, "data"), "action"),

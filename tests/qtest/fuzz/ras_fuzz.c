@@ -219,9 +219,13 @@ static void qmp_host_memory_failure(RasFuzzInput *in, const RasFuzzMachine *m)
         }
         put_u64(args, "offset", in, offset);
     }
-    put_bool(args, "action-required", in);
+    /* Either simulated kind, or none: never "real" */
+    if (arg_value(args, "kind", in)) {
+        qdict_put_str(args, "kind", ras_fuzz_u8(in) & 1 ? "action-required"
+                                                        : "action-optional");
+    }
     put_int(args, "cpu-index", in, m->nr_cpus);
-    /* Never "real": false, or not given */
+    /* A member no kind takes */
     if (how & 8) {
         qdict_put_bool(args, "real", false);
     }

@@ -259,7 +259,8 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
                     runs.append([pa, 1])
             for pa, count in runs:
                 rsp = qmp.cmd_raw('inject-host-memory-failure',
-                                  {'address': pa, 'count': count})
+                                  {'kind': 'action-optional',
+                                   'address': pa, 'count': count})
                 if 'error' in rsp:
                     refused += count
                     desc = rsp['error']['desc']
@@ -269,8 +270,8 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
                     sent += [(start, t, pa + i * 4096) for i in range(count)]
         elif path in ('self', 'pipe'):
             if pipe:
-                args = {'action-required': True, 'cpu-index': 0} \
-                    if style == 'ar' else {}
+                args = {'kind': 'action-required', 'cpu-index': 0} \
+                    if style == 'ar' else {'kind': 'action-optional'}
                 # sent from a thread while this one reads the replies
                 sender = threading.Thread(target=pipe.send, args=(
                     [{'execute': 'inject-host-memory-failure',
@@ -302,9 +303,9 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
                 if rsp.get('return'):
                     rsp = {'error': {'desc': rsp['return'].strip()}}
             else:
-                args = {'address': pa}
+                args = {'kind': 'action-optional', 'address': pa}
                 if style == 'ar':
-                    args.update({'action-required': True, 'cpu-index': 0})
+                    args.update({'kind': 'action-required', 'cpu-index': 0})
                 rsp = qmp.cmd_raw('inject-host-memory-failure', args)
             if 'error' in rsp:
                 refused += 1
