@@ -45,7 +45,10 @@
  * vCPU idled or ran this long (its memory-failure worker ran)
  */
 #define MF_HOLD_BUSY_NS     (20 * SCALE_MS)
-/* A guest that does not act on the reports: its vCPUs go on anyway */
+/*
+ * A guest that takes no report for this long does not act on them: its
+ * vCPUs go on anyway
+ */
 #define MF_HOLD_MAX_NS      (5 * NANOSECONDS_PER_SECOND)
 
 typedef struct MFRest {
@@ -58,6 +61,8 @@ typedef struct MFRest {
     bool signalled_told;
     bool queued;                /* not told yet */
     int64_t since_ns;           /* QEMU_CLOCK_REALTIME */
+    int64_t moved_ns;           /* when the guest last took a report */
+    uint64_t delivered;         /* reports it had taken then */
     GuestProgress progress;     /* once every report went in */
     bool progress_marked;
 } MFRest;
@@ -151,7 +156,10 @@ static bool rest_done(MFRest *r, int64_t now)
     if (r->queued) {
         return false;
     }
-    if (now - r->since_ns >= MF_HOLD_MAX_NS) {
+    if (ras_queue_delivered() != r->delivered) {
+        r->delivered = ras_queue_delivered();
+        r->moved_ns = now;
+    } else if (now - r->moved_ns >= MF_HOLD_MAX_NS) {
         trace_memory_failure_rest_timeout(r->start, r->len,
                                           (now - r->since_ns) / SCALE_US);
         return true;
@@ -227,6 +235,8 @@ void memory_failure_rest_queue(hwaddr gpa, uint64_t size, hwaddr signalled,
     r->signalled_told = signalled_told;
     r->queued = true;
     r->since_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    r->moved_ns = r->since_ns;
+    r->delivered = ras_queue_delivered();
     g_queue_push_tail(&rests, r);
     if (!rest_timer) {
         rest_timer = timer_new_ns(QEMU_CLOCK_REALTIME, rest_run, NULL);

@@ -49,6 +49,20 @@ bool ras_queue_busy(void)
     return false;
 }
 
+uint64_t ras_queue_delivered(void)
+{
+    RasReportQueue *q;
+    uint64_t n = 0;
+
+    QTAILQ_FOREACH(q, &ras_queues, next) {
+        RasQueueInfo info = { 0 };
+
+        q->count(q, &info);
+        n += info.delivered;
+    }
+    return n;
+}
+
 RasQueueInfoList *ras_queue_list(void)
 {
     RasQueueInfoList *head = NULL, **tail = &head;

@@ -948,6 +948,7 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
         return;
     }
     s->stats = g_new0(GhesSourceStats, s->nr_sources);
+    s->mig_stats = g_new0(GhesSourceStats, s->nr_sources);
     s->block_addr = g_new(uint64_t, s->nr_sources);
     s->copies = g_new0(GhesSourceCopy, s->nr_sources);
     for (i = 0; i < s->nr_sources; i++) {
@@ -955,6 +956,7 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
     }
     s->regs_len = hest_blob_regs_len(&s->layout);
     s->regs = g_malloc0(s->regs_len);
+    s->mig_regs = g_malloc0(s->regs_len);
     if (s->layout.regs_own_page) {
         memory_region_init_io(&s->regs_mr, OBJECT(s), &ghes_regs_ops, s,
                               "ghes-registers", s->regs_len);
@@ -1000,8 +1002,10 @@ static void ghes_device_unrealize(DeviceState *dev)
     timer_free(s->load_ack_timer);
     guest_progress_destroy(&s->async_progress);
     g_free(s->regs);
+    g_free(s->mig_regs);
     g_free(s->sources);
     g_free(s->stats);
+    g_free(s->mig_stats);
     g_free(s->block_addr);
     g_free(s->copies);
     g_free(s->mig);
@@ -1052,6 +1056,11 @@ static int ghes_device_pre_save(void *opaque)
     s->mig = ras_queue_flatten(&s->queue, sizeof(GhesMigratedRecord),
                                ghes_mig_flatten, &s->nr_mig);
     memcpy(s->mig_addr_le, s->hw_errors_addr_le, sizeof(s->mig_addr_le));
+    memcpy(s->mig_regs, s->regs, s->regs_len);
+    s->mig_sequence = s->sequence;
+    s->mig_dropped = s->async_queue.dropped;
+    memcpy(s->mig_stats, s->stats, s->nr_sources * sizeof(*s->stats));
+    s->mig_async_merged = s->async_merged;
     return 0;
 }
 
@@ -1066,7 +1075,7 @@ static int ghes_device_pre_load(void *opaque)
     AcpiGhesDevice *s = opaque;
 
     ghes_mig_free(s);
-    s->async_merged = 0;        /* unless its subsection comes */
+    s->mig_async_merged = 0;    /* unless its subsection comes */
     return 0;
 }
 
@@ -1098,6 +1107,7 @@ static int ghes_device_post_load(void *opaque, int version_id)
 {
     AcpiGhesDevice *s = opaque;
     uint64_t addr = ldq_le_p(s->mig_addr_le);
+    GQueue loaded = G_QUEUE_INIT;
     Error *err = NULL;
     int32_t i;
 
@@ -1114,7 +1124,6 @@ static int ghes_device_post_load(void *opaque, int version_id)
         ghes_mig_free(s);
         return -EINVAL;
     }
-    ghes_queue_clear(s);
     for (i = 0; i < s->nr_mig; i++) {
         GhesMigratedRecord *r = &s->mig[i];
         GhesQueued *q;
@@ -1124,7 +1133,7 @@ static int ghes_device_post_load(void *opaque, int version_id)
             error_report("%s: bad record in migration stream: %s",
                          TYPE_ACPI_GHES, error_get_pretty(err));
             error_free(err);
-            ghes_queue_clear(s);
+            g_queue_clear_full(&loaded, g_free);
             ghes_mig_free(s);
             return -EINVAL;
         }
@@ -1133,10 +1142,17 @@ static int ghes_device_post_load(void *opaque, int version_id)
         q->addr = GHES_ADDR_UNKNOWN;
         q->len = r->len;
         memcpy(q->data, r->data, r->len);
-        g_queue_push_tail(&s->queue, q);
+        g_queue_push_tail(&loaded, q);
     }
     ghes_mig_free(s);
+    ghes_queue_clear(s);
+    s->queue = loaded;
     memcpy(s->hw_errors_addr_le, s->mig_addr_le, sizeof(s->mig_addr_le));
+    memcpy(s->regs, s->mig_regs, s->regs_len);
+    s->sequence = s->mig_sequence;
+    s->async_queue.dropped = s->mig_dropped;
+    memcpy(s->stats, s->mig_stats, s->nr_sources * sizeof(*s->stats));
+    s->async_merged = s->mig_async_merged;
     /* The register pages came in the stream: do not reread RAM */
     ghes_place(s, false);
     /*
@@ -1189,7 +1205,7 @@ static bool ghes_async_merged_needed(void *opaque)
 {
     AcpiGhesDevice *s = opaque;
 
-    return s->async_merged != 0;
+    return s->mig_async_merged != 0;
 }
 
 /* Sent once records carried several errors: query-ghes counts them */
@@ -1199,7 +1215,7 @@ static const VMStateDescription vmstate_ghes_async_merged = {
     .minimum_version_id = 1,
     .needed = ghes_async_merged_needed,
     .fields = (const VMStateField[]) {
-        VMSTATE_UINT64(async_merged, AcpiGhesDevice),
+        VMSTATE_UINT64(mig_async_merged, AcpiGhesDevice),
         VMSTATE_END_OF_LIST()
     },
 };
@@ -1229,16 +1245,16 @@ static const VMStateDescription vmstate_ghes_device = {
         VMSTATE_UINT8_ARRAY(mig_addr_le, AcpiGhesDevice,
                             sizeof(uint64_t)),
         VMSTATE_UINT32_EQUAL(regs_len, AcpiGhesDevice, NULL),
-        VMSTATE_VBUFFER_UINT32(regs, AcpiGhesDevice, 0, NULL, regs_len),
+        VMSTATE_VBUFFER_UINT32(mig_regs, AcpiGhesDevice, 0, NULL, regs_len),
         VMSTATE_INT32(nr_mig, AcpiGhesDevice),
         VMSTATE_VALIDATE("queued records within bounds", ghes_nr_mig_valid),
         VMSTATE_STRUCT_VARRAY_ALLOC(mig, AcpiGhesDevice, nr_mig, 0,
                                     vmstate_ghes_migrated_record,
                                     GhesMigratedRecord),
-        VMSTATE_UINT64(sequence, AcpiGhesDevice),
-        VMSTATE_UINT64(async_queue.dropped, AcpiGhesDevice),
+        VMSTATE_UINT64(mig_sequence, AcpiGhesDevice),
+        VMSTATE_UINT64(mig_dropped, AcpiGhesDevice),
         VMSTATE_UINT32_EQUAL(nr_sources, AcpiGhesDevice, NULL),
-        VMSTATE_STRUCT_VARRAY_POINTER_UINT32(stats, AcpiGhesDevice,
+        VMSTATE_STRUCT_VARRAY_POINTER_UINT32(mig_stats, AcpiGhesDevice,
                                              nr_sources,
                                              vmstate_ghes_source_stats,
                                              GhesSourceStats),

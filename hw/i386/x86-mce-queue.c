@@ -235,6 +235,8 @@ static int x86_mce_queue_pre_save(void *opaque)
     x86_mce_queue_post_save(q);
     q->mig = ras_queue_flatten(&q->held, sizeof(X86HeldMce),
                                x86_mce_queue_flatten, &q->nr_mig);
+    q->mig_delivered = q->delivered;
+    q->mig_dropped = q->ras.dropped;
     return 0;
 }
 
@@ -284,6 +286,8 @@ static int x86_mce_queue_post_load(void *opaque, int version_id)
         }
     }
     x86_mce_queue_clear(q);
+    q->delivered = q->mig_delivered;
+    q->ras.dropped = q->mig_dropped;
     for (i = 0; i < q->nr_mig; i++) {
         /* Duplicates too are a stream's to send: held once */
         if (!g_hash_table_contains(q->index, &q->mig[i])) {
@@ -326,8 +330,8 @@ static const VMStateDescription vmstate_x86_mce_queue_state = {
     .post_save = x86_mce_queue_post_save,
     .post_load = x86_mce_queue_post_load,
     .fields = (const VMStateField[]) {
-        VMSTATE_UINT64(delivered, X86MceQueue),
-        VMSTATE_UINT64(ras.dropped, X86MceQueue),
+        VMSTATE_UINT64(mig_delivered, X86MceQueue),
+        VMSTATE_UINT64(mig_dropped, X86MceQueue),
         VMSTATE_INT32(nr_mig, X86MceQueue),
         VMSTATE_VALIDATE("held machine checks within bounds",
                          x86_mce_queue_nr_valid),

@@ -47,6 +47,9 @@ void ras_queue_overflow(RasReportQueue *q, uint64_t count, bool has_addr,
  */
 bool ras_queue_busy(void);
 
+/* Reports every queue has given the guest, in all */
+uint64_t ras_queue_delivered(void);
+
 /* Every registered queue, for query-ras-queues */
 RasQueueInfoList *ras_queue_list(void);
 

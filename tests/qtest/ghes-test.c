@@ -1397,9 +1397,16 @@ static void stream_refused(RasStream *stream, const char *extra,
     RasFw fw;
     QTestState *qts;
 
+    int i;
+
     ras_stream_write(stream, stream->buf, stream->len);
     qts = start_incoming(&fw, extra);
     ras_stream_refused(stream, qts, needle);
+    /* Nothing of the refused stream reached the machine, which may go on */
+    for (i = 0; i < RAS_GHES_SOURCES; i++) {
+        g_assert_cmpint(ras_ghes_source_int(qts, i, "records"), ==, 0);
+        g_assert_cmpint(ras_ghes_source_int(qts, i, "errors"), ==, 0);
+    }
     qtest_quit(qts);
 }
 

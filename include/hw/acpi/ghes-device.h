@@ -119,6 +119,16 @@ struct AcpiGhesDevice {
     /* @queue, flattened for migration */
     GhesMigratedRecord *mig;
     int32_t nr_mig;
+    /*
+     * The rest of the state as migrated: saved from copies, and a stream's
+     * values taken only once the whole stream is checked (post_load), so
+     * that a refused one leaves the running machine as it was
+     */
+    uint8_t *mig_regs;
+    uint64_t mig_sequence;
+    uint64_t mig_dropped;
+    GhesSourceStats *mig_stats;
+    uint64_t mig_async_merged;
 
     /* Address of the memory error each block holds, for coalescing */
     uint64_t *block_addr;

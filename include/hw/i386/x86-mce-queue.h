@@ -48,6 +48,9 @@ struct X86MceQueue {
     /* @held, flattened for migration */
     X86HeldMce *mig;
     int32_t nr_mig;
+    /* The counters as migrated: a stream's taken only once checked */
+    uint64_t mig_delivered;
+    uint64_t mig_dropped;
 };
 
 /* Create the machine's queue, its child "x86-mce-queue" */

@@ -218,12 +218,26 @@ static void reset(QTestState *s)
 
 static void op_stream(QTestState *s, RasFuzzInput *in)
 {
+    AcpiGhesDevice *g = ghes;
+    uint64_t addr = g->hw_errors_addr, sequence = g->sequence;
+    unsigned queued = ghes_device_queued(g, ghes_async_source(g));
+    g_autofree uint8_t *regs = g_memdup2(g->regs, g->regs_len);
+    g_autofree GhesSourceStats *stats =
+        g_memdup2(g->stats, g->nr_sources * sizeof(*g->stats));
+
     /*
-     * A refused stream leaves the machine as the load left it, and it may
-     * run on (an operator's "cont" after a failed snapshot-load): every
-     * check holds after it too
+     * A refused stream leaves the machine as it was, and it may run on
+     * (an operator's "cont" after a failed snapshot-load): every check
+     * holds after it too
      */
-    ras_fuzz_stream(in, DEVICE_GET_CLASS(ghes)->vmsd, ghes);
+    if (!ras_fuzz_stream(in, DEVICE_GET_CLASS(g)->vmsd, g)) {
+        g_assert_cmphex(g->hw_errors_addr, ==, addr);
+        g_assert_cmpuint(g->sequence, ==, sequence);
+        g_assert_cmpuint(ghes_device_queued(g, ghes_async_source(g)), ==,
+                         queued);
+        g_assert(!memcmp(g->regs, regs, g->regs_len));
+        g_assert(!memcmp(g->stats, stats, g->nr_sources * sizeof(*stats)));
+    }
     flush_events(s);
 }
 
