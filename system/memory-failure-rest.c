@@ -41,6 +41,11 @@
 /* How often the guest's progress is looked at while vCPUs wait */
 #define MF_HOLD_POLL_NS     (1 * SCALE_MS)
 /*
+ * A waiting vCPU retries its access at least every millisecond
+ * (poison-trap.c): one that has not for this long is doing something else
+ */
+#define MF_WAITING_NS       (3 * SCALE_MS)
+/*
  * The queues empty, the guest has acted on what it was given once every
  * vCPU idled or ran this long (its memory-failure worker ran)
  */
@@ -144,12 +149,6 @@ static void rest_tell(MFRest *r)
                                        untold);
 }
 
-/* No queue holds a report back from the guest, or has one out with it */
-static bool rest_queues_idle(void)
-{
-    return !ras_queue_busy();
-}
-
 /* Whether the guest has acted on all of @r (or will not, in time) */
 static bool rest_done(MFRest *r, int64_t now)
 {
@@ -164,7 +163,7 @@ static bool rest_done(MFRest *r, int64_t now)
                                           (now - r->since_ns) / SCALE_US);
         return true;
     }
-    if (!rest_queues_idle()) {
+    if (ras_queue_busy()) {
         r->progress_marked = false;
         return false;
     }
@@ -282,11 +281,9 @@ bool memory_failure_rest_hold(CPUState *cpu, hwaddr gpa)
 
 bool memory_failure_rest_vcpu_waiting(CPUState *cpu)
 {
-    /* It retries every millisecond: not since, it is doing something */
     return waited_ns && cpu->cpu_index < waited_ns->len &&
            qemu_clock_get_ns(QEMU_CLOCK_REALTIME) -
-           g_array_index(waited_ns, int64_t, cpu->cpu_index) <
-           3 * MF_HOLD_POLL_NS;
+           g_array_index(waited_ns, int64_t, cpu->cpu_index) < MF_WAITING_NS;
 }
 
 void memory_failure_rest_reset(void)
