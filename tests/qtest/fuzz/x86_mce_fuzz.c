@@ -2,8 +2,9 @@
  * Fuzz x86 memory error delivery in the real machine: QMP clients
  * injecting errors with hostile arguments, a guest in any machine check
  * state (CR4.MCE, MCIP, banks taken or not, interrupts, idle), virtual
- * time, resets, and the x86-mce-queue's migration state saved, mutated
- * and loaded back.
+ * time, resets, a device's DMA, the DIMM and vCPU 1 unplugged and plugged
+ * back, and the x86-mce-queue's migration state saved, mutated and
+ * loaded back.
  *
  * An input is a list of operations, each a byte then its arguments.
  * Besides crashes and sanitizer reports, each input checks that the
@@ -18,6 +19,7 @@
 #include "qemu/units.h"
 #include "target/i386/cpu.h"
 #include "hw/core/cpu.h"
+#include "hw/boards.h"
 #include "hw/i386/x86-mce-queue.h"
 #include "system/runstate.h"
 #include "system/guest-progress.h"
@@ -295,10 +297,74 @@ static void op_dimm(QTestState *s, RasFuzzInput *in)
     flush_events(s);
 }
 
+/*
+ * vCPU 1 unplugged, as the guest's ACPI ejects it (PIIX4's CPU hotplug
+ * interface, switched to its modern form), or plugged back: what waits
+ * for it (a held machine check, a report) must not wait for ever, nor
+ * reach a vCPU that is gone
+ */
+#define CPU_HOTPLUG_IO  0xaf00
+
+static bool cpu1_plugged = true;
+/* Where vCPU 1 sits in the topology: socket, core, thread */
+static int64_t cpu1_at[3];
+static const char *const cpu1_ids[3] = { "socket-id", "core-id",
+                                         "thread-id" };
+
+static void cpu1_plug(QTestState *s, bool plug)
+{
+    Error *err = NULL;
+    int i;
+
+    if (plug == cpu1_plugged) {
+        return;
+    }
+    if (plug) {
+        QDict *opts = qdict_new();
+        QObject *ret = NULL;
+
+        qdict_put_str(opts, "driver", current_machine->cpu_type);
+        qdict_put_str(opts, "id", "c1");
+        for (i = 0; i < ARRAY_SIZE(cpu1_ids); i++) {
+            qdict_put_int(opts, cpu1_ids[i], cpu1_at[i]);
+        }
+        qmp_device_add(opts, &ret, &err);
+        qobject_unref(opts);
+        qobject_unref(ret);
+    } else {
+        Object *cpu = OBJECT(qemu_get_cpu(1));
+        g_autofree char *path = object_get_canonical_path(cpu);
+
+        for (i = 0; i < ARRAY_SIZE(cpu1_ids); i++) {
+            cpu1_at[i] = object_property_get_int(cpu, cpu1_ids[i],
+                                                 &error_abort);
+        }
+        /* The guest's ACPI switched to the modern interface at boot */
+        qtest_outl(s, CPU_HOTPLUG_IO, 0);
+        qmp_device_del(path, &err);
+        if (!err) {
+            qtest_outl(s, CPU_HOTPLUG_IO, 1);       /* vCPU 1 */
+            qtest_outb(s, CPU_HOTPLUG_IO + 4, 1 << 3);  /* eject */
+        }
+    }
+    if (err) {
+        error_report_err(err);
+        g_assert_not_reached();
+    }
+    g_assert(!qemu_get_cpu(1) == !plug);
+    cpu1_plugged = plug;
+}
+
+static void op_cpu(QTestState *s, RasFuzzInput *in)
+{
+    cpu1_plug(s, !cpu1_plugged);
+    flush_events(s);
+}
+
 /* Seeds (tests/fuzz/make-seeds) name operations by their index here */
 static RasFuzzOp * const x86_mce_ops[] = {
     op_qmp, op_qmp, op_qmp, op_guest, op_guest, op_clock,
-    op_reset, op_stream, op_dma, op_dimm,
+    op_reset, op_stream, op_dma, op_dimm, op_cpu,
 };
 
 static const RasFuzzOps x86_mce_fuzz_ops = {
@@ -313,6 +379,7 @@ static void x86_mce_fuzz(QTestState *s, const unsigned char *data,
 {
     /* Every input starts from the same machine */
     dimm_plug(s, true);
+    cpu1_plug(s, true);
     reset(s);
     ras_fuzz_run(s, data, size, &x86_mce_fuzz_ops);
 }
