@@ -225,10 +225,6 @@ static void qmp_host_memory_failure(RasFuzzInput *in, const RasFuzzMachine *m)
                                                         : "action-optional");
     }
     put_int(args, "cpu-index", in, m->nr_cpus);
-    /* A member no kind takes */
-    if (how & 8) {
-        qdict_put_bool(args, "real", false);
-    }
     put_u64(args, "page-size", in, page_size(in));
     put_u64(args, "count", in, page_count(in));
     put_u64(args, "refaults", in, ras_fuzz_u8(in) < 0xf0 ?
