@@ -58,7 +58,12 @@ typedef struct KvmBlocking {
     bool opened;                /* @fd and @offset set (release) */
 } KvmBlocking;
 
-static GHashTable *kvm_blocking;        /* cpu_index -> KvmBlocking */
+/*
+ * By the vCPU's KVM fd, not its cpu_index: an unplugged vCPU's KVM vCPU is
+ * parked, and given back to the vCPU plugged in its place, which may have
+ * another cpu_index; a cpu_index may come back on another KVM vCPU
+ */
+static GHashTable *kvm_blocking;        /* kvm_fd -> KvmBlocking */
 
 static void kvm_blocking_open(CPUState *cs, run_on_cpu_data data)
 {
@@ -87,12 +92,12 @@ static int kvm_vcpu_blocking(CPUState *cs)
         kvm_blocking = g_hash_table_new_full(g_direct_hash, g_direct_equal,
                                              NULL, g_free);
     }
-    b = g_hash_table_lookup(kvm_blocking, GINT_TO_POINTER(cs->cpu_index));
+    b = g_hash_table_lookup(kvm_blocking, GINT_TO_POINTER(cs->kvm_fd));
     if (!b) {
         b = g_new0(KvmBlocking, 1);
         b->fd = -1;
         b->offset = -1;
-        g_hash_table_insert(kvm_blocking, GINT_TO_POINTER(cs->cpu_index), b);
+        g_hash_table_insert(kvm_blocking, GINT_TO_POINTER(cs->kvm_fd), b);
     }
     if (!b->asked) {
         b->asked = true;
