@@ -22,11 +22,6 @@
 #include "hw/acpi/ghes-device.h"
 #include "hw/acpi/hest.h"
 #include "hw/nvram/fw_cfg.h"
-#include "monitor/qdev.h"
-#include "qapi/error.h"
-#include "qapi/qapi-commands-qdev.h"
-#include "qemu/error-report.h"
-#include "qobject/qdict.h"
 #include "system/address-spaces.h"
 #include "system/memory.h"
 #include "system/runstate.h"
@@ -312,40 +307,10 @@ static void op_dma(QTestState *s, RasFuzzInput *in)
 
 static bool dimm_plugged = true;
 
-static void dimm_plug(QTestState *s, bool plug)
-{
-    Error *err = NULL;
-
-    if (plug == dimm_plugged) {
-        return;
-    }
-    if (plug) {
-        QDict *opts = qdict_new();
-        QObject *ret = NULL;
-
-        qdict_put_str(opts, "driver", "pc-dimm");
-        qdict_put_str(opts, "id", "d0");
-        qdict_put_str(opts, "memdev", "dimm0");
-        qmp_device_add(opts, &ret, &err);
-        qobject_unref(opts);
-        qobject_unref(ret);
-    } else {
-        qmp_device_del("d0", &err);
-        if (!err) {
-            qtest_writel(s, GHES_FUZZ_MEM_HOTPLUG, 0);              /* slot */
-            qtest_writeb(s, GHES_FUZZ_MEM_HOTPLUG + 0x14, 1 << 3);  /* eject */
-        }
-    }
-    if (err) {
-        error_report_err(err);
-        g_assert_not_reached();
-    }
-    dimm_plugged = plug;
-}
-
 static void op_dimm(QTestState *s, RasFuzzInput *in)
 {
-    dimm_plug(s, !dimm_plugged);
+    dimm_plugged = !dimm_plugged;
+    ras_fuzz_dimm_plug(s, dimm_plugged, false, GHES_FUZZ_MEM_HOTPLUG);
     flush_events(s);
 }
 
@@ -368,7 +333,10 @@ static void ghes_fuzz(QTestState *s, const unsigned char *data, size_t size)
         memory_region_del_subregion(get_system_memory(), &overlay);
         overlay_mapped = false;
     }
-    dimm_plug(s, true);
+    if (!dimm_plugged) {
+        ras_fuzz_dimm_plug(s, true, false, GHES_FUZZ_MEM_HOTPLUG);
+        dimm_plugged = true;
+    }
     reset(s);
     ras_fuzz_run(s, data, size, &ghes_fuzz_ops);
 }

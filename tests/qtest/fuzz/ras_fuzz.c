@@ -7,7 +7,10 @@
 #include "qemu/osdep.h"
 #include "qemu/units.h"
 #include "qapi/error.h"
+#include "qapi/qapi-commands-qdev.h"
 #include "qapi/qapi-commands-ras.h"
+#include "qemu/error-report.h"
+#include "monitor/qdev.h"
 #include "qobject/qdict.h"
 #include "qobject/qnum.h"
 #include "qobject/qobject.h"
@@ -390,4 +393,35 @@ bool ras_fuzz_stream(RasFuzzInput *in, const VMStateDescription *vmsd,
     }
     qemu_fclose(f);
     return ret == 0;
+}
+
+void ras_fuzz_dimm_plug(QTestState *s, bool plug, bool io, uint64_t hotplug)
+{
+    Error *err = NULL;
+
+    if (plug) {
+        QDict *opts = qdict_new();
+        QObject *ret = NULL;
+
+        qdict_put_str(opts, "driver", "pc-dimm");
+        qdict_put_str(opts, "id", "d0");
+        qdict_put_str(opts, "memdev", "dimm0");
+        qmp_device_add(opts, &ret, &err);
+        qobject_unref(opts);
+        qobject_unref(ret);
+    } else {
+        qmp_device_del("d0", &err);
+        /* Slot 0 selected, then its eject bit */
+        if (!err && io) {
+            qtest_outl(s, hotplug, 0);
+            qtest_outb(s, hotplug + 0x14, 1 << 3);
+        } else if (!err) {
+            qtest_writel(s, hotplug, 0);
+            qtest_writeb(s, hotplug + 0x14, 1 << 3);
+        }
+    }
+    if (err) {
+        error_report_err(err);
+        g_assert_not_reached();
+    }
 }

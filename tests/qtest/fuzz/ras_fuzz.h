@@ -54,6 +54,14 @@ void ras_fuzz_qmp(RasFuzzInput *in, const RasFuzzMachine *m);
  */
 void ras_fuzz_dma(RasFuzzInput *in, const RasFuzzMachine *m);
 
+/*
+ * The machine's pc-dimm "d0" (backend "dimm0") plugged back at the
+ * address QEMU picks, or unplugged as the guest's ACPI ejects it through
+ * the memory hotplug interface at @hotplug (I/O ports if @io, else MMIO):
+ * its poison, traps and guest addresses follow it.
+ */
+void ras_fuzz_dimm_plug(QTestState *s, bool plug, bool io, uint64_t hotplug);
+
 /* A fuzz target's operations, and what must hold after them */
 typedef void RasFuzzOp(QTestState *s, RasFuzzInput *in);
 

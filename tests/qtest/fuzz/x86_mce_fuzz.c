@@ -261,39 +261,14 @@ static void op_dma(QTestState *s, RasFuzzInput *in)
  * The DIMM unplugged, as the guest's ACPI ejects it, or plugged back at
  * the address QEMU picks: its poison, traps and guest addresses follow
  */
+#define X86_MEM_HOTPLUG_IO  0x0a00
+
 static bool dimm_plugged = true;
-
-static void dimm_plug(QTestState *s, bool plug)
-{
-    Error *err = NULL;
-
-    if (plug == dimm_plugged) {
-        return;
-    }
-    if (plug) {
-        QDict *opts = qdict_new();
-        QObject *ret = NULL;
-
-        qdict_put_str(opts, "driver", "pc-dimm");
-        qdict_put_str(opts, "id", "d0");
-        qdict_put_str(opts, "memdev", "dimm0");
-        qmp_device_add(opts, &ret, &err);
-        qobject_unref(opts);
-        qobject_unref(ret);
-    } else {
-        qmp_device_del("d0", &err);
-        if (!err) {
-            qtest_outl(s, 0x0a00, 0);       /* slot 0 */
-            qtest_outb(s, 0x0a14, 1 << 3);  /* eject */
-        }
-    }
-    g_assert(!err);
-    dimm_plugged = plug;
-}
 
 static void op_dimm(QTestState *s, RasFuzzInput *in)
 {
-    dimm_plug(s, !dimm_plugged);
+    dimm_plugged = !dimm_plugged;
+    ras_fuzz_dimm_plug(s, dimm_plugged, true, X86_MEM_HOTPLUG_IO);
     flush_events(s);
 }
 
@@ -378,7 +353,10 @@ static void x86_mce_fuzz(QTestState *s, const unsigned char *data,
                          size_t size)
 {
     /* Every input starts from the same machine */
-    dimm_plug(s, true);
+    if (!dimm_plugged) {
+        ras_fuzz_dimm_plug(s, true, true, X86_MEM_HOTPLUG_IO);
+        dimm_plugged = true;
+    }
     cpu1_plug(s, true);
     reset(s);
     ras_fuzz_run(s, data, size, &x86_mce_fuzz_ops);
