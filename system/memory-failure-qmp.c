@@ -107,15 +107,61 @@ bool memory_failure_cpu_arg(bool action_required, bool has_cpu_index,
 
 /* --- simulated host memory failures ------------------------------------ */
 
+/*
+ * An action-required failure waiting for its vCPU to run.  QEMU frees
+ * the work queued on a vCPU that is unplugged before it runs without
+ * running it: that vCPU never made the access, so nothing is raised, and
+ * what was waiting is dropped at the next simulation.  The list keeps
+ * the entries (and a reference to their vCPU) until then.
+ */
 typedef struct SimulateAR {
+    CPUState *cpu;
+    int cpu_index;              /* as it was: unplugged, it has none */
     void *host;
     uint64_t page_size;
     unsigned refaults;
+    QTAILQ_ENTRY(SimulateAR) next;
 } SimulateAR;
+
+static QTAILQ_HEAD(, SimulateAR) simulate_ar_waiting =
+    QTAILQ_HEAD_INITIALIZER(simulate_ar_waiting);
+
+static void simulate_ar_drop(SimulateAR *sim)
+{
+    QTAILQ_REMOVE(&simulate_ar_waiting, sim, next);
+    object_unref(OBJECT(sim->cpu));
+    g_free(sim);
+}
+
+static bool cpu_still_plugged(CPUState *cpu)
+{
+    CPUState *cs;
+
+    CPU_FOREACH(cs) {
+        if (cs == cpu) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The failures whose vCPU went away before running them */
+static void simulate_ar_drop_orphans(void)
+{
+    SimulateAR *sim, *tmp;
+
+    QTAILQ_FOREACH_SAFE(sim, &simulate_ar_waiting, next, tmp) {
+        if (!cpu_still_plugged(sim->cpu)) {
+            trace_memory_failure_simulate_dropped((uintptr_t)sim->host,
+                                                  sim->cpu_index);
+            simulate_ar_drop(sim);
+        }
+    }
+}
 
 static void simulate_ar_on_vcpu(CPUState *cpu, run_on_cpu_data data)
 {
-    g_autofree SimulateAR *sim = data.host_ptr;
+    SimulateAR *sim = data.host_ptr;
     unsigned i;
 
     memory_failure_raise_signal(BUS_MCEERR_AR, sim->host, sim->page_size);
@@ -128,6 +174,7 @@ static void simulate_ar_on_vcpu(CPUState *cpu, run_on_cpu_data data)
         memory_failure_raise_signal(BUS_MCEERR_AR, sim->host,
                                     sim->page_size);
     }
+    simulate_ar_drop(sim);
     /* The handler ran during the syscall; decide now, on this vCPU */
     memory_failure_vcpu_check(cpu);
 }
@@ -146,9 +193,14 @@ static void simulate(void *host, CPUState *cpu, uint64_t page_size,
     host = (void *)((uintptr_t)host & qemu_real_host_page_mask());
     trace_memory_failure_simulate((uintptr_t)host, cpu != NULL,
                                   cpu ? cpu->cpu_index : -1);
+    simulate_ar_drop_orphans();
     if (cpu) {
         SimulateAR *sim = g_new(SimulateAR, 1);
 
+        sim->cpu = cpu;
+        sim->cpu_index = cpu->cpu_index;
+        object_ref(OBJECT(cpu));
+        QTAILQ_INSERT_TAIL(&simulate_ar_waiting, sim, next);
         sim->host = host;
         sim->page_size = page_size;
         sim->refaults = refaults;
