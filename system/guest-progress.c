@@ -171,6 +171,29 @@ bool guest_progress_vcpu_idle(CPUState *cs)
            memory_failure_rest_vcpu_waiting(cs);
 }
 
+/* How often each vCPU (by cpu_index) went idle, from its first time */
+static GArray *vcpu_sleeps;
+
+void guest_progress_vcpu_sleeps(CPUState *cs)
+{
+    if (!cs->halted || cpu_has_work(cs)) {
+        return;
+    }
+    if (!vcpu_sleeps) {
+        vcpu_sleeps = g_array_new(false, true, sizeof(uint64_t));
+    }
+    if (cs->cpu_index >= vcpu_sleeps->len) {
+        g_array_set_size(vcpu_sleeps, cs->cpu_index + 1);
+    }
+    g_array_index(vcpu_sleeps, uint64_t, cs->cpu_index)++;
+}
+
+static uint64_t vcpu_sleeps_of(CPUState *cs)
+{
+    return vcpu_sleeps && cs->cpu_index < vcpu_sleeps->len
+           ? g_array_index(vcpu_sleeps, uint64_t, cs->cpu_index) : 0;
+}
+
 void guest_progress_mark(GuestProgress *gp)
 {
     CPUState *cs;
@@ -181,11 +204,14 @@ void guest_progress_mark(GuestProgress *gp)
     }
     if (n != gp->nr_cpus) {
         g_free(gp->cpu_ns);
+        g_free(gp->sleeps);
         gp->cpu_ns = g_new0(int64_t, n);
+        gp->sleeps = g_new0(uint64_t, n);
         gp->nr_cpus = n;
     }
     n = 0;
     CPU_FOREACH(cs) {
+        gp->sleeps[n] = vcpu_sleeps_of(cs);
         gp->cpu_ns[n++] = guest_progress_vcpu_ns(cs);
     }
     gp->mark_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
@@ -204,9 +230,10 @@ bool guest_progress_done(GuestProgress *gp, int64_t busy_ns, int64_t max_ns)
     CPU_FOREACH(cs) {
         int64_t ran = n < gp->nr_cpus
                       ? guest_progress_vcpu_ns(cs) - gp->cpu_ns[n] : 0;
+        bool slept = n < gp->nr_cpus && vcpu_sleeps_of(cs) != gp->sleeps[n];
 
         n++;
-        if (!guest_progress_vcpu_idle(cs) && ran < busy_ns) {
+        if (!slept && !guest_progress_vcpu_idle(cs) && ran < busy_ns) {
             return false;
         }
     }
@@ -217,5 +244,6 @@ bool guest_progress_done(GuestProgress *gp, int64_t busy_ns, int64_t max_ns)
 void guest_progress_destroy(GuestProgress *gp)
 {
     g_clear_pointer(&gp->cpu_ns, g_free);
+    g_clear_pointer(&gp->sleeps, g_free);
     gp->nr_cpus = 0;
 }

@@ -75,15 +75,91 @@ static bool find_gpa(Int128 start, Int128 len, const MemoryRegion *mr,
     return l->n == MAX_ALIASES;
 }
 
+/*
+ * Where RAM shows in system memory, as windows (a trap counts as the RAM
+ * it hides), built from the memory map once after each change of it: a
+ * report looks its guest addresses up here instead of walking the map,
+ * whose ranges grow with every trap.  NULL until built.
+ */
+typedef struct RamWindow {
+    RAMBlock *rb;
+    ram_addr_t offset;          /* in the block */
+    uint64_t size;
+    hwaddr gpa;
+} RamWindow;
+
+static GArray *ram_windows;
+
+static bool add_window(Int128 start, Int128 len, const MemoryRegion *mr,
+                       hwaddr offset_in_region, void *opaque)
+{
+    GArray *windows = opaque;
+    MemoryRegion *ram = flat_ram(mr, &offset_in_region);
+    RamWindow w, *last;
+
+    if (!ram) {
+        return false;
+    }
+    w = (RamWindow) { ram->ram_block, offset_in_region, int128_get64(len),
+                      int128_get64(start) };
+    last = windows->len ? &g_array_index(windows, RamWindow, windows->len - 1)
+                        : NULL;
+    /* The pieces a trap splits a range into join again */
+    if (last && last->rb == w.rb && last->gpa + last->size == w.gpa &&
+        last->offset + last->size == w.offset) {
+        last->size += w.size;
+    } else {
+        g_array_append_val(windows, w);
+    }
+    return false;
+}
+
+static void ram_windows_build(void)
+{
+    ram_windows = g_array_new(false, false, sizeof(RamWindow));
+    WITH_RCU_READ_LOCK_GUARD() {
+        flatview_for_each_range(address_space_to_flatview(
+                                    &address_space_memory), add_window,
+                                ram_windows);
+    }
+}
+
+/* As find_gpa() would find them in system memory */
+static int ram_windows_gpas_of(RAMBlock *rb, ram_addr_t offset,
+                               uint64_t size, hwaddr gpa[MAX_ALIASES])
+{
+    int n = 0, i;
+    guint j;
+
+    if (!ram_windows) {
+        ram_windows_build();
+    }
+    for (j = 0; j < ram_windows->len && n < MAX_ALIASES; j++) {
+        RamWindow *w = &g_array_index(ram_windows, RamWindow, j);
+        hwaddr at = w->gpa - w->offset + offset;
+
+        if (w->rb != rb || offset + size <= w->offset ||
+            offset >= w->offset + w->size) {
+            continue;
+        }
+        for (i = 0; i < n && gpa[i] != at; i++) {
+            /* each alias once */
+        }
+        if (i == n) {
+            gpa[n++] = at;
+        }
+    }
+    return n;
+}
+
 int memory_failure_gpas_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
                            hwaddr gpa[MAX_ALIASES])
 {
     GpaLookup l = { .rb = rb, .offset = offset, .size = size };
     int i;
 
+    l.n = ram_windows_gpas_of(rb, offset, size, l.gpa);
     WITH_RCU_READ_LOCK_GUARD() {
-        flatview_for_each_range(address_space_to_flatview(
-                                    &address_space_memory), find_gpa, &l);
         /*
          * Guest memory only a vCPU's other address spaces map: x86 SMRAM
          * (under KVM too: the same root as KVM's SMM memory slots), Arm
@@ -201,10 +277,18 @@ static void check_bases(void *opaque)
         g_array_free(block_bases, true);
     }
     block_bases = now;
+    /* Ready for the next report */
+    if (!ram_windows) {
+        ram_windows_build();
+    }
 }
 
 static void memory_map_committed(MemoryListener *listener)
 {
+    if (ram_windows) {
+        g_array_free(ram_windows, true);
+        ram_windows = NULL;
+    }
     if (memory_poison_count()) {
         qemu_bh_schedule(remap_bh);
     }

@@ -206,7 +206,9 @@ static void simulate(void *host, CPUState *cpu, uint64_t page_size,
         sim->refaults = refaults;
         async_run_on_cpu(cpu, simulate_ar_on_vcpu, RUN_ON_CPU_HOST_PTR(sim));
     } else {
+        /* Handled at once, as the main loop handles a real one */
         memory_failure_raise_signal(BUS_MCEERR_AO, host, page_size);
+        memory_failure_process_pending();
     }
 }
 
@@ -223,7 +225,6 @@ static void simulate_run(void *host, uint64_t page_size, uint64_t count)
     memory_region_transaction_begin();
     for (i = 0; i < count; i++) {
         simulate((uint8_t *)host + i * page_size, NULL, page_size, 0);
-        memory_failure_process_pending();
     }
     memory_region_transaction_commit();
 }

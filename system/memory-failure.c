@@ -267,6 +267,13 @@ bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx)
     if (cpu && code == BUS_MCEERR_AR && !simulating && tcg_enabled()) {
         tcg_unwind(cpu, uctx);
     }
+    if (!uctx && !cpu && !simulating && bql_locked()) {
+        /*
+         * Read from the signalfd by the main loop, not taken by a thread
+         * it interrupted: handled now, not one main loop iteration later
+         */
+        memory_failure_process_pending();
+    }
     return true;
 }
 

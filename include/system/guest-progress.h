@@ -18,15 +18,17 @@ typedef struct GuestProgress {
     int64_t mark_ns;            /* QEMU_CLOCK_VIRTUAL */
     unsigned nr_cpus;
     int64_t *cpu_ns;            /* each vCPU thread's CPU time at the mark */
+    uint64_t *sleeps;           /* and how often it had gone idle */
 } GuestProgress;
 
 /* The guest has work pending from now on */
 void guest_progress_mark(GuestProgress *gp);
 
 /*
- * Whether the guest has run since the mark: every vCPU is idle now or
- * has run for @busy_ns of CPU time since; or, whatever it did, @max_ns of
- * virtual time went by (a guest that neither idles nor runs visibly).
+ * Whether the guest has run since the mark: every vCPU is idle now, has
+ * gone idle since (where QEMU sees it: TCG), or has run for @busy_ns of
+ * CPU time since; or, whatever it did, @max_ns of virtual time went by
+ * (a guest that neither idles nor runs visibly).
  */
 bool guest_progress_done(GuestProgress *gp, int64_t busy_ns, int64_t max_ns);
 
@@ -38,6 +40,12 @@ void guest_progress_destroy(GuestProgress *gp);
  * where QEMU never sees the halt with an in-kernel interrupt controller).
  */
 bool guest_progress_vcpu_idle(CPUState *cs);
+
+/*
+ * vCPU @cs's thread goes to sleep: if the guest halted it (not a stop),
+ * it had nothing left to run.  Called with the BQL held.
+ */
+void guest_progress_vcpu_sleeps(CPUState *cs);
 
 /* CPU time vCPU @cs's thread has run, in ns (0 if unknown) */
 int64_t guest_progress_vcpu_ns(CPUState *cs);
