@@ -217,28 +217,38 @@ void guest_progress_mark(GuestProgress *gp)
     gp->mark_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
 }
 
-bool guest_progress_done(GuestProgress *gp, int64_t busy_ns, int64_t max_ns)
+GuestProgressSign guest_progress_done(GuestProgress *gp, CPUState *cpu,
+                                      int64_t busy_ns, int64_t max_ns)
 {
     int64_t waited = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) - gp->mark_ns;
+    GuestProgressSign sign = GUEST_PROGRESS_IDLED;
+    bool timed_out = false;
     CPUState *cs;
     unsigned n = 0;
 
-    if (waited >= max_ns) {
-        trace_guest_progress_timeout(waited);
-        return true;
-    }
     CPU_FOREACH(cs) {
         int64_t ran = n < gp->nr_cpus
                       ? guest_progress_vcpu_ns(cs) - gp->cpu_ns[n] : 0;
         bool slept = n < gp->nr_cpus && vcpu_sleeps_of(cs) != gp->sleeps[n];
 
         n++;
-        if (!slept && !guest_progress_vcpu_idle(cs) && ran < busy_ns) {
-            return false;
+        if ((cpu && cs != cpu) || slept || guest_progress_vcpu_idle(cs)) {
+            continue;
         }
+        if (ran < busy_ns) {
+            if (waited < max_ns) {
+                return GUEST_PROGRESS_NONE;
+            }
+            timed_out = true;
+        }
+        sign = GUEST_PROGRESS_GUESSED;
     }
-    trace_guest_progress_done(waited);
-    return true;
+    if (timed_out) {
+        trace_guest_progress_timeout(waited);
+    } else {
+        trace_guest_progress_done(waited, sign == GUEST_PROGRESS_IDLED);
+    }
+    return sign;
 }
 
 void guest_progress_destroy(GuestProgress *gp)

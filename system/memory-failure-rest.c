@@ -171,7 +171,7 @@ static bool rest_done(MFRest *r, int64_t now)
         guest_progress_mark(&r->progress);
         r->progress_marked = true;
     }
-    return guest_progress_done(&r->progress, MF_HOLD_BUSY_NS,
+    return guest_progress_done(&r->progress, NULL, MF_HOLD_BUSY_NS,
                                MF_HOLD_MAX_NS);
 }
 

@@ -180,7 +180,8 @@ static void ghes_mend(void *opaque, hwaddr gpa, uint64_t size, bool replaced)
         uint64_t block = s->hw_errors_addr + hest_blob_block(&s->layout, i);
         GhesSourceCopy *c = &s->copies[i];
 
-        if (block + HEST_GHES_BLOCK_LEN <= gpa || block >= gpa + size) {
+        if (block + hest_blob_block_len(&s->layout, i) <= gpa ||
+            block >= gpa + size) {
             continue;
         }
         if (replaced) {
@@ -508,9 +509,10 @@ static GhesPosted ghes_write_block(AcpiGhesDevice *s, unsigned source,
         error_setg(errp, "no GHES error source %u (there are %u)", source, n);
         return GHES_POST_FAILED;
     }
-    if (len > HEST_GHES_BLOCK_LEN) {
-        error_setg(errp, "CPER record of %zu bytes does not fit the %d-byte "
-                   "error status block", len, HEST_GHES_BLOCK_LEN);
+    if (len > hest_blob_block_len(&s->layout, source)) {
+        error_setg(errp, "CPER record of %zu bytes does not fit the %u-byte "
+                   "error status block", len,
+                   hest_blob_block_len(&s->layout, source));
         return GHES_POST_FAILED;
     }
     if (s->copies[source].lost) {
@@ -557,19 +559,53 @@ static GhesPosted ghes_write_block(AcpiGhesDevice *s, unsigned source,
  * per-CPU fifo of 16 entries that a worker drains later (every GED
  * notification, and on x86 every ACPI notification, runs on the same
  * CPU), and it drops what does not fit: an acknowledgement is not
- * consumption.  After GHES_ASYNC_WINDOW errors the next one waits until
- * the guest has shown progress (system/guest-progress.c).  A window of 5
- * leaves room in the fifo for two wrong guesses in a row (3 x 5 <= 16).
- * Memory errors waiting together go in one record, as many as the window
- * and the block allow: one notification for them all.  The guest drains
- * a window in about 1.5 ms under TCG, so progress is looked for every
- * 100 us while records wait (docs/specs/ras-storm-benchmark.rst: a 1 ms
- * period cost a quarter of the rate).
+ * consumption.  So at most GHES_ASYNC_WINDOW errors may be in doubt, one
+ * entry left for a synchronous error on that CPU.  An error is in doubt
+ * from its acknowledgement until the guest has been seen idle since
+ * (system/guest-progress.c), or until two guesses (the guest ran long
+ * enough) have passed.  Memory errors waiting together go in one record,
+ * up to the window: one notification for them all, as the guest spends
+ * about as long on a notification as on three errors under TCG.  The
+ * guest drains a window in a few ms, so progress is looked for every
+ * 100 us while records wait (docs/specs/ras-storm-benchmark.rst).
  */
-#define GHES_ASYNC_WINDOW       5
+#define GHES_ASYNC_WINDOW       15
 #define GHES_ASYNC_POLL_NS      (100 * SCALE_US)
 #define GHES_ASYNC_BUSY_NS      (50 * SCALE_MS)
 #define GHES_ASYNC_MAX_WAIT_NS  (500 * SCALE_MS)
+
+static uint32_t ghes_async_in_doubt(AcpiGhesDevice *s)
+{
+    return s->async_unconfirmed + s->async_guessed;
+}
+
+/*
+ * Whether the guest's progress since the mark leaves room for more: an
+ * idle clears every doubt; a guess clears what the guess before took for
+ * done, and takes the errors since for done, from a new mark.
+ */
+static bool ghes_async_may_write(AcpiGhesDevice *s)
+{
+    if (ghes_async_in_doubt(s) < GHES_ASYNC_WINDOW) {
+        return true;
+    }
+    switch (guest_progress_done(&s->async_progress,
+                                s->async_ack_cpu >= 0 ?
+                                qemu_get_cpu(s->async_ack_cpu) : NULL,
+                                GHES_ASYNC_BUSY_NS, GHES_ASYNC_MAX_WAIT_NS)) {
+    case GUEST_PROGRESS_NONE:
+        return false;
+    case GUEST_PROGRESS_IDLED:
+        s->async_guessed = 0;
+        break;
+    case GUEST_PROGRESS_GUESSED:
+        s->async_guessed = s->async_unconfirmed;
+        guest_progress_mark(&s->async_progress);
+        break;
+    }
+    s->async_unconfirmed = 0;
+    return ghes_async_in_doubt(s) < GHES_ASYNC_WINDOW;
+}
 
 
 static void ghes_async_next(AcpiGhesDevice *s);
@@ -585,7 +621,7 @@ static GhesPosted ghes_post(AcpiGhesDevice *s, unsigned source,
         !ghes_device_ready(s, NULL) ||
         len > HEST_GHES_BLOCK_LEN || s->copies[source].lost ||
         (g_queue_is_empty(&s->queue) && ghes_device_block_free(s, source) &&
-         s->async_unconfirmed < GHES_ASYNC_WINDOW)) {
+         ghes_async_in_doubt(s) < GHES_ASYNC_WINDOW)) {
         return ghes_write_block(s, source, cper, len, addr, errp);
     }
     if (g_queue_get_length(&s->queue) >= s->queue_size) {
@@ -652,7 +688,8 @@ static unsigned ghes_async_batch(AcpiGhesDevice *s, unsigned max)
     const GhesQueued *head = g_queue_peek_head(&s->queue), *q;
     unsigned n = 1;
 
-    max = MIN(max, CPER_MEM_RECORDS_PER_BLOCK(HEST_GHES_BLOCK_LEN));
+    max = MIN(max, CPER_MEM_RECORDS_PER_BLOCK(
+                       hest_blob_block_len(&s->layout, s->async_source)));
     if (s->legacy_sources || head->addr == GHES_ADDR_UNKNOWN) {
         return 1;
     }
@@ -689,18 +726,13 @@ static void ghes_async_next(AcpiGhesDevice *s)
         }
         return;
     }
-    if (s->async_unconfirmed >= GHES_ASYNC_WINDOW) {
-        if (!guest_progress_done(&s->async_progress, GHES_ASYNC_BUSY_NS,
-                                 GHES_ASYNC_MAX_WAIT_NS)) {
-            timer_mod(s->async_timer,
-                      qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
-                      GHES_ASYNC_POLL_NS);
-            return;
-        }
-        s->async_unconfirmed = 0;
+    if (!ghes_async_may_write(s)) {
+        timer_mod(s->async_timer,
+                  qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) + GHES_ASYNC_POLL_NS);
+        return;
     }
     q = g_queue_peek_head(&s->queue);
-    n = ghes_async_batch(s, GHES_ASYNC_WINDOW - s->async_unconfirmed);
+    n = ghes_async_batch(s, GHES_ASYNC_WINDOW - ghes_async_in_doubt(s));
     data = q->data;
     len = q->len;
     if (n > 1) {
@@ -737,16 +769,28 @@ static void ghes_async_timer(void *opaque)
 /* The guest acknowledged @source: the next record waiting may go in */
 static void ghes_source_acked(AcpiGhesDevice *s, unsigned source)
 {
+    int ack_cpu;
+
     trace_ghes_acked(source, ghes_device_queued(s, source));
     if (source != s->async_source) {
         return;
     }
-    if (s->async_unconfirmed < GHES_ASYNC_WINDOW &&
-        s->async_unconfirmed + s->async_block_errors >= GHES_ASYNC_WINDOW) {
+    /*
+     * The vCPU that acknowledged is the one whose fifo holds the errors:
+     * while every error in doubt is that one's, only it need idle
+     */
+    ack_cpu = current_cpu ? current_cpu->cpu_index : -1;
+    if (!ghes_async_in_doubt(s)) {
+        s->async_ack_cpu = ack_cpu;
+    } else if (s->async_ack_cpu != ack_cpu) {
+        s->async_ack_cpu = -1;
+    }
+    if (ghes_async_in_doubt(s) < GHES_ASYNC_WINDOW &&
+        ghes_async_in_doubt(s) + s->async_block_errors >= GHES_ASYNC_WINDOW) {
         guest_progress_mark(&s->async_progress);
     }
     s->async_unconfirmed += s->async_block_errors;
-    if (s->async_unconfirmed >= GHES_ASYNC_WINDOW) {
+    if (ghes_async_in_doubt(s) >= GHES_ASYNC_WINDOW) {
         /*
          * Whether the guest made progress (a look at every vCPU) is asked
          * from the timer: this is the guest's register write, which must
@@ -799,6 +843,8 @@ void ghes_resume_loaded(AcpiGhesDevice *s)
      * Nothing is written while devices are still loading.
      */
     s->async_unconfirmed = GHES_ASYNC_WINDOW;
+    s->async_guessed = 0;
+    s->async_ack_cpu = -1;
     guest_progress_mark(&s->async_progress);
     timer_mod(s->async_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
                               GHES_ASYNC_POLL_NS);
@@ -810,6 +856,7 @@ void ghes_queue_clear(AcpiGhesDevice *s)
 {
     g_queue_clear_full(&s->queue, g_free);
     s->async_unconfirmed = 0;
+    s->async_guessed = 0;
     timer_del(s->async_timer);
 }
 
@@ -888,6 +935,7 @@ static bool ghes_own_sources(AcpiGhesDevice *s, Error **errp)
     for (i = 0; i < s->nr_sources; i++) {
         s->sources[i].source_id = i;
         s->sources[i].notify = i ? HEST_NOTIFY_SEA : async;
+        s->sources[i].max_sections = i ? 1 : GHES_ASYNC_WINDOW;
     }
     s->async_source = 0;
     s->first_sea = 1;
@@ -895,6 +943,7 @@ static bool ghes_own_sources(AcpiGhesDevice *s, Error **errp)
         .n = s->nr_sources,
         .regs_own_page = true,
         .report = HEST_REPORT_BLOB,
+        .first_block_len = HEST_GHES_BATCH_BLOCK_LEN,
     };
     s->report_le = s->hw_errors_addr_le;
     return true;
@@ -920,10 +969,12 @@ static bool ghes_legacy_sources(AcpiGhesDevice *s, Error **errp)
     s->sea_sources = 1;
     s->nr_sources = has_hest ? 2 : 1;
     s->sources = g_new0(HestSource, s->nr_sources);
-    s->sources[0] = (HestSource) { .source_id = 0, .notify = HEST_NOTIFY_SEA };
+    s->sources[0] = (HestSource) { .source_id = 0, .notify = HEST_NOTIFY_SEA,
+                                   .max_sections = 1 };
     if (has_hest) {
         s->sources[1] = (HestSource) { .source_id = 1,
-                                       .notify = HEST_NOTIFY_GPIO };
+                                       .notify = HEST_NOTIFY_GPIO,
+                                       .max_sections = 1 };
     }
     s->async_source = has_hest ? 1 : GHES_NO_SOURCE;
     s->first_sea = 0;
@@ -931,6 +982,7 @@ static bool ghes_legacy_sources(AcpiGhesDevice *s, Error **errp)
         .n = s->nr_sources,
         .regs_own_page = false,
         .report = has_hest ? HEST_REPORT_HEST : HEST_REPORT_BLOB,
+        .first_block_len = HEST_GHES_BLOCK_LEN,
     };
     s->report_le = has_hest ? (uint8_t *)&ged->ghes_state.hest_addr_le
                             : (uint8_t *)&ged->ghes_state.hw_error_le;
@@ -961,6 +1013,7 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
     s->copies = g_new0(GhesSourceCopy, s->nr_sources);
     for (i = 0; i < s->nr_sources; i++) {
         s->block_addr[i] = GHES_ADDR_UNKNOWN;
+        s->copies[i].record = g_malloc(hest_blob_block_len(&s->layout, i));
     }
     s->regs_len = hest_blob_regs_len(&s->layout);
     s->regs = g_malloc0(s->regs_len);
@@ -996,6 +1049,7 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
 static void ghes_device_unrealize(DeviceState *dev)
 {
     AcpiGhesDevice *s = ACPI_GHES(dev);
+    unsigned i;
 
     if (machine_ghes == s) {
         machine_ghes = NULL;
@@ -1015,6 +1069,9 @@ static void ghes_device_unrealize(DeviceState *dev)
     g_free(s->stats);
     g_free(s->mig_stats);
     g_free(s->block_addr);
+    for (i = 0; s->copies && i < s->nr_sources; i++) {
+        g_free(s->copies[i].record);
+    }
     g_free(s->copies);
     g_free(s->mig);
     memory_failure_disown_ram(s);

@@ -54,9 +54,10 @@ static void hest_append_ghes_v2(GArray *table, BIOSLinker *linker,
     build_append_int_noprefix(table, 1, 1);                 /* Enabled */
     /* Number of Records To Pre-allocate */
     build_append_int_noprefix(table, 1, 4);
-    build_append_int_noprefix(table, 1, 4);  /* Max Sections Per Record */
+    /* Max Sections Per Record */
+    build_append_int_noprefix(table, src->max_sections, 4);
     /* Max Raw Data Length */
-    build_append_int_noprefix(table, HEST_GHES_BLOCK_LEN, 4);
+    build_append_int_noprefix(table, hest_blob_block_len(l, i), 4);
 
     /* Error Status Address: points at this source's address register */
     status = hest_append_blob_gas(table, linker,
@@ -64,7 +65,7 @@ static void hest_append_ghes_v2(GArray *table, BIOSLinker *linker,
 
     hest_append_notify(table, src->notify);      /* Notification Structure */
     /* Error Status Block Length */
-    build_append_int_noprefix(table, HEST_GHES_BLOCK_LEN, 4);
+    build_append_int_noprefix(table, hest_blob_block_len(l, i), 4);
 
     /* Read Ack Register */
     ack = hest_append_blob_gas(table, linker, hest_blob_ack_reg(l, i));

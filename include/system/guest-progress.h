@@ -24,13 +24,22 @@ typedef struct GuestProgress {
 /* The guest has work pending from now on */
 void guest_progress_mark(GuestProgress *gp);
 
+typedef enum GuestProgressSign {
+    GUEST_PROGRESS_NONE,        /* none yet */
+    GUEST_PROGRESS_GUESSED,     /* a vCPU ran, or the wait ran out */
+    GUEST_PROGRESS_IDLED,       /* every vCPU idled: it ran all it had */
+} GuestProgressSign;
+
 /*
- * Whether the guest has run since the mark: every vCPU is idle now, has
- * gone idle since (where QEMU sees it: TCG), or has run for @busy_ns of
- * CPU time since; or, whatever it did, @max_ns of virtual time went by
- * (a guest that neither idles nor runs visibly).
+ * Whether the guest has run since the mark, on vCPU @cpu where the work
+ * is known to wait there, else (NULL) on every vCPU: each is idle now or
+ * has gone idle since (where QEMU sees it: TCG), GUEST_PROGRESS_IDLED;
+ * or each of them did that or ran for @busy_ns of CPU time since, or,
+ * whatever it did, @max_ns of virtual time went by (a guest that neither
+ * idles nor runs visibly), GUEST_PROGRESS_GUESSED.
  */
-bool guest_progress_done(GuestProgress *gp, int64_t busy_ns, int64_t max_ns);
+GuestProgressSign guest_progress_done(GuestProgress *gp, CPUState *cpu,
+                                      int64_t busy_ns, int64_t max_ns);
 
 void guest_progress_destroy(GuestProgress *gp);
 

@@ -79,13 +79,17 @@ static void test_hest(void)
         g_assert_cmpint(qtest_readb(qts, e + 6), ==, 0);       /* Flags */
         g_assert_cmpint(qtest_readb(qts, e + 7), ==, 1);       /* Enabled */
         g_assert_cmpint(qtest_readl(qts, e + 8), ==, 1);       /* Records */
-        g_assert_cmpint(qtest_readl(qts, e + 12), ==, 1);      /* Sections */
-        g_assert_cmpint(qtest_readl(qts, e + 16), ==, RAS_GHES_BLOCK_LEN);
+        /* Sections: several memory errors in a record of source 0 */
+        g_assert_cmpint(qtest_readl(qts, e + 12), ==,
+                        i ? 1 : RAS_GHES_ASYNC_WINDOW);
+        g_assert_cmpint(qtest_readl(qts, e + 16), ==,
+                        i ? RAS_GHES_BLOCK_LEN : RAS_GHES_ASYNC_BLOCK_LEN);
         check_gas(qts, e + 20, base + 8 * i);
         /* Notification Structure: GPIO for source 0, SEA for the rest */
         g_assert_cmpint(qtest_readb(qts, e + 32), ==, i == 0 ? 7 : 8);
         g_assert_cmpint(qtest_readb(qts, e + 33), ==, 28);
-        g_assert_cmpint(qtest_readl(qts, e + 60), ==, RAS_GHES_BLOCK_LEN);
+        g_assert_cmpint(qtest_readl(qts, e + 60), ==,
+                        i ? RAS_GHES_BLOCK_LEN : RAS_GHES_ASYNC_BLOCK_LEN);
         check_gas(qts, e + 64, base + 8 * (RAS_GHES_SOURCES + i));
         g_assert_cmphex(qtest_readq(qts, e + 76), ==, ~1ull);  /* Preserve */
         g_assert_cmphex(qtest_readq(qts, e + 84), ==, 1);      /* Write */

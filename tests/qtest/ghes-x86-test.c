@@ -124,6 +124,10 @@ static void check_hest(const char *machine)
     g_assert_cmpint(qtest_readw(qts, e), ==, 10);          /* GHESv2 */
     g_assert_cmpint(qtest_readw(qts, e + 2), ==, 0);       /* Source Id */
     g_assert_cmpint(qtest_readb(qts, e + 7), ==, 1);       /* Enabled */
+    /* Several memory errors to a record, in a block of a page */
+    g_assert_cmpint(qtest_readl(qts, e + 12), ==, RAS_GHES_ASYNC_WINDOW);
+    g_assert_cmpint(qtest_readl(qts, e + 16), ==, RAS_GHES_ASYNC_BLOCK_LEN);
+    g_assert_cmpint(qtest_readl(qts, e + 60), ==, RAS_GHES_ASYNC_BLOCK_LEN);
     check_gas(qts, e + 20, base);
     g_assert_cmpint(qtest_readb(qts, e + 32), ==, 3);      /* SCI */
     g_assert_cmpint(qtest_readb(qts, e + 33), ==, 28);

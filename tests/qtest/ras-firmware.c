@@ -250,7 +250,8 @@ uint64_t ras_ghes_blob(RasFw *fw)
 
 uint64_t ras_ghes_block(RasFw *fw, int i)
 {
-    return ras_ghes_blob(fw) + RAS_GHES_REGS_LEN + RAS_GHES_BLOCK_LEN * i;
+    return ras_ghes_blob(fw) + RAS_GHES_REGS_LEN +
+           (i ? RAS_GHES_ASYNC_BLOCK_LEN + RAS_GHES_BLOCK_LEN * (i - 1) : 0);
 }
 
 uint64_t ras_ghes_ack_reg(RasFw *fw, int i)

@@ -46,11 +46,14 @@ void ras_fw_cfg_write(QTestState *qts, uint16_t select, const void *buf,
 /* Guest address of ACPI table @sig in the placed etc/acpi/tables */
 uint64_t ras_fw_find_table(RasFw *fw, const char *sig, uint32_t *len);
 /*
- * Records for the asynchronous source go in a few at a time, then wait
- * for the guest to show progress; a qtest guest never idles or runs, so
- * it shows none until this much virtual time has passed.
+ * Records for the asynchronous source go in a window of errors at a
+ * time, then wait for the guest to show progress; a qtest guest never
+ * idles or runs, so it shows none until 500 ms of virtual time have
+ * passed, and a window stays in doubt until it has done so twice.
  */
-#define RAS_FW_ASYNC_MAX_WAIT_NS    500000000ll
+#define RAS_FW_ASYNC_MAX_WAIT_NS    (2 * 500000000ll + 1000000)
+/* Memory errors in one record of the asynchronous source, at most */
+#define RAS_GHES_ASYNC_WINDOW   15
 
 /* A file to pass as -bios: the qtest accelerator runs no guest code */
 const char *ras_fw_dummy_bios(void);
@@ -68,9 +71,11 @@ QTestState *ras_virt_start(const char *mem, const char *extra);
 #define RAS_GHES_SOURCES_X86    1
 int ras_ghes_sources(void);
 #define RAS_GHES_REGS_LEN       4096
+/* The asynchronous source's block (0), room for a batch; the others */
+#define RAS_GHES_ASYNC_BLOCK_LEN 4096
 #define RAS_GHES_BLOCK_LEN      1024
-#define RAS_GHES_BLOB_LEN       (RAS_GHES_REGS_LEN + \
-                                 RAS_GHES_SOURCES * RAS_GHES_BLOCK_LEN)
+#define RAS_GHES_BLOB_LEN       (RAS_GHES_REGS_LEN + RAS_GHES_ASYNC_BLOCK_LEN + \
+                                 (RAS_GHES_SOURCES - 1) * RAS_GHES_BLOCK_LEN)
 /*
  * A record of one memory error: status block, data entry, memory error
  * section, then the raw data (the record's sequence number)

@@ -55,7 +55,7 @@ typedef struct GhesMigratedRecord {
 
 /* What QEMU keeps of a source, to mend its block after a memory error */
 typedef struct GhesSourceCopy {
-    uint8_t record[HEST_GHES_BLOCK_LEN];  /* the last record written */
+    uint8_t *record;            /* the last record written: a block's */
     uint32_t len;
     bool lost;                  /* its block went in an unmendable error */
 } GhesSourceCopy;
@@ -108,8 +108,13 @@ struct AcpiGhesDevice {
     /* Records for the async source, delivered as the guest acknowledges */
     GQueue queue;
     RasReportQueue async_queue;
-    /* ... and as it works: errors acknowledged since it last idled */
+    /*
+     * ... and as it works: errors acknowledged since its last sign of
+     * progress, and those a guess took for done (ghes_async_may_write())
+     */
     uint32_t async_unconfirmed;
+    uint32_t async_guessed;
+    int async_ack_cpu;              /* whose they are; -1: several */
     uint32_t async_block_errors;    /* in the record in its block */
     uint64_t async_merged;          /* errors beyond one a record */
     GuestProgress async_progress;

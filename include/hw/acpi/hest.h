@@ -38,12 +38,21 @@ typedef enum HestNotifyType {
 #define HEST_READ_ACK_PRESERVE      (~1ull)
 #define HEST_READ_ACK_WRITE         1ull
 
-/* One error status block per source; the guest's max_raw_data_length */
+/*
+ * One error status block per source; the guest's max_raw_data_length,
+ * and the most a single record may hold
+ */
 #define HEST_GHES_BLOCK_LEN         1024
+/*
+ * Our layout's first block, of the asynchronous source: a page, room for
+ * a record of many memory errors (one notification for them all)
+ */
+#define HEST_GHES_BATCH_BLOCK_LEN   4096
 
 typedef struct HestSource {
     uint16_t source_id;
     HestNotifyType notify;
+    uint32_t max_sections;      /* in a record of this source's */
 } HestSource;
 
 /*
@@ -51,11 +60,13 @@ typedef struct HestSource {
  *   [n x 8]  Error Status Address registers (GPA of each status block)
  *   [n x 8]  Read Ack registers
  *   padding to a page boundary (not in QEMU 10.2's layout)
- *   [n x HEST_GHES_BLOCK_LEN]  Generic Error Status Blocks
+ *   [n]  Generic Error Status Blocks: the first first_block_len bytes,
+ *        the others HEST_GHES_BLOCK_LEN
  * The registers have pages of their own, so that QEMU can trap the
  * guest's acknowledgements there without trapping the blocks.  QEMU
- * 10.2's layout, kept for its machine types, has no padding: the blocks
- * share the registers' page, which therefore stays guest RAM.
+ * 10.2's layout, kept for its machine types, has no padding and blocks
+ * of one length: the blocks share the registers' page, which therefore
+ * stays guest RAM.
  */
 #define HEST_BLOB_ALIGN             4096
 /* The blob's alignment in QEMU 10.2's layout */
@@ -73,6 +84,7 @@ typedef struct HestLayout {
     unsigned n;                 /* error sources */
     bool regs_own_page;         /* ours; false: QEMU 10.2's */
     HestAddrReport report;
+    uint32_t first_block_len;   /* the first block's length */
 } HestLayout;
 
 static inline uint64_t hest_blob_address_reg(const HestLayout *l, unsigned i)
@@ -92,9 +104,16 @@ static inline uint64_t hest_blob_regs_len(const HestLayout *l)
                             : 16ull * l->n;
 }
 
+static inline uint32_t hest_blob_block_len(const HestLayout *l, unsigned i)
+{
+    return i ? HEST_GHES_BLOCK_LEN : l->first_block_len;
+}
+
 static inline uint64_t hest_blob_block(const HestLayout *l, unsigned i)
 {
-    return hest_blob_regs_len(l) + (uint64_t)HEST_GHES_BLOCK_LEN * i;
+    return hest_blob_regs_len(l) +
+           (i ? l->first_block_len + (uint64_t)HEST_GHES_BLOCK_LEN * (i - 1)
+              : 0);
 }
 
 static inline uint64_t hest_blob_len(const HestLayout *l)
