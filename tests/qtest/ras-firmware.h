@@ -74,7 +74,8 @@ int ras_ghes_sources(void);
 /* The asynchronous source's block (0), room for a batch; the others */
 #define RAS_GHES_ASYNC_BLOCK_LEN 4096
 #define RAS_GHES_BLOCK_LEN      1024
-#define RAS_GHES_BLOB_LEN       (RAS_GHES_REGS_LEN + RAS_GHES_ASYNC_BLOCK_LEN + \
+#define RAS_GHES_BLOB_LEN       (RAS_GHES_REGS_LEN + \
+                                 RAS_GHES_ASYNC_BLOCK_LEN + \
                                  (RAS_GHES_SOURCES - 1) * RAS_GHES_BLOCK_LEN)
 /*
  * A record of one memory error: status block, data entry, memory error

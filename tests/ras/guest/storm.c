@@ -257,6 +257,11 @@ int main(int argc, char **argv)
         printf("P %llx %ld\n", (unsigned long long)pa, run);
     }
     close(pagemap);
+    /*
+     * Touched before the pages are freed: memory first touched later could
+     * be one of them, already reported
+     */
+    hardware_corrupted_kb();
     if (!ar) {
         munmap(pages, npages * psz);
     }

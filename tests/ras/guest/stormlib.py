@@ -194,7 +194,7 @@ class PipelinedQmp:
 
 
 def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
-        keep=False, cpu=None, migrate=False, ras=None):
+        keep=False, cpu=None, migrate=False, ras=None, busy=False):
     """One storm.  @style: 'ao' (free pages, action optional) or 'ar'
     (pages a process touches, action required); @path: 'host' (simulated
     host memory failures, inject-host-memory-failure, one command at a
@@ -208,8 +208,9 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
     @migrate, the VM migrates live to a second QEMU as soon as the errors
     are injected, and the guest's count is taken there.  @ras: the
     machine's ras=on (rasguest.qemu_cmd(); on x86, firmware-first
-    reporting through GHES instead of machine checks).  Returns a dict
-    of figures; guest_handled counts pages the guest kernel took
+    reporting through GHES instead of machine checks).  @busy: a process
+    spins on every guest CPU meanwhile (the guest never idles).  Returns
+    a dict of figures; guest_handled counts pages the guest kernel took
     offline."""
     say = log or (lambda *a: None)
     images = rasguest.fetch_images(arch)
@@ -217,6 +218,11 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
     # firmware-first needs no bank poll: the guest keeps its defaults
     initrd = rasguest.build_initramfs(
         images, work, arch, {'storm': 'storm.c'},
+        # spinners first, processes of their own: storm's later memory
+        # must not be copies of pages they share with it
+        ('n=$(grep -c ^processor /proc/cpuinfo); i=0\n'
+         'while [ $i -lt $n ]; do (while :; do :; done) & i=$((i+1)); done\n'
+         if busy else '') +
         '/storm %s %d\necho "STORM EXIT $?"'
         % ('self' if path == 'self' else style, n),
         poll_every_second=ras is not True)
