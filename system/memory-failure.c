@@ -387,8 +387,9 @@ static bool guest_address_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
 /*
  * Guest RAM at [@gpa, @gpa + @size) failed, @signalled the base page the
  * host named; @ar: consumed by @cpu (NULL: not a vCPU).  Returns what
- * the guest is told, or sets *@told_later if the page is told with the
- * rest of its huge page, which then sends the event.
+ * the guest is told, and when (*@told_ns, get_clock(), if it was), or
+ * sets *@told_later if the page is told with the rest of its huge page,
+ * which then sends the event.
  *
  * The guest hears first of the base page the host named, not of the
  * whole huge page: Linux acts on the address it is given, and the page a
@@ -403,7 +404,7 @@ static MemoryFailureAction report_to_guest(CPUState *cpu, bool ar,
                                            uint64_t size, hwaddr gpa,
                                            hwaddr signalled, bool trap,
                                            bool is_new, bool *recursive,
-                                           bool *told_later)
+                                           bool *told_later, int64_t *told_ns)
 {
     const MemoryFailureArchOps *ops = memory_failure_arch_ops(cpu);
     uint64_t psz = qemu_real_host_page_size();
@@ -437,6 +438,7 @@ static MemoryFailureAction report_to_guest(CPUState *cpu, bool ar,
         action = MEMORY_FAILURE_ACTION_INJECT;
     } else if (ops) {
         action = ops->report(ar ? cpu : NULL, signalled, psz, recursive);
+        *told_ns = get_clock();
         named_with_rest = false;
     } else {
         action = MEMORY_FAILURE_ACTION_IGNORE;
@@ -469,6 +471,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
     RAMBlock *rb;
     MemoryPoison p;
     bool recursive = false, is_new, told_later;
+    int64_t told_ns = 0;
     bool simulated = simulated_pages &&
                      g_hash_table_remove(simulated_pages, host);
     hwaddr gpa = 0, signalled, aliases[MAX_ALIASES] = { 0 };
@@ -512,10 +515,14 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
     signalled = gpa + ((addr & qemu_real_host_page_mask()) - (uintptr_t)host);
     action = report_to_guest(cpu, ar, rb, offset, size, gpa, signalled,
                              !host_guards_poison() && nr_aliases, is_new,
-                             &recursive, &told_later);
+                             &recursive, &told_later, &told_ns);
     if (told_later) {
         return;
     }
+    /* Traced once told, not on the way: the latency benchmark's figure */
+    trace_memory_failure_reported(gpa, MemoryFailureAction_str(action),
+                                  taken_ns && told_ns ? told_ns - taken_ns
+                                                      : 0);
     reset_asked |= action == MEMORY_FAILURE_ACTION_RESET;
     /* A range already known failing again: its events are throttled */
     memory_failure_send_event(MEMORY_FAILURE_RECIPIENT_GUEST, action, ar,
