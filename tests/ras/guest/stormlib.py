@@ -15,6 +15,7 @@ import re
 import shutil
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -362,13 +363,9 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
                             'errors': s.get('errors', s['records'])}
                            for s in g['sources']]
         res['alive'] = guest.proc.poll() is None
-        if res['alive'] and os.environ.get('RAS_STORM_DEBUG'):
-            with open(os.path.join(work, 'registers.txt'), 'w') as f:
-                for c in ['info registers -a'] + \
-                        (['cpu 0', 'info lapic', 'cpu 1', 'info lapic']
-                         if arch == 'x86' else []):
-                    f.write(qmp.cmd_raw('human-monitor-command', {
-                        'command-line': c})['return'])
+        if res['alive'] and (handled < n or
+                             os.environ.get('RAS_STORM_DEBUG')):
+            res['stall'] = stall_dump(qmp, guest.proc.pid, arch, work)
         if res['alive']:
             res['vm_status'] = \
                 qmp.cmd_raw('query-status')['return']['status']
@@ -383,6 +380,36 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
             if res.get('dst_work'):
                 shutil.rmtree(res['dst_work'], ignore_errors=True)
     return res
+
+
+def stall_dump(qmp, pid, arch, work):
+    """Where a storm that stopped short stands: every vCPU's registers
+    (registers.txt) and every QEMU thread's stack (stacks.txt, gdb), kept
+    in @work; returns the vCPUs' program counters and the stacks, short,
+    for a log that is all a CI run leaves."""
+    regs = ''
+    for c in ['info registers -a'] + \
+            (['cpu 0', 'info lapic', 'cpu 1', 'info lapic']
+             if arch == 'x86' else []):
+        regs += qmp.cmd_raw('human-monitor-command',
+                            {'command-line': c}).get('return', '')
+    with open(os.path.join(work, 'registers.txt'), 'w') as f:
+        f.write(regs)
+    pcs = [m.group(1) for m in
+           re.finditer(r'^\s*(CPU#\d+|RIP=.*|PC=\S+|PSTATE=\S+ \S+ \S+)',
+                       regs, re.M)]
+    try:
+        stacks = subprocess.run(
+            ['gdb', '-p', str(pid), '-batch', '-nx',
+             '-ex', 'thread apply all bt 12'],
+            capture_output=True, text=True, timeout=120).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        stacks = 'no stacks: %s' % e
+    with open(os.path.join(work, 'stacks.txt'), 'w') as f:
+        f.write(stacks)
+    frames = [ln for ln in stacks.splitlines()
+              if ln.startswith(('Thread ', '#'))]
+    return '\n'.join(pcs) + '\n' + '\n'.join(frames)[:6000]
 
 
 def latencies(path, sent, trace_file):
