@@ -616,10 +616,15 @@ static GhesPosted ghes_post(AcpiGhesDevice *s, unsigned source,
 {
     GhesQueued *q;
 
+    /* One record; only ghes_async_next() merges them into more */
+    if (len > HEST_GHES_BLOCK_LEN) {
+        error_setg(errp, "CPER record of %zu bytes exceeds %d bytes", len,
+                   HEST_GHES_BLOCK_LEN);
+        return GHES_POST_FAILED;
+    }
     /* Anything but a record that must wait: ghes_write_block() says why */
     if (source >= s->nr_sources || source != s->async_source ||
-        !ghes_device_ready(s, NULL) ||
-        len > HEST_GHES_BLOCK_LEN || s->copies[source].lost ||
+        !ghes_device_ready(s, NULL) || s->copies[source].lost ||
         (g_queue_is_empty(&s->queue) && ghes_device_block_free(s, source) &&
          ghes_async_in_doubt(s) < GHES_ASYNC_WINDOW)) {
         return ghes_write_block(s, source, cper, len, addr, errp);

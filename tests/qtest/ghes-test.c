@@ -1349,6 +1349,52 @@ static void inject_records(QTestState *qts, int n)
     }
 }
 
+/* Take the asynchronous record the way Linux does, with no time passing */
+static void take_async_record(RasFw *fw)
+{
+    uint64_t ack = ras_ghes_ack_reg(fw, 0);
+
+    qtest_writel(fw->qts, ras_ghes_block(fw, 0), 0);
+    qtest_writeq(fw->qts, ack, qtest_readq(fw->qts, ack) | 1);
+}
+
+/*
+ * The window: at most RAS_GHES_ASYNC_WINDOW acknowledged errors in doubt.
+ * A qtest guest never idles, so only guesses free them: the first takes
+ * the window for done but keeps it in doubt, the second frees it.
+ */
+static void test_async_window(void)
+{
+    RasFw fw;
+    QTestState *qts = start(&fw, NULL);
+    uint64_t pas[RAS_GHES_ASYNC_WINDOW];
+    int n;
+
+    ras_fw_run_loader(&fw);
+    inject_records(qts, 40);
+    /* Nothing in doubt yet: the first goes alone, at once */
+    g_assert_cmpint(ras_ghes_record_pas(&fw, 0, pas, 15), ==, 1);
+    take_async_record(&fw);
+    /* The rest of the window, in one record, as soon as it is taken */
+    n = ras_ghes_record_pas(&fw, 0, pas, ARRAY_SIZE(pas));
+    g_assert_cmpint(n, ==, RAS_GHES_ASYNC_WINDOW - 1);
+    g_assert_cmphex(pas[0], ==, ERROR_PAGE + 4096);
+    take_async_record(&fw);
+    /* A window in doubt: nothing more until the guest shows progress */
+    qtest_clock_step(qts, 100 * 1000 * 1000);
+    g_assert_cmpint(qtest_readl(qts, ras_ghes_block(&fw, 0)), ==, 0);
+    /* The first guess (500 ms, a guest neither idle nor running) */
+    qtest_clock_step(qts, 500 * 1000 * 1000);
+    g_assert_cmpint(qtest_readl(qts, ras_ghes_block(&fw, 0)), ==, 0);
+    /* The second: the next window, whole */
+    qtest_clock_step(qts, 500 * 1000 * 1000);
+    n = ras_ghes_record_pas(&fw, 0, pas, ARRAY_SIZE(pas));
+    g_assert_cmpint(n, ==, RAS_GHES_ASYNC_WINDOW);
+    g_assert_cmphex(pas[0], ==, ERROR_PAGE + 15 * 4096);
+    qtest_quit(qts);
+}
+
+
 /* Save the state of a machine with records in its sources */
 static void save_stream(RasStream *stream)
 {
@@ -1635,6 +1681,7 @@ int main(int argc, char **argv)
     qtest_add_func("/ghes/inject-and-ack", test_inject_and_ack);
     qtest_add_func("/ghes/raw-cper", test_raw_cper);
     qtest_add_func("/ghes/queue", test_queue);
+    qtest_add_func("/ghes/async-window", test_async_window);
     qtest_add_func("/ghes/sea-coalesce", test_sea_coalesce);
     qtest_add_func("/ghes/bad-input", test_bad_input);
     qtest_add_func("/ghes/ras-off", test_ras_off);
