@@ -7,7 +7,6 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/bswap.h"
-#include "hw/acpi/aml-build.h"
 #include "hw/acpi/cper.h"
 
 /* UEFI 2.10 N.2.5: Platform Memory Error Section */
@@ -21,30 +20,43 @@ static uint8_t bcd(unsigned v)
     return ((v / 10) << 4) | (v % 10);
 }
 
-/* UEFI 2.10 N.2.1.1: Timestamp, BCD fields, UTC */
-static void cper_append_timestamp(GArray *out, int64_t seconds)
+/*
+ * @len more bytes at the end of @out, zeroed, for a record's fields to be
+ * stored at their offsets: one allocation, not one append per byte, as a
+ * record is written on the way from the signal to the guest
+ */
+static uint8_t *cper_extend(GArray *out, size_t len)
+{
+    unsigned at = out->len;
+
+    g_array_set_size(out, at + len);
+    memset(out->data + at, 0, len);
+    return (uint8_t *)out->data + at;
+}
+
+/* UEFI 2.10 N.2.1.1: Timestamp, BCD fields, UTC; 0 when unknown */
+static void cper_put_timestamp(uint8_t *p, int64_t seconds)
 {
     struct tm tm;
     time_t t = seconds;
 
     if (!seconds || !gmtime_r(&t, &tm)) {
-        build_append_int_noprefix(out, 0, 8);
         return;
     }
-    build_append_int_noprefix(out, bcd(tm.tm_sec), 1);         /* Seconds */
-    build_append_int_noprefix(out, bcd(tm.tm_min), 1);         /* Minutes */
-    build_append_int_noprefix(out, bcd(tm.tm_hour), 1);        /* Hours */
-    build_append_int_noprefix(out, 0, 1);                      /* Flags */
-    build_append_int_noprefix(out, bcd(tm.tm_mday), 1);        /* Day */
-    build_append_int_noprefix(out, bcd(tm.tm_mon + 1), 1);     /* Month */
-    build_append_int_noprefix(out, bcd((tm.tm_year + 1900) % 100), 1);
-    build_append_int_noprefix(out, bcd((tm.tm_year + 1900) / 100), 1);
+    p[0] = bcd(tm.tm_sec);
+    p[1] = bcd(tm.tm_min);
+    p[2] = bcd(tm.tm_hour);
+    /* p[3]: Flags, 0 (not precise) */
+    p[4] = bcd(tm.tm_mday);
+    p[5] = bcd(tm.tm_mon + 1);
+    p[6] = bcd((tm.tm_year + 1900) % 100);
+    p[7] = bcd((tm.tm_year + 1900) / 100);
 }
 
 /* ACPI 6.5 Table 18.11: Generic Error Status Block header */
-static void cper_append_estatus(GArray *out, uint32_t entries,
-                                uint32_t raw_offset, uint32_t raw_len,
-                                uint32_t data_len, CperSev sev)
+static void cper_put_estatus(uint8_t *p, uint32_t entries,
+                             uint32_t raw_offset, uint32_t raw_len,
+                             uint32_t data_len, CperSev sev)
 {
     uint32_t status = entries << CPER_ESTATUS_ENTRY_COUNT_SHIFT;
 
@@ -54,76 +66,56 @@ static void cper_append_estatus(GArray *out, uint32_t entries,
         status |= sev == CPER_SEV_CORRECTED ? CPER_ESTATUS_MULTI_CORRECTABLE
                                             : CPER_ESTATUS_MULTI_UNCORRECTABLE;
     }
-    build_append_int_noprefix(out, status, 4);          /* Block Status */
-    build_append_int_noprefix(out, raw_offset, 4);      /* Raw Data Offset */
-    build_append_int_noprefix(out, raw_len, 4);         /* Raw Data Length */
-    build_append_int_noprefix(out, data_len, 4);        /* Data Length */
-    build_append_int_noprefix(out, sev, 4);             /* Error Severity */
+    stl_le_p(p, status);                        /* Block Status */
+    stl_le_p(p + 4, raw_offset);                /* Raw Data Offset */
+    stl_le_p(p + 8, raw_len);                   /* Raw Data Length */
+    stl_le_p(p + 12, data_len);                 /* Data Length */
+    stl_le_p(p + 16, sev);                      /* Error Severity */
 }
 
 /* ACPI 6.5 Table 18.12: Generic Error Data Entry, revision 0x300 */
-static void cper_append_gdata(GArray *out, const QemuUUID *section_type,
-                              CperSev sev, uint32_t section_len,
-                              int64_t timestamp)
+static void cper_put_gdata(uint8_t *p, const QemuUUID *section_type,
+                           CperSev sev, uint32_t section_len,
+                           int64_t timestamp)
 {
-    g_array_append_vals(out, section_type->data, 16);   /* Section Type */
-    build_append_int_noprefix(out, sev, 4);             /* Error Severity */
-    build_append_int_noprefix(out, CPER_GDATA_REVISION, 2); /* Revision */
-    build_append_int_noprefix(out,                      /* Validation Bits */
-                              timestamp ? CPER_GDATA_VALID_TIMESTAMP : 0, 1);
-    build_append_int_noprefix(out, CPER_GDATA_FLAG_PRIMARY, 1); /* Flags */
-    build_append_int_noprefix(out, section_len, 4);     /* Error Data Length */
-    build_append_int_noprefix(out, 0, 16);              /* FRU Id */
-    build_append_int_noprefix(out, 0, 20);              /* FRU Text */
-    cper_append_timestamp(out, timestamp);              /* Timestamp */
+    memcpy(p, section_type->data, 16);          /* Section Type */
+    stl_le_p(p + 16, sev);                      /* Error Severity */
+    stw_le_p(p + 20, CPER_GDATA_REVISION);      /* Revision */
+    p[22] = timestamp ? CPER_GDATA_VALID_TIMESTAMP : 0; /* Validation Bits */
+    p[23] = CPER_GDATA_FLAG_PRIMARY;            /* Flags */
+    stl_le_p(p + 24, section_len);              /* Error Data Length */
+    /* FRU Id (16 bytes at 28) and FRU Text (20 at 44): none */
+    cper_put_timestamp(p + 64, timestamp);      /* Timestamp */
 }
 
-/* UEFI 2.10 N.2.5: Memory Error Section */
-static void cper_append_mem_section(GArray *out, const CperMemError *err)
+/* UEFI 2.10 N.2.5: Memory Error Section; fields not stored are 0 */
+static void cper_put_mem_section(uint8_t *p, const CperMemError *err)
 {
     uint64_t valid = CPER_MEM_VALID_PA | CPER_MEM_VALID_ERROR_TYPE;
-    uint64_t mask = 0;
 
     /* A single 4 KiB page needs no mask; a larger loss states its extent */
     if (err->size > 4096) {
         valid |= CPER_MEM_VALID_PA_MASK;
-        mask = ~(err->size - 1);
+        stq_le_p(p + 24, ~(err->size - 1));     /* Physical Addr Mask */
     }
-    build_append_int_noprefix(out, valid, 8);           /* Validation Bits */
-    build_append_int_noprefix(out, 0, 8);               /* Error Status */
-    build_append_int_noprefix(out, err->physical_address, 8);
-    build_append_int_noprefix(out, mask, 8);            /* Physical Addr Mask */
-    build_append_int_noprefix(out, 0, 2);               /* Node */
-    build_append_int_noprefix(out, 0, 2);               /* Card */
-    build_append_int_noprefix(out, 0, 2);               /* Module */
-    build_append_int_noprefix(out, 0, 2);               /* Bank */
-    build_append_int_noprefix(out, 0, 2);               /* Device */
-    build_append_int_noprefix(out, 0, 2);               /* Row */
-    build_append_int_noprefix(out, 0, 2);               /* Column */
-    build_append_int_noprefix(out, 0, 2);               /* Bit Position */
-    build_append_int_noprefix(out, 0, 8);               /* Requestor ID */
-    build_append_int_noprefix(out, 0, 8);               /* Responder ID */
-    build_append_int_noprefix(out, 0, 8);               /* Target ID */
-    build_append_int_noprefix(out, err->type, 1);       /* Memory Error Type */
-    build_append_int_noprefix(out, 0, 1);               /* Extended */
-    build_append_int_noprefix(out, 0, 2);               /* Rank Number */
-    build_append_int_noprefix(out, 0, 2);               /* Card Handle */
-    build_append_int_noprefix(out, 0, 2);               /* Module Handle */
+    stq_le_p(p, valid);                         /* Validation Bits */
+    stq_le_p(p + 16, err->physical_address);    /* Physical Address */
+    p[72] = err->type;                          /* Memory Error Type */
 }
 
 void cper_encode_mem_error(GArray *out, const CperMemError *err,
                            uint64_t sequence, int64_t timestamp)
 {
     const uint32_t data_len = CPER_GDATA_LEN + CPER_MEM_LEN;
-    unsigned start = out->len;
+    uint8_t *p = cper_extend(out, CPER_MEM_RECORD_LEN);
+    uint8_t *gdata = p + CPER_ESTATUS_HEADER_LEN;
 
-    cper_append_estatus(out, 1, CPER_ESTATUS_HEADER_LEN + data_len, 8,
-                        data_len, err->severity);
-    cper_append_gdata(out, &cper_sec_mem_err_guid, err->severity,
-                      CPER_MEM_LEN, timestamp);
-    cper_append_mem_section(out, err);
-    build_append_int_noprefix(out, sequence, 8);        /* Raw Data */
-    assert(out->len - start == CPER_MEM_RECORD_LEN);
+    cper_put_estatus(p, 1, CPER_ESTATUS_HEADER_LEN + data_len, 8, data_len,
+                     err->severity);
+    cper_put_gdata(gdata, &cper_sec_mem_err_guid, err->severity,
+                   CPER_MEM_LEN, timestamp);
+    cper_put_mem_section(gdata + CPER_GDATA_LEN, err);
+    stq_le_p(gdata + data_len, sequence);       /* Raw Data */
 }
 
 bool cper_mem_records_mergeable(const uint8_t *a, const uint8_t *b)
@@ -137,26 +129,24 @@ void cper_merge_mem_records(GArray *out, const uint8_t *const *records,
 {
     const uint32_t entry_len = CPER_GDATA_LEN + CPER_MEM_LEN;
     const uint32_t data_len = n * entry_len;
-    unsigned start = out->len, i;
+    uint8_t *p, *entry;
+    unsigned i;
 
     assert(n);
-    cper_append_estatus(out, n, CPER_ESTATUS_HEADER_LEN + data_len, 8,
-                        data_len, ldl_le_p(records[0] + 16));
-    for (i = 0; i < n; i++) {
-        unsigned at = out->len;
-
+    p = cper_extend(out, CPER_MEM_MERGED_LEN(n));
+    cper_put_estatus(p, n, CPER_ESTATUS_HEADER_LEN + data_len, 8,
+                     data_len, ldl_le_p(records[0] + 16));
+    entry = p + CPER_ESTATUS_HEADER_LEN;
+    for (i = 0; i < n; i++, entry += entry_len) {
         assert(cper_mem_records_mergeable(records[0], records[i]));
-        g_array_append_vals(out, records[i] + CPER_ESTATUS_HEADER_LEN,
-                            entry_len);
+        memcpy(entry, records[i] + CPER_ESTATUS_HEADER_LEN, entry_len);
         if (i) {
             /* One primary section: the first error */
-            out->data[at + 23] &= ~CPER_GDATA_FLAG_PRIMARY;
+            entry[23] &= ~CPER_GDATA_FLAG_PRIMARY;
         }
     }
     /* Raw data: the first record's sequence number */
-    g_array_append_vals(out, records[0] + CPER_ESTATUS_HEADER_LEN + entry_len,
-                        8);
-    assert(out->len - start == CPER_MEM_MERGED_LEN(n));
+    memcpy(entry, records[0] + CPER_ESTATUS_HEADER_LEN + entry_len, 8);
 }
 
 bool cper_check_estatus(const uint8_t *buf, size_t len, Error **errp)

@@ -546,9 +546,9 @@ static GhesPosted ghes_write_block(AcpiGhesDevice *s, unsigned source,
     s->stats[source].records++;
     trace_ghes_record_written(source, block_addr, len, addr);
 
-    if (source == s->async_source && s->acpi_dev) {
+    if (source == s->async_source && s->notify) {
         trace_ghes_notify_ged(source);
-        acpi_send_event(s->acpi_dev, ACPI_GENERIC_ERROR);
+        s->notify(s->notify_dev, ACPI_GENERIC_ERROR);
     }
     return GHES_POST_DONE;
 }
@@ -658,7 +658,8 @@ bool ghes_post_record(AcpiGhesDevice *s, unsigned source, const void *cper,
 GhesPosted ghes_post_mem_error(AcpiGhesDevice *s, unsigned source,
                                const CperMemError *err, Error **errp)
 {
-    g_autoptr(GArray) rec = g_array_new(false, true, 1);
+    g_autoptr(GArray) rec = g_array_sized_new(false, false, 1,
+                                              CPER_MEM_RECORD_LEN);
     uint64_t addr = err->physical_address;
     GhesPosted posted;
 
@@ -745,7 +746,7 @@ static void ghes_async_next(AcpiGhesDevice *s)
         for (i = 0; i < n; i++) {
             records[i] = ((GhesQueued *)g_queue_peek_nth(&s->queue, i))->data;
         }
-        merged = g_array_new(false, true, 1);
+        merged = g_array_sized_new(false, false, 1, CPER_MEM_MERGED_LEN(n));
         cper_merge_mem_records(merged, records, n);
         data = merged->data;
         len = merged->len;
@@ -1004,10 +1005,15 @@ static void ghes_device_realize(DeviceState *dev, Error **errp)
                    TYPE_ACPI_GHES, GHES_MAX_SEA_SOURCES);
         return;
     }
-    if (!s->acpi_dev) {
-        error_setg(errp, "%s: acpi-dev is not set", TYPE_ACPI_GHES);
+    if (!s->acpi_dev ||
+        !object_dynamic_cast(OBJECT(s->acpi_dev), TYPE_ACPI_DEVICE_IF)) {
+        error_setg(errp, "%s: acpi-dev must be set to an ACPI device",
+                   TYPE_ACPI_GHES);
         return;
     }
+    /* Looked up once: the notification is on the way to the guest */
+    s->notify_dev = ACPI_DEVICE_IF(s->acpi_dev);
+    s->notify = ACPI_DEVICE_IF_GET_CLASS(s->acpi_dev)->send_event;
     if (s->legacy_sources ? !ghes_legacy_sources(s, errp)
                           : !ghes_own_sources(s, errp)) {
         return;

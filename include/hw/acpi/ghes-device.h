@@ -9,6 +9,7 @@
 #define HW_ACPI_GHES_DEVICE_H
 
 #include "hw/qdev-core.h"
+#include "hw/acpi/acpi_dev_interface.h"
 #include "hw/acpi/aml-build.h"
 #include "hw/acpi/cper.h"
 #include "hw/acpi/hest.h"
@@ -70,6 +71,8 @@ struct AcpiGhesDevice {
     bool legacy_sources;        /* QEMU 10.2's sources and layout */
 
     /* derived at realize */
+    AcpiDeviceIf *notify_dev;   /* acpi_dev, and its ACPI_GENERIC_ERROR */
+    void (*notify)(AcpiDeviceIf *dev, AcpiEventStatusBits event);
     uint32_t nr_sources;
     HestSource *sources;
     HestLayout layout;
