@@ -65,11 +65,37 @@ bool ghes_gpa_is_ram(uint64_t addr, uint64_t len)
 
 /* --- the register pages ---------------------------------------------- */
 
+static bool ghes_block_acked(AcpiGhesDevice *s, unsigned source);
+
+/*
+ * Once an SEA source has had a record, an Error Status Address register
+ * reads 0 while its source's block holds nothing the guest has not
+ * acknowledged.  Linux then skips the source without mapping its block
+ * (__ghes_peek_estatus()), which matters on an SEA: the guest scans every
+ * SEA source, one per vCPU, and maps each block to read its status (each
+ * map costs a broadcast TLB invalidation).  Not before: firmware reads the
+ * registers back right after it has placed the blob (EDK2 stopped with an
+ * exception when they read 0), before an OS can take an SEA.  QEMU keeps
+ * the address firmware patched in; the guest sees it whenever there is a
+ * record to read.
+ */
 static uint64_t ghes_regs_read(void *opaque, hwaddr addr, unsigned size)
 {
     AcpiGhesDevice *s = opaque;
+    uint64_t regs_end = hest_blob_address_reg(&s->layout, s->nr_sources);
+    uint8_t val[8];
+    uint64_t a;
 
-    return ldn_le_p(s->regs + addr, size);
+    memcpy(val, s->regs + addr, size);
+    for (a = addr & ~7ull;
+         s->zero_free_addresses && a < MIN(addr + size, regs_end); a += 8) {
+        if (ghes_block_acked(s, a / 8)) {
+            uint64_t from = MAX(a, addr), to = MIN(a + 8, addr + size);
+
+            memset(val + (from - addr), 0, to - from);
+        }
+    }
+    return ldn_le_p(val, size);
 }
 
 static void ghes_source_acked(AcpiGhesDevice *s, unsigned source);
@@ -115,6 +141,12 @@ static uint64_t ghes_ack_get(AcpiGhesDevice *s, unsigned source)
                                             s->hw_errors_addr + off));
     }
     return ldq_le_p(s->regs + off);
+}
+
+/* Whether @source's block holds nothing the guest has not acknowledged */
+static bool ghes_block_acked(AcpiGhesDevice *s, unsigned source)
+{
+    return ghes_ack_get(s, source) & HEST_READ_ACK_WRITE;
 }
 
 static void ghes_ack_set(AcpiGhesDevice *s, unsigned source, uint64_t val)
@@ -303,6 +335,7 @@ static void ghes_place(AcpiGhesDevice *s, bool from_ram)
     ghes_regs_unmap(s);
     memory_failure_disown_ram(s);
     s->hw_errors_addr = 0;
+    s->zero_free_addresses = false;
     s->report_seen = report;
     if (!report) {
         return;
@@ -471,7 +504,7 @@ unsigned ghes_sea_source(AcpiGhesDevice *s, int cpu_index)
 bool ghes_device_block_free(AcpiGhesDevice *s, unsigned source)
 {
     return s->hw_errors_addr && source < s->nr_sources &&
-           (ghes_ack_get(s, source) & HEST_READ_ACK_WRITE);
+           ghes_block_acked(s, source);
 }
 
 uint64_t ghes_source_errors(AcpiGhesDevice *s, unsigned source)
@@ -540,6 +573,8 @@ static GhesPosted ghes_write_block(AcpiGhesDevice *s, unsigned source,
     s->block_addr[source] = addr;
     if (source == s->async_source) {
         s->async_block_errors = 1;  /* ghes_async_next() may say more */
+    } else {
+        s->zero_free_addresses = true;
     }
     /* Claim the block: the guest sets the bit again once it has read it */
     ghes_ack_set(s, source, ack & HEST_READ_ACK_PRESERVE);

@@ -94,7 +94,10 @@ static void test_hest(void)
         g_assert_cmphex(qtest_readq(qts, e + 76), ==, ~1ull);  /* Preserve */
         g_assert_cmphex(qtest_readq(qts, e + 84), ==, 1);      /* Write */
 
-        /* The blob: address registers patched, blocks free and empty */
+        /*
+         * The blob: address registers as firmware patched them (it reads
+         * them back), blocks free and empty
+         */
         g_assert_cmphex(qtest_readq(qts, base + 8 * i), ==,
                         ras_ghes_block(&fw, i));
         g_assert_cmphex(qtest_readq(qts, ras_ghes_ack_reg(&fw, i)), ==, 1);
@@ -213,6 +216,9 @@ static void test_inject_and_ack(void)
     check_mem_record(&fw, 0, ERROR_PAGE, 4096, 0, 3, 1);
     /* the block is claimed, the guest notified through the GED */
     g_assert_cmphex(qtest_readq(qts, ras_ghes_ack_reg(&fw, 0)), ==, 0);
+    /* the guest finds the record where the address register points */
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_address_reg(&fw, 0)), ==,
+                    ras_ghes_block(&fw, 0));
     g_assert_cmphex(qtest_readl(qts, GED_BASE) & GED_ERROR_EVT, ==,
                     GED_ERROR_EVT);
 
@@ -247,6 +253,9 @@ static void test_inject_and_ack(void)
     s = ras_ghes_source(qts, 0);
     g_assert(qdict_get_bool(s, "acknowledged"));
     qobject_unref(s);
+    /* no SEA yet: a free block's address register keeps its address */
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_address_reg(&fw, 0)), ==,
+                    ras_ghes_block(&fw, 0));
     qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
                              "'arguments': { 'address': %" PRIu64 ", "
                              "'size': 2097152, 'severity': 'corrected', "
@@ -275,6 +284,40 @@ static void test_inject_and_ack(void)
     check_mem_record(&fw, 2, ERROR_PAGE + 8192, 4096, 0, 3, 5);
     g_assert_cmphex(qtest_readq(qts, ras_ghes_ack_reg(&fw, 2)), ==, 0);
     g_assert_cmphex(qtest_readl(qts, ras_ghes_block(&fw, 1)), ==, 0);
+    /*
+     * An SEA makes the guest scan every SEA source: from the first one on,
+     * only sources with a record have an address (Linux skips the rest
+     * without mapping their blocks), read whole or in parts
+     */
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_address_reg(&fw, 2)), ==,
+                    ras_ghes_block(&fw, 2));
+    g_assert_cmphex(qtest_readl(qts, ras_ghes_address_reg(&fw, 2)) |
+                    (uint64_t)qtest_readl(qts, ras_ghes_address_reg(&fw, 2) +
+                                          4) << 32, ==,
+                    ras_ghes_block(&fw, 2));
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_address_reg(&fw, 1)), ==, 0);
+    g_assert_cmphex(qtest_readl(qts, ras_ghes_address_reg(&fw, 1) + 4), ==,
+                    0);
+    /* the asynchronous source's record is not acknowledged yet */
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_address_reg(&fw, 0)), ==,
+                    ras_ghes_block(&fw, 0));
+    ras_ghes_ack(&fw, 2);
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_address_reg(&fw, 2)), ==, 0);
+    ras_ghes_ack(&fw, 0);
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_address_reg(&fw, 0)), ==, 0);
+    /* what the guest wrote there reads back once a record is in */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 " } }",
+                             (uint64_t)ERROR_PAGE + 12288);
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_address_reg(&fw, 0)), ==,
+                    ras_ghes_block(&fw, 0));
+
+    /* A reset: firmware patches and reads the registers again */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'system_reset' }");
+    qtest_qmp_eventwait(qts, "RESET");
+    ras_fw_run_loader(&fw);
+    g_assert_cmphex(qtest_readq(qts, ras_ghes_address_reg(&fw, 1)), ==,
+                    ras_ghes_block(&fw, 1));
     qtest_quit(qts);
 }
 

@@ -254,6 +254,11 @@ uint64_t ras_ghes_block(RasFw *fw, int i)
            (i ? RAS_GHES_ASYNC_BLOCK_LEN + RAS_GHES_BLOCK_LEN * (i - 1) : 0);
 }
 
+uint64_t ras_ghes_address_reg(RasFw *fw, int i)
+{
+    return ras_ghes_blob(fw) + 8 * i;
+}
+
 uint64_t ras_ghes_ack_reg(RasFw *fw, int i)
 {
     return ras_ghes_blob(fw) + 8 * (ras_ghes_sources() + i);

@@ -88,9 +88,13 @@ int ras_ghes_sources(void);
 /* CPER_SEC_PLATFORM_MEM, as it is in a data entry */
 extern const uint8_t ras_cper_mem_err_guid[16];
 
-/* Where firmware placed the blob, its block @i, its read ack register @i */
+/*
+ * Where firmware placed the blob, its block @i, its error status address
+ * register @i and its read ack register @i
+ */
 uint64_t ras_ghes_blob(RasFw *fw);
 uint64_t ras_ghes_block(RasFw *fw, int i);
+uint64_t ras_ghes_address_reg(RasFw *fw, int i);
 uint64_t ras_ghes_ack_reg(RasFw *fw, int i);
 /*
  * The physical addresses of the memory errors in block @i (several when

@@ -107,6 +107,8 @@ struct AcpiGhesDevice {
     bool regs_mapped;
     uint8_t *regs;
     uint32_t regs_len;
+    /* free blocks' address registers read 0 (an SEA came since placing) */
+    bool zero_free_addresses;
 
     /* Records for the async source, delivered as the guest acknowledges */
     GQueue queue;

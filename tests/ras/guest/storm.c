@@ -15,6 +15,12 @@
  *                memory_failure() each, no notification): the rate at
  *                which this guest can take errors at all, the ceiling of
  *                a storm
+ *   storm self-ar N  as ar, and the guest offlines each page itself
+ *                (hard_offline_page: memory_failure() unmaps it from this
+ *                process), which then touches it and gets its SIGBUS
+ *                BUS_MCEERR_AR: the guest's own work for an
+ *                action-required error without the exception and its
+ *                record, the ceiling of an action-required storm
  *
  * Output (guest console):
  *   P <pa hex> <n>                 n pages from pa up, in page order
@@ -183,8 +189,11 @@ static void report(long *last_hwc, long *last_sig, long t0)
     }
 }
 
-/* The guest's own memory_failure() on every page, as fast as it goes */
-static void offline_all(const uint64_t *pa_of, long *last_hwc,
+/*
+ * The guest's own memory_failure() on every page, as fast as it goes;
+ * with @touch, each page is touched once offline (its SIGBUS is counted)
+ */
+static void offline_all(const uint64_t *pa_of, int touch, long *last_hwc,
                         long *last_sig, long t0)
 {
     int fd = open("/sys/devices/system/memory/hard_offline_page", O_WRONLY);
@@ -202,6 +211,9 @@ static void offline_all(const uint64_t *pa_of, long *last_hwc,
         if (write(fd, buf, len) != len) {
             perror("storm: hard_offline_page");
         }
+        if (touch && !sigsetjmp(touch_env, 1)) {
+            (void)*(volatile uint8_t *)(pages + i * psz);
+        }
         if (!(i % 64)) {
             report(last_hwc, last_sig, t0);
         }
@@ -218,12 +230,12 @@ int main(int argc, char **argv)
     uint64_t *pa_of;
 
     if (argc != 3 || (strcmp(argv[1], "ao") && strcmp(argv[1], "ar") &&
-                      strcmp(argv[1], "self"))) {
-        fprintf(stderr, "usage: storm ao|ar|self N\n");
+                      strcmp(argv[1], "self") && strcmp(argv[1], "self-ar"))) {
+        fprintf(stderr, "usage: storm ao|ar|self|self-ar N\n");
         return 2;
     }
-    ar = !strcmp(argv[1], "ar");
-    self = !strcmp(argv[1], "self");
+    ar = !strcmp(argv[1], "ar") || !strcmp(argv[1], "self-ar");
+    self = !strcmp(argv[1], "self") || !strcmp(argv[1], "self-ar");
     npages = atol(argv[2]);
     psz = getauxval(AT_PAGESZ);
     pages = mmap(NULL, npages * psz, PROT_READ | PROT_WRITE,
@@ -270,7 +282,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     t0 = now_ms();
     if (self) {
-        offline_all(pa_of, &last_hwc, &last_sig, t0);
+        offline_all(pa_of, ar, &last_hwc, &last_sig, t0);
     }
 
     for (;;) {

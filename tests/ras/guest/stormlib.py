@@ -225,7 +225,8 @@ def run(binary_dir, arch, style, n, path='host', settle=30, log=None,
          'while [ $i -lt $n ]; do (while :; do :; done) & i=$((i+1)); done\n'
          if busy else '') +
         '/storm %s %d\necho "STORM EXIT $?"'
-        % ('self' if path == 'self' else style, n),
+        % ({'ao': 'self', 'ar': 'self-ar'}[style] if path == 'self'
+           else style, n),
         poll_every_second=ras is not True)
     trace_file = os.path.join(work, 'trace.log')
     cmd = rasguest.qemu_cmd(binary_dir, arch, images, initrd, work,
