@@ -36,6 +36,11 @@ void memory_failure_rest_flush(void);
  * it once woken): the guest is being told of the range around it
  */
 bool memory_failure_rest_hold(CPUState *cpu, hwaddr gpa);
+/*
+ * The wait of a vCPU held at an access (BQL held): a millisecond, less if
+ * an interrupt, a kick or a stop request comes
+ */
+void memory_failure_rest_wait(CPUState *cpu);
 /* A reset: fresh memory, nothing to tell, nobody waiting */
 void memory_failure_rest_reset(void);
 

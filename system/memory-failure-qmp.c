@@ -120,6 +120,7 @@ typedef struct SimulateAR {
     void *host;
     uint64_t page_size;
     unsigned refaults;
+    bool as_kvm;                /* handled as under KVM */
     QTAILQ_ENTRY(SimulateAR) next;
 } SimulateAR;
 
@@ -164,6 +165,7 @@ static void simulate_ar_on_vcpu(CPUState *cpu, run_on_cpu_data data)
     SimulateAR *sim = data.host_ptr;
     unsigned i;
 
+    memory_failure_simulate_guarded(sim->as_kvm);
     memory_failure_raise_signal(BUS_MCEERR_AR, sim->host, sim->page_size);
     /*
      * A vCPU that re-enters the guest before the error is handled (KVM)
@@ -177,6 +179,7 @@ static void simulate_ar_on_vcpu(CPUState *cpu, run_on_cpu_data data)
     simulate_ar_drop(sim);
     /* The handler ran during the syscall; decide now, on this vCPU */
     memory_failure_vcpu_check(cpu);
+    memory_failure_simulate_guarded(false);
 }
 
 /*
@@ -184,10 +187,11 @@ static void simulate_ar_on_vcpu(CPUState *cpu, run_on_cpu_data data)
  * @host: raise the SIGBUS the host kernel would, on @cpu's thread for an
  * action-required error, on the main thread for an action-optional one
  * (@cpu NULL).  @refaults: how many more times the vCPU takes the signal
- * before the error is handled (a KVM vCPU that re-enters the guest).
+ * before the error is handled (a KVM vCPU that re-enters the guest);
+ * @as_kvm: handled as under KVM.
  */
 static void simulate(void *host, CPUState *cpu, uint64_t page_size,
-                     unsigned refaults)
+                     unsigned refaults, bool as_kvm)
 {
     /* The signal names the base page, its size the range lost */
     host = (void *)((uintptr_t)host & qemu_real_host_page_mask());
@@ -204,6 +208,7 @@ static void simulate(void *host, CPUState *cpu, uint64_t page_size,
         sim->host = host;
         sim->page_size = page_size;
         sim->refaults = refaults;
+        sim->as_kvm = as_kvm;
         async_run_on_cpu(cpu, simulate_ar_on_vcpu, RUN_ON_CPU_HOST_PTR(sim));
     } else {
         /* Handled at once, as the main loop handles a real one */
@@ -224,7 +229,7 @@ static void simulate_run(void *host, uint64_t page_size, uint64_t count)
     /* One memory map update for the whole run, not one per page */
     memory_region_transaction_begin();
     for (i = 0; i < count; i++) {
-        simulate((uint8_t *)host + i * page_size, NULL, page_size, 0);
+        simulate((uint8_t *)host + i * page_size, NULL, page_size, 0, false);
     }
     memory_region_transaction_commit();
 }
@@ -335,7 +340,7 @@ void qmp_inject_host_memory_failure(HostMemoryFailure *f, Error **errp)
             error_setg(errp, "refaults must be at most %d", MAX_REFAULTS);
             return;
         }
-        simulate(host, cpu, page_size, ar->refaults);
+        simulate(host, cpu, page_size, ar->refaults, ar->x_as_kvm);
         break;
     case HOST_MEMORY_FAILURE_KIND_ACTION_OPTIONAL:
         page_size = failure_page_size(mr, ao->has_page_size, ao->page_size,
@@ -348,7 +353,7 @@ void qmp_inject_host_memory_failure(HostMemoryFailure *f, Error **errp)
         if (ao->has_count && ao->count > 1) {
             simulate_run(host, page_size, ao->count);
         } else {
-            simulate(host, NULL, page_size, 0);
+            simulate(host, NULL, page_size, 0, false);
         }
         break;
     default:

@@ -17,7 +17,10 @@
  * millisecond at a time, or until an interrupt comes, which it takes: it
  * may be the CPU that handles the reports), and takes its synchronous error
  * once the guest has acted on the rest: the guest knows all of the huge
- * page before anything of it is freed.
+ * page before anything of it is freed.  Under KVM, where the host keeps
+ * the lost page out of the guest's mappings, such a vCPU's signal is not
+ * reported: the vCPU waits as long, re-enters the guest, faults again,
+ * and is reported once the rest has been acted on.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -40,10 +43,9 @@
 #define MF_REST_MAX         (2 * MiB)
 /* How often the guest's progress is looked at while vCPUs wait */
 #define MF_HOLD_POLL_NS     (1 * SCALE_MS)
-/*
- * A waiting vCPU retries its access at least every millisecond
- * (poison-trap.c): one that has not for this long is doing something else
- */
+/* A waiting vCPU retries its access at least this often */
+#define MF_WAIT_MS          1
+/* One that has not for this long is doing something else */
 #define MF_WAITING_NS       (3 * SCALE_MS)
 /*
  * The queues empty, the guest has acted on what it was given once every
@@ -277,6 +279,15 @@ bool memory_failure_rest_hold(CPUState *cpu, hwaddr gpa)
         }
     }
     return false;
+}
+
+void memory_failure_rest_wait(CPUState *cpu)
+{
+    if (!qatomic_read(&cpu->interrupt_request) &&
+        !qatomic_read(&cpu->exit_request) && !cpu->stop) {
+        /* qemu_cpu_kick() wakes it */
+        qemu_cond_timedwait_bql(cpu->halt_cond, MF_WAIT_MS);
+    }
 }
 
 bool memory_failure_rest_vcpu_waiting(CPUState *cpu)

@@ -86,6 +86,8 @@ static EventNotifier wakeup;
  */
 static bool wakeup_ready;
 static __thread bool simulating;
+/* A simulated error taken as the host would under KVM (host_guards_poison) */
+static __thread bool simulating_guarded;
 /* Host pages of simulated errors not handled yet: their data is intact */
 static GHashTable *simulated_pages;
 
@@ -110,7 +112,12 @@ bool memory_failure_reset_asked(void)
  */
 static bool host_guards_poison(void)
 {
-    return kvm_enabled();
+    return kvm_enabled() || simulating_guarded;
+}
+
+void memory_failure_simulate_guarded(bool on)
+{
+    simulating_guarded = on;
 }
 
 /* The signal table, as a queue of reports: query-ras-queues */
@@ -389,7 +396,8 @@ static bool guest_address_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
  * host named; @ar: consumed by @cpu (NULL: not a vCPU).  Returns what
  * the guest is told, and when (*@told_ns, get_clock(), if it was), or
  * sets *@told_later if the page is told with the rest of its huge page,
- * which then sends the event.
+ * which then sends the event, or *@held if vCPU @cpu is to wait and
+ * retry its access (the rest of its huge page is being told).
  *
  * The guest hears first of the base page the host named, not of the
  * whole huge page: Linux acts on the address it is given, and the page a
@@ -397,21 +405,36 @@ static bool guest_address_of(RAMBlock *rb, ram_addr_t offset, uint64_t size,
  * new to QEMU follows (memory-failure-rest.c); where vCPUs wait at an
  * access to it meanwhile (TCG), an action-optional error names its page
  * last, with the rest: told first, the guest would kill its process at
- * the next touch, with the rest not acted on yet.
+ * the next touch, with the rest not acted on yet.  Under KVM a vCPU that
+ * touched it in user mode waits likewise: held, not reported, it faults
+ * again when it retries.
  */
 static MemoryFailureAction report_to_guest(CPUState *cpu, bool ar,
                                            RAMBlock *rb, ram_addr_t offset,
                                            uint64_t size, hwaddr gpa,
                                            hwaddr signalled, bool trap,
                                            bool is_new, bool *recursive,
-                                           bool *told_later, int64_t *told_ns)
+                                           bool *told_later, bool *held,
+                                           int64_t *told_ns)
 {
     const MemoryFailureArchOps *ops = memory_failure_arch_ops(cpu);
     uint64_t psz = qemu_real_host_page_size();
     bool rest = ops && is_new && size > psz;
     bool named_with_rest = rest && !ar && !host_guards_poison();
+    bool may_hold = ar && cpu && host_guards_poison() && !saving && ops &&
+                    ops->in_user_mode && ops->in_user_mode(cpu);
     bool trap_after;
     MemoryFailureAction action;
+
+    *told_later = false;
+    if (may_hold && rest) {
+        /* Reported when the vCPU retries, once the rest is acted on */
+        memory_failure_rest_queue(gpa, size, signalled, true);
+    }
+    *held = may_hold && memory_failure_rest_hold(cpu, signalled);
+    if (*held) {
+        return MEMORY_FAILURE_ACTION_INJECT;
+    }
 
     /*
      * Make the next access behave like real poison, which under KVM the
@@ -457,9 +480,10 @@ static MemoryFailureAction report_to_guest(CPUState *cpu, bool ar,
  * One host memory error, as signalled: at @addr, 2^@lsb bytes lost, taken
  * by @cpu (NULL: not a vCPU, or taken for it); @taken_ns: when the handler
  * took the signal (get_clock()), or 0.  Tracked, reported to its
- * recipient and published.
+ * recipient and published.  Returns whether @cpu is to wait before it
+ * retries its access (memory_failure_rest_wait()).
  */
-static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
+static bool process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
                           int64_t taken_ns)
 {
     bool ar = code == BUS_MCEERR_AR;
@@ -470,7 +494,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
     ram_addr_t offset;
     RAMBlock *rb;
     MemoryPoison p;
-    bool recursive = false, is_new, told_later;
+    bool recursive = false, is_new, told_later, held;
     int64_t told_ns = 0;
     bool simulated = simulated_pages &&
                      g_hash_table_remove(simulated_pages, host);
@@ -483,11 +507,11 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
     rb = qemu_ram_block_from_host(host, false, &offset);
     if (rb && memory_failure_mend_owned(rb, offset, size, ar)) {
         /* A vCPU that consumed it reads the fresh memory when it retries */
-        return;
+        return false;
     }
     if (!guest_address_of(rb, offset, size, &gpa, aliases, &nr_aliases)) {
         own_memory_failed(rb, offset, size, ar, host, simulated);
-        return;
+        return false;
     }
     is_new = memory_poison_add(rb, offset, size, true, gpa,
                                MEMORY_FAILURE_RECIPIENT_GUEST, simulated, &p);
@@ -510,14 +534,15 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
                        MEMORY_FAILURE_ACTION_RESET, ar, false, true, gpa,
                        size);
         }
-        return;
+        return false;
     }
     signalled = gpa + ((addr & qemu_real_host_page_mask()) - (uintptr_t)host);
     action = report_to_guest(cpu, ar, rb, offset, size, gpa, signalled,
                              !host_guards_poison() && nr_aliases, is_new,
-                             &recursive, &told_later, &told_ns);
-    if (told_later) {
-        return;
+                             &recursive, &told_later, &held, &told_ns);
+    if (told_later || (held && !is_new)) {
+        /* Its event comes with the rest, or came with the first signal */
+        return held;
     }
     /* Traced once told, not on the way: the latency benchmark's figure */
     trace_memory_failure_reported(gpa, MemoryFailureAction_str(action),
@@ -527,6 +552,7 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
     /* A range already known failing again: its events are throttled */
     memory_failure_send_event(MEMORY_FAILURE_RECIPIENT_GUEST, action, ar,
                               recursive, true, gpa, size, !is_new);
+    return held;
 }
 
 /*
@@ -536,8 +562,9 @@ static void process_error(CPUState *cpu, int code, uintptr_t addr, int lsb,
  * report one consumption twice; the main loop only kicks that vCPU out of
  * the guest.  With @all (a reset) every error is taken here.
  */
-static void process_slots(CPUState *only, bool all)
+static bool process_slots(CPUState *only, bool all)
 {
+    bool wait = false;
     unsigned lost;
     int i;
 
@@ -567,8 +594,8 @@ static void process_slots(CPUState *only, bool all)
             qatomic_dec(&vcpu_ar_waiting);
         }
         slots_handled++;
-        process_error(resetting ? NULL : cpu, copy.code, copy.addr,
-                      copy.addr_lsb, copy.taken_ns);
+        wait |= process_error(resetting ? NULL : cpu, copy.code, copy.addr,
+                              copy.addr_lsb, copy.taken_ns);
     }
     lost = qatomic_read(&slots_lost);
     if (lost != slots_lost_reported) {
@@ -587,6 +614,7 @@ static void process_slots(CPUState *only, bool all)
                            has_gpa, gpa[0]);
         slots_lost_reported = lost;
     }
+    return wait;
 }
 
 void memory_failure_guest_sea(CPUState *cpu, bool has_gpa, hwaddr gpa)
@@ -609,8 +637,10 @@ void memory_failure_guest_sea(CPUState *cpu, bool has_gpa, hwaddr gpa)
     }
     if (host) {
         /* What the host's signal would have said, on this vCPU's thread */
-        process_error(cpu, BUS_MCEERR_AR, host,
-                      ctz64(qemu_real_host_page_size()), 0);
+        if (process_error(cpu, BUS_MCEERR_AR, host,
+                          ctz64(qemu_real_host_page_size()), 0)) {
+            memory_failure_rest_wait(cpu);
+        }
         return;
     }
     /* Nowhere to point the guest at: its SEA, with nothing to decode */
@@ -631,7 +661,9 @@ void memory_failure_vcpu_check(CPUState *cpu)
 {
     if (qatomic_read(&vcpu_ar_waiting)) {
         BQL_LOCK_GUARD();
-        process_slots(cpu, false);
+        if (process_slots(cpu, false)) {
+            memory_failure_rest_wait(cpu);
+        }
     }
 }
 

@@ -40,30 +40,14 @@
 #include "system/poison-uffd.h"
 #include "system/ramblock.h"
 #include "exec/ramlist.h"
+#include "memory-failure-internal.h"
 #include "trace.h"
 
 static PoisonTrapConsumed consumer;
 
-/* How long a vCPU waits before it retries an access it must wait at */
-#define POISON_TRAP_WAIT_MS     1
-
 void poison_trap_set_consumer(PoisonTrapConsumed consumed)
 {
     consumer = consumed;
-}
-
-/*
- * vCPU @cpu is to wait at its access, with the BQL it took for that: not
- * spinning, and not past an interrupt (it may be the one that handles
- * what the guest is being told) or a request to stop
- */
-static void poison_trap_wait(CPUState *cpu)
-{
-    if (!qatomic_read(&cpu->interrupt_request) &&
-        !qatomic_read(&cpu->exit_request) && !cpu->stop) {
-        /* qemu_cpu_kick() wakes it */
-        qemu_cond_timedwait_bql(cpu->halt_cond, POISON_TRAP_WAIT_MS);
-    }
 }
 
 /* Report the access of vCPU @cpu to @offset of @rb, at guest address @gpa */
@@ -86,7 +70,7 @@ static PoisonAccess poison_trap_consume(CPUState *cpu, RAMBlock *rb,
                            qemu_real_host_page_size(), p.data_intact,
                            p.reported, may_wait && !locked);
         if (outcome & POISON_TRAP_WAIT) {
-            poison_trap_wait(cpu);
+            memory_failure_rest_wait(cpu);
         }
     }
     trace_poison_trap_consumed(cpu->cpu_index, gpa, outcome);

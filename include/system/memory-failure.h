@@ -110,6 +110,13 @@ void memory_failure_send_event(MemoryFailureRecipient recipient,
  * kernel may read it (see MemoryFailureArchOps::poison_accessed).
  */
 void memory_failure_raise_signal(int code, void *host, uint64_t page_size);
+/*
+ * Until called again with false, the errors this thread simulates are
+ * handled as under KVM (the host keeps poisoned pages out of the guest's
+ * mappings: no trap; a vCPU faults again when it retries), so that the
+ * KVM paths run under TCG and qtest
+ */
+void memory_failure_simulate_guarded(bool on);
 
 /*
  * On @cpu's own thread, and waiting for it: call @prepare with whether

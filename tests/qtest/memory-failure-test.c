@@ -1363,6 +1363,79 @@ static void test_huge_page_exact(void)
     qtest_quit(qts);
 }
 
+/* An action-required error at @gpa taken by vCPU @cpu, as under KVM */
+static void inject_ar_as_kvm(QTestState *qts, uint64_t gpa, int cpu)
+{
+    qtest_qmp_assert_success(qts, "{ 'execute': "
+                             "'inject-host-memory-failure', "
+                             "'arguments': { 'kind': 'action-required', "
+                             "'address': %" PRIu64 ", 'cpu-index': %d, "
+                             "'x-as-kvm': true } }", gpa, cpu);
+}
+
+/*
+ * Under KVM (played with x-as-kvm): a vCPU in user mode that touches a
+ * lost huge page is held while the guest is told of the other 511 base
+ * pages; each retry (the vCPU faults again) is held too, and the first
+ * one after the guest has acted on them all takes its SEA.  The process
+ * that dies of it frees nothing the guest does not know is lost.
+ */
+static void test_huge_page_kvm_hold(void)
+{
+    const uint64_t touched = 0x3000;
+    QTestState *qts;
+    uint64_t base, pas[RAS_GHES_ASYNC_WINDOW];
+    uint8_t told[512] = { 0 };
+    RasFw fw;
+    int i, k, n, total = 0;
+
+    qts = start_huge_dimm(&base);
+    if (!qts) {
+        return;
+    }
+    ras_fw_init(&fw, qts);
+    ras_fw_run_loader(&fw);
+    event_second_passes(qts);
+    inject_ar_as_kvm(qts, base + touched, 1);
+    expect_event(qts, "guest", "inject", true, false, base, 2 * MiB);
+    /* Held: nothing in vCPU 1's SEA source */
+    g_assert_cmphex(qtest_readl(qts, ras_ghes_block(&fw, 2)), ==, 0);
+    while (total < 511) {
+        n = ras_ghes_record_pas(&fw, 0, pas, ARRAY_SIZE(pas));
+        g_assert_cmpint(n, >, 0);
+        for (k = 0; k < n; k++) {
+            g_assert_cmphex(pas[k], >=, base);
+            g_assert_cmphex(pas[k], <, base + 2 * MiB);
+            told[(pas[k] - base) / 0x1000]++;
+        }
+        total += n;
+        /* The vCPU retries meanwhile: held again */
+        inject_ar_as_kvm(qts, base + touched, 1);
+        g_assert_cmphex(qtest_readl(qts, ras_ghes_block(&fw, 2)), ==, 0);
+        ras_ghes_ack(&fw, 0);
+    }
+    g_assert_cmpint(total, ==, 511);
+    for (i = 0; i < 512; i++) {
+        g_assert_cmpint(told[i], ==, i != touched / 0x1000);
+    }
+    /*
+     * Told; acted on once the guest has made progress since (its vCPUs
+     * idle, or a long enough wait of the guest's clock): the retry after
+     * that takes its SEA, for the page it touched
+     */
+    g_usleep(20 * 1000);
+    qtest_clock_step(qts, 10000000000ll);
+    for (i = 0; i < 1000 && !qtest_readl(qts, ras_ghes_block(&fw, 2)); i++) {
+        g_usleep(2 * 1000);
+        inject_ar_as_kvm(qts, base + touched, 1);
+    }
+    g_assert_cmphex(ras_ghes_record_pa(&fw, 2), ==, base + touched);
+    /* The rest was told once: nothing more for the asynchronous source */
+    ras_ghes_ack(&fw, 0);
+    g_assert_cmphex(qtest_readl(qts, ras_ghes_block(&fw, 0)), ==, 0);
+    qtest_quit(qts);
+}
+
 /*
  * arm: a memory error in the memory of the GHES blob, which QEMU keeps:
  * the page is replaced and what the guest had not taken yet written
@@ -1944,6 +2017,8 @@ int main(int argc, char **argv)
     if (is_arm()) {
         qtest_add_func("/memory-failure/huge-page-exact",
                        test_huge_page_exact);
+        qtest_add_func("/memory-failure/huge-page-kvm-hold",
+                       test_huge_page_kvm_hold);
     }
     qtest_add_func("/memory-failure/hotplug-huge-page",
                    test_hotplug_huge_page);
