@@ -153,6 +153,10 @@ int64_t guest_progress_cpu_ns(void)
 
 bool guest_progress_vcpu_idle(CPUState *cs)
 {
+    /* A vCPU held at a poisoned access does nothing else meanwhile */
+    if (memory_failure_rest_vcpu_waiting(cs)) {
+        return true;
+    }
     if (kvm_enabled()) {
 #ifdef HAVE_KVM_STATS
         int blocking = kvm_vcpu_blocking(cs);
@@ -163,12 +167,8 @@ bool guest_progress_vcpu_idle(CPUState *cs)
 #endif
         return vcpu_thread_sleeping(cs);
     }
-    /*
-     * Halted with an interrupt pending: about to run its handler.  A vCPU
-     * waiting at a poisoned access does nothing else meanwhile.
-     */
-    return (qatomic_read(&cs->halted) && !cpu_has_work(cs)) ||
-           memory_failure_rest_vcpu_waiting(cs);
+    /* Halted with an interrupt pending: about to run its handler */
+    return qatomic_read(&cs->halted) && !cpu_has_work(cs);
 }
 
 /* How often each vCPU (by cpu_index) went idle, from its first time */
