@@ -212,6 +212,7 @@ static void offline_all(const uint64_t *pa_of, int touch, long *last_hwc,
             perror("storm: hard_offline_page");
         }
         if (touch && !sigsetjmp(touch_env, 1)) {
+            /* volatile: the load must really happen, and take its SIGBUS */
             (void)*(volatile uint8_t *)(pages + i * psz);
         }
         if (!(i % 64)) {
