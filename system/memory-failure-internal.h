@@ -31,6 +31,8 @@ void memory_failure_rest_queue(hwaddr gpa, uint64_t size, hwaddr signalled,
                                bool signalled_told);
 /* Tell now what is queued: the machine stops to be saved */
 void memory_failure_rest_flush(void);
+/* Whether the guest is being told of the range around @gpa */
+bool memory_failure_rest_telling(hwaddr gpa);
 /*
  * Whether @cpu's access to @gpa is to wait (the vCPU halts, and retries
  * it once woken): the guest is being told of the range around it

@@ -258,7 +258,7 @@ void memory_failure_rest_flush(void)
     }
 }
 
-bool memory_failure_rest_hold(CPUState *cpu, hwaddr gpa)
+bool memory_failure_rest_telling(hwaddr gpa)
 {
     GList *l;
 
@@ -266,19 +266,27 @@ bool memory_failure_rest_hold(CPUState *cpu, hwaddr gpa)
         MFRest *r = l->data;
 
         if (gpa >= r->start && gpa < r->start + r->len) {
-            if (!waited_ns) {
-                waited_ns = g_array_new(false, true, sizeof(int64_t));
-            }
-            if (waited_ns->len <= cpu->cpu_index) {
-                g_array_set_size(waited_ns, cpu->cpu_index + 1);
-            }
-            g_array_index(waited_ns, int64_t, cpu->cpu_index) =
-                qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-            trace_memory_failure_rest_hold(cpu->cpu_index, gpa);
             return true;
         }
     }
     return false;
+}
+
+bool memory_failure_rest_hold(CPUState *cpu, hwaddr gpa)
+{
+    if (!memory_failure_rest_telling(gpa)) {
+        return false;
+    }
+    if (!waited_ns) {
+        waited_ns = g_array_new(false, true, sizeof(int64_t));
+    }
+    if (waited_ns->len <= cpu->cpu_index) {
+        g_array_set_size(waited_ns, cpu->cpu_index + 1);
+    }
+    g_array_index(waited_ns, int64_t, cpu->cpu_index) =
+        qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    trace_memory_failure_rest_hold(cpu->cpu_index, gpa);
+    return true;
 }
 
 void memory_failure_rest_wait(CPUState *cpu)

@@ -421,19 +421,24 @@ static MemoryFailureAction report_to_guest(CPUState *cpu, bool ar,
     uint64_t psz = qemu_real_host_page_size();
     bool rest = ops && is_new && size > psz;
     bool named_with_rest = rest && !ar && !host_guards_poison();
-    bool may_hold = ar && cpu && host_guards_poison() && !saving && ops &&
-                    ops->in_user_mode && ops->in_user_mode(cpu);
     bool trap_after;
     MemoryFailureAction action;
 
     *told_later = false;
-    if (may_hold && rest) {
-        /* Reported when the vCPU retries, once the rest is acted on */
-        memory_failure_rest_queue(gpa, size, signalled, true);
-    }
-    *held = may_hold && memory_failure_rest_hold(cpu, signalled);
-    if (*held) {
-        return MEMORY_FAILURE_ACTION_INJECT;
+    *held = false;
+    /* The vCPU's mode is asked last: under KVM that reads its registers */
+    if (ar && cpu && host_guards_poison() && !saving && ops &&
+        ops->in_user_mode &&
+        (rest || memory_failure_rest_telling(signalled)) &&
+        ops->in_user_mode(cpu)) {
+        if (rest) {
+            /* Reported when the vCPU retries, once the rest is acted on */
+            memory_failure_rest_queue(gpa, size, signalled, true);
+        }
+        *held = memory_failure_rest_hold(cpu, signalled);
+        if (*held) {
+            return MEMORY_FAILURE_ACTION_INJECT;
+        }
     }
 
     /*
