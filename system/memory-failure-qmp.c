@@ -14,6 +14,7 @@
 #include "hw/core/cpu.h"
 #include "system/memory-poison.h"
 #include "system/poison-trap.h"
+#include "system/poison-uffd.h"
 #include "system/ramblock.h"
 #include "system/ras-queue.h"
 #include "trace.h"
@@ -257,6 +258,24 @@ static void poison_host(MemoryRegion *mr, void *host, Error **errp)
 }
 
 /*
+ * Replace the host page of @host (in @mr) by a poison marker: the next
+ * access faults as consumed poison does, with no notice before.
+ */
+static void mark_host(MemoryRegion *mr, void *host, Error **errp)
+{
+    size_t page = qemu_ram_pagesize(mr->ram_block);
+
+    host = (void *)((uintptr_t)host & ~(page - 1));
+    if (!memory_failure_mark_host(host, page)) {
+        error_setg(errp, "no more host pages can be marked poisoned");
+        return;
+    }
+    if (poison_uffd_install(host, page, errp)) {
+        trace_memory_failure_poison_marker((uintptr_t)host, page);
+    }
+}
+
+/*
  * The page size of a simulated failure (@has_page_size: given) in the
  * memory of @mr, which must be a power of two from the host's base page
  * to @mr's page size.  0 with @errp set if it is not.
@@ -329,6 +348,9 @@ void qmp_inject_host_memory_failure(HostMemoryFailure *f, Error **errp)
     switch (f->kind) {
     case HOST_MEMORY_FAILURE_KIND_REAL:
         poison_host(mr, host, errp);
+        break;
+    case HOST_MEMORY_FAILURE_KIND_X_POISON_MARKER:
+        mark_host(mr, host, errp);
         break;
     case HOST_MEMORY_FAILURE_KIND_ACTION_REQUIRED:
         page_size = failure_page_size(mr, ar->has_page_size, ar->page_size,

@@ -48,6 +48,9 @@
 #include "system/system.h"
 #include "system/runstate.h"
 #include "system/tcg.h"
+#ifdef CONFIG_TCG
+#include "accel/tcg/poison-unwind.h"
+#endif
 #include "system/kvm.h"
 #include "memory-failure-internal.h"
 #include "trace.h"
@@ -175,39 +178,52 @@ static bool slot_push(int code, uintptr_t addr, int lsb, int cpu_index)
     return false;
 }
 
-/* Where the host faulted: the only per-host detail of this file */
-static uintptr_t host_pc(void *uctx)
+/*
+ * Host pages QEMU itself replaced by poison markers (inject-host-memory-
+ * failure's x-poison-marker).  A host kernel without CONFIG_MEMORY_FAILURE
+ * faults a marker with BUS_ADRERR instead of BUS_MCEERR_AR: in these
+ * pages, the handler takes it for the consumed poison the marker stands
+ * for.  Entries are added, never removed: a page replaced since faults no
+ * more.
+ */
+#define MF_MARKED 64
+
+typedef struct MFMarked {
+    uintptr_t start;
+    int lsb;                    /* published last (release); 0: free */
+} MFMarked;
+
+static MFMarked marked[MF_MARKED];
+
+bool memory_failure_mark_host(void *host, uint64_t size)
 {
-#if defined(__x86_64__)
-    return ((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP];
-#elif defined(__aarch64__)
-    return ((ucontext_t *)uctx)->uc_mcontext.pc;
-#else
-    return 0;
-#endif
+    int i;
+
+    for (i = 0; i < MF_MARKED; i++) {
+        if (!qatomic_read(&marked[i].lsb)) {
+            marked[i].start = (uintptr_t)host;
+            qatomic_store_release(&marked[i].lsb, ctz64(size));
+            return true;
+        }
+        if (marked[i].start == (uintptr_t)host) {
+            return true;
+        }
+    }
+    return false;
 }
 
-/*
- * A TCG vCPU consumed real host poison from generated code: returning
- * would fault again at once.  Unwind to the CPU loop at the guest
- * instruction; the error is processed before the vCPU runs again, and
- * the page then traps instead of faulting.
- */
-static void tcg_unwind(CPUState *cpu, void *uctx)
+/* The marked page at @addr: log2 of its size; 0 if none is there */
+static int marked_lsb(uintptr_t addr)
 {
-#ifdef CONFIG_TCG
-    uintptr_t pc = uctx ? host_pc(uctx) : 0;
-    sigset_t set;
+    int i, lsb;
 
-    if (!pc || !cpu->running || !cpu_restore_state(cpu, pc)) {
-        return;
+    for (i = 0; i < MF_MARKED; i++) {
+        lsb = qatomic_load_acquire(&marked[i].lsb);
+        if (lsb && addr - marked[i].start < (1ull << lsb)) {
+            return lsb;
+        }
     }
-    sigemptyset(&set);
-    sigaddset(&set, SIGBUS);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-    qatomic_set(&cpu->exit_request, true);
-    cpu_loop_exit_noexc(cpu);
-#endif
+    return 0;
 }
 
 /*
@@ -262,6 +278,10 @@ bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx)
     /* The eventfd write may change it under the interrupted code */
     int saved_errno = errno;
 
+    if (code == BUS_ADRERR) {
+        addr_lsb = marked_lsb((uintptr_t)addr);
+        code = addr_lsb ? BUS_MCEERR_AR : code;
+    }
     if (code != BUS_MCEERR_AR && code != BUS_MCEERR_AO) {
         return false;
     }
@@ -271,9 +291,12 @@ bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx)
         event_notifier_set(&wakeup);
     }
     errno = saved_errno;
+#ifdef CONFIG_TCG
     if (cpu && code == BUS_MCEERR_AR && !simulating && tcg_enabled()) {
-        tcg_unwind(cpu, uctx);
+        /* Returning would run the load again: it faults again at once */
+        poison_unwind(cpu, uctx);
     }
+#endif
     if (!uctx && !cpu && !simulating && bql_locked()) {
         /*
          * Read from the signalfd by the main loop, not taken by a thread

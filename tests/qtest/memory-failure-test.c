@@ -1896,6 +1896,78 @@ static void test_real_poison(void)
     qtest_quit(qts);
 }
 
+/* inject-host-memory-failure x-poison-marker @arg; the error, if any */
+static char *mark(QTestState *qts, const char *arg)
+{
+    g_autofree char *args = g_strdup_printf("{ 'kind': 'x-poison-marker', "
+                                            "%s }", arg);
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'inject-host-memory-failure', "
+                           "'arguments': %p }",
+                           qobject_from_json(args, &error_abort));
+    char *err = qdict_haskey(rsp, "error") ?
+        g_strdup(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc")) :
+        NULL;
+
+    qobject_unref(rsp);
+    return err;
+}
+
+/*
+ * x-poison-marker: the page fails at its next access, with nothing told
+ * before (the guest tests -traps touch such pages from QEMU's code); only
+ * memory userfaultfd can register takes one, and at most 64 pages do.
+ */
+static void test_poison_marker(void)
+{
+    g_autofree char *file = NULL;
+    g_autofree char *backend = NULL;
+    char *err, *arg;
+    int fd, marked = 1, i;
+
+    fd = g_file_open_tmp("ras-marker-XXXXXX", &file, NULL);
+    g_assert(fd >= 0);
+    close(fd);
+    backend = g_strdup_printf("-object memory-backend-file,id=disk,"
+                              "size=1M,share=on,mem-path=%s", file);
+    QTestState *qts = start(backend);
+
+    arg = g_strdup_printf("'address': %" PRIu64, page(7));
+    err = mark(qts, arg);
+    if (err && strstr(err, "cannot recreate poisoned memory")) {
+        g_test_skip(err);
+        g_free(err);
+        g_free(arg);
+        qtest_quit(qts);
+        unlink(file);
+        return;
+    }
+    g_assert_null(err);
+    /* Nothing is told before an access; marking it again is no error */
+    g_assert_cmpint(nr_tracked(qts), ==, 0);
+    g_assert_null(mark(qts, arg));
+    g_free(arg);
+    /* A file on disk: userfaultfd cannot register it */
+    err = mark(qts, "'memdev': 'disk'");
+    g_assert(err && strstr(err, "cannot recreate poisoned memory"));
+    g_free(err);
+    marked++;
+    for (i = 8; ; i++) {
+        arg = g_strdup_printf("'address': %" PRIu64, page(i));
+        err = mark(qts, arg);
+        g_free(arg);
+        if (err) {
+            break;
+        }
+        marked++;
+    }
+    g_assert_cmpstr(err, ==, "no more host pages can be marked poisoned");
+    g_free(err);
+    g_assert_cmpint(marked, ==, 64);
+    g_assert_cmpint(nr_tracked(qts), ==, 0);
+    qtest_quit(qts);
+    unlink(file);
+}
+
 /* The HMP twins */
 static void test_hmp(void)
 {
@@ -2023,5 +2095,6 @@ int main(int argc, char **argv)
     qtest_add_func("/memory-failure/hotplug-huge-page",
                    test_hotplug_huge_page);
     qtest_add_func("/memory-failure/real-poison", test_real_poison);
+    qtest_add_func("/memory-failure/poison-marker", test_poison_marker);
     return g_test_run();
 }

@@ -17,6 +17,19 @@
  *   SCAN intact <n> corrupt <n>    (the others read back, and with bad
  *                                   data)
  *   SCAN DONE
+ * Then poison QEMU's own code consumes: it prints
+ *   SCAN consume <cross> <helper> <bell>
+ * three healthy pages: the host replaces the first two by poison markers
+ * in QEMU's mappings (nothing is told before they are touched), then
+ * writes a doorbell into the second word of the third.  The program then
+ * reads 8 bytes across the start of page <cross> (TCG's slow path) and
+ * zeroes page <helper> (arm64: DC ZVA) or restores the FPU from it (x86:
+ * FXRSTOR), accesses QEMU's C code makes with host pointers; each must
+ * fail at its instruction:
+ *   SCAN consume cross failed code <si_code> leaked <n>
+ *   SCAN consume helper failed code <si_code>
+ * ("... not failed" if it did not), then
+ *   SCAN consume done
  * Then it reads a healthy page every 10 ms, printing
  *   SCAN walk <index>
  * first and, when a read fails (the host poisoned its page table),
@@ -46,14 +59,18 @@
 #define MARKER      0x5ca9000000000000ull
 #define UNSEEN      0xdeadbeefdeadbeefull
 #define WRITTEN(i)  ((i) & 2)
+#define DOORBELL    0xd00bd00bull
 
 static sigjmp_buf env;
 /* Stored to memory by the instruction after the load (volatile) */
 static volatile uint64_t seen;
 static long leaked;
+/* Set by the handler, read after its siglongjmp() (volatile) */
+static volatile int sig_code;
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
+    sig_code = si->si_code;
     siglongjmp(env, 1);
 }
 
@@ -103,6 +120,79 @@ static int write_page(volatile uint64_t *p, uint64_t value)
     }
     *p = value;
     return 1;
+}
+
+/* An access QEMU's C code makes with a host pointer, to page @p */
+static void helper_access(uint8_t *p)
+{
+#if defined(__aarch64__)
+    asm volatile("dc zva, %0" : : "r"(p) : "memory");
+#elif defined(__x86_64__)
+    asm volatile("fxrstor64 %0" : : "m"(*(uint8_t (*)[512])p));
+#endif
+}
+
+/* What helper_access() reads, if it is not failed: the state it restores */
+static void helper_prepare(uint8_t *p)
+{
+#if defined(__x86_64__)
+    asm volatile("fxsave64 %0" : "=m"(*(uint8_t (*)[512])p));
+#endif
+}
+
+/*
+ * Poison QEMU's own code consumes: see the top of the file.  @failed:
+ * the pages whose access failed (poisoned), none of which is used.
+ */
+static void consume(uint8_t *buf, long n, long psz, const char *failed)
+{
+    long cross = 0, helper = 0, bell = 0, i;
+    /* The host writes it behind the compiler's back (volatile) */
+    volatile uint64_t *doorbell;
+
+    /* From the end: the walk takes the first healthy page */
+    for (i = n - 1; i > 1 && !cross; i--) {
+        if (failed[i]) {
+            continue;
+        } else if (!bell) {
+            bell = i;
+        } else if (!helper) {
+            helper = i;
+        } else if (i + 1 < helper && !failed[i - 1]) {
+            cross = i;
+        }
+    }
+    if (!cross) {
+        printf("SCAN consume: no healthy pages left\n");
+        return;
+    }
+    helper_prepare(buf + helper * psz);
+    doorbell = (uint64_t *)(buf + bell * psz) + 1;
+    printf("SCAN consume %ld %ld %ld\n", cross, helper, bell);
+    fflush(stdout);
+    while (*doorbell != DOORBELL) {
+        usleep(10000);
+    }
+
+    seen = UNSEEN;
+    sig_code = 0;
+    if (sigsetjmp(env, 1)) {
+        printf("SCAN consume cross failed code %d leaked %d\n", sig_code,
+               seen != UNSEEN);
+    } else {
+        /* 4 bytes of each page: the load crosses into page <cross> */
+        seen = *(volatile uint64_t *)(buf + cross * psz - 4);
+        printf("SCAN consume cross not failed\n");
+    }
+    sig_code = 0;
+    if (sigsetjmp(env, 1)) {
+        printf("SCAN consume helper failed code %d\n", sig_code);
+    } else {
+        helper_access(buf + helper * psz);
+        printf("SCAN consume helper not failed\n");
+    }
+    printf("SCAN consume done\n");
+    fflush(stdout);
 }
 
 int main(int argc, char **argv)
@@ -175,6 +265,8 @@ int main(int argc, char **argv)
     printf("SCAN failed-count %ld\n", nfailed);
     printf("SCAN leaked %ld\n", leaked);
     printf("SCAN intact %ld corrupt %ld\nSCAN DONE\n", intact, corrupt);
+    fflush(stdout);
+    consume(buf, n, psz, failed);
 
     /*
      * The pages stay the scan's while the host reads them; it then
