@@ -18,16 +18,18 @@
  *                                   data)
  *   SCAN DONE
  * Then poison QEMU's own code consumes: it prints
- *   SCAN consume <cross> <helper> <bell>
- * three healthy pages: the host replaces the first two by poison markers
- * in QEMU's mappings (nothing is told before they are touched), then
- * writes a doorbell into the second word of the third.  The program then
- * reads 8 bytes across the start of page <cross> (TCG's slow path) and
- * zeroes page <helper> (arm64: DC ZVA) or restores the FPU from it (x86:
- * FXRSTOR), accesses QEMU's C code makes with host pointers; each must
- * fail at its instruction:
+ *   SCAN consume <cross> <helper> <bell> 0x<code pa>
+ * three healthy pages and a page of code never run: the host replaces
+ * the first two and the code by poison markers in QEMU's mappings
+ * (nothing is told before they are touched), then writes a doorbell into
+ * the second word of the third.  The program then reads 8 bytes across
+ * the start of page <cross> (TCG's slow path), zeroes page <helper>
+ * (arm64: DC ZVA) or restores the FPU from it (x86: FXRSTOR), accesses
+ * QEMU's C code makes with host pointers, and calls the code, which TCG
+ * must translate first; each must fail at its instruction:
  *   SCAN consume cross failed code <si_code> leaked <n>
  *   SCAN consume helper failed code <si_code>
+ *   SCAN consume fetch failed code <si_code>
  * ("... not failed" if it did not), then
  *   SCAN consume done
  * Then it reads a healthy page every 10 ms, printing
@@ -52,6 +54,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -144,9 +147,18 @@ static void helper_prepare(uint8_t *p)
  * Poison QEMU's own code consumes: see the top of the file.  @failed:
  * the pages whose access failed (poisoned), none of which is used.
  */
-static void consume(uint8_t *buf, long n, long psz, const char *failed)
+static void consume(uint8_t *buf, long n, long psz, const char *failed,
+                    int pagemap)
 {
     long cross = 0, helper = 0, bell = 0, i;
+#if defined(__aarch64__)
+    static const uint32_t ret = 0xd65f03c0;
+#else
+    static const uint8_t ret = 0xc3;
+#endif
+    uint8_t *code = mmap(NULL, psz, PROT_READ | PROT_WRITE | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint64_t entry = 0;
     /* The host writes it behind the compiler's back (volatile) */
     volatile uint64_t *doorbell;
 
@@ -162,13 +174,22 @@ static void consume(uint8_t *buf, long n, long psz, const char *failed)
             cross = i;
         }
     }
-    if (!cross) {
+    if (!cross || code == MAP_FAILED) {
         printf("SCAN consume: no healthy pages left\n");
+        return;
+    }
+    memcpy(code, &ret, sizeof(ret));
+    __builtin___clear_cache((char *)code, (char *)code + sizeof(ret));
+    if (mlock(code, psz) < 0 ||
+        pread(pagemap, &entry, 8, (uintptr_t)code / psz * 8) != 8 ||
+        !(entry & (1ull << 63))) {
+        printf("SCAN consume: the code page is not present\n");
         return;
     }
     helper_prepare(buf + helper * psz);
     doorbell = (uint64_t *)(buf + bell * psz) + 1;
-    printf("SCAN consume %ld %ld %ld\n", cross, helper, bell);
+    printf("SCAN consume %ld %ld %ld 0x%llx\n", cross, helper, bell,
+           (unsigned long long)(entry & ((1ull << 55) - 1)) * psz);
     fflush(stdout);
     while (*doorbell != DOORBELL) {
         usleep(10000);
@@ -190,6 +211,13 @@ static void consume(uint8_t *buf, long n, long psz, const char *failed)
     } else {
         helper_access(buf + helper * psz);
         printf("SCAN consume helper not failed\n");
+    }
+    sig_code = 0;
+    if (sigsetjmp(env, 1)) {
+        printf("SCAN consume fetch failed code %d\n", sig_code);
+    } else {
+        ((void (*)(void))code)();
+        printf("SCAN consume fetch not failed\n");
     }
     printf("SCAN consume done\n");
     fflush(stdout);
@@ -266,7 +294,7 @@ int main(int argc, char **argv)
     printf("SCAN leaked %ld\n", leaked);
     printf("SCAN intact %ld corrupt %ld\nSCAN DONE\n", intact, corrupt);
     fflush(stdout);
-    consume(buf, n, psz, failed);
+    consume(buf, n, psz, failed, fd);
 
     /*
      * The pages stay the scan's while the host reads them; it then
