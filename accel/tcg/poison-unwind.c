@@ -75,10 +75,11 @@ static bool in_tb_after_insn_start(CPUState *cpu, uintptr_t ra)
  * a guest insn's code returns there.  The slow path of a load or store is
  * called from code TCG places after the insns', which no insn's state
  * can be restored from: its lookup (mmu_lookup()) left the address of
- * the insn that made the access.
+ * the insn that made the access.  The scan reads whatever the stack
+ * holds, AddressSanitizer's red zones included.
  */
-static uintptr_t tb_return_address(CPUState *cpu, uintptr_t sp,
-                                   const char **where)
+static uintptr_t __attribute__((no_sanitize_address))
+tb_return_address(CPUState *cpu, uintptr_t sp, const char **where)
 {
     uintptr_t top = poison_unwind_tb_frame & ~(sizeof(uintptr_t) - 1);
     uintptr_t *p, ldst = poison_unwind_ldst_ra;
