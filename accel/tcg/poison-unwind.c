@@ -1,30 +1,36 @@
 /*
- * A TCG vCPU that consumed host poison, unwound to its CPU loop
+ * A TCG vCPU that consumed host poison, taken back to its CPU loop
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * Real poison faults every time it is read.  A vCPU thread that returns
  * from the SIGBUS handler runs the faulting load again, and faults again,
- * before the error can be processed: it must instead leave the access,
- * at the guest instruction that made it.  The error is then processed
- * before the vCPU runs again (memory_failure_vcpu_check()), the page
- * traps from then on, and the instruction, retried, fails the way its
- * architecture defines (arm64: an external abort on the access or on
- * the table walk; x86: a machine check).
+ * before the error can be processed: it must instead leave the access, at
+ * the guest instruction that made it.  The error is then processed before
+ * the vCPU runs again (memory_failure_vcpu_check()), the page traps from
+ * then on, and the instruction, retried, fails the way its architecture
+ * defines (arm64: an external abort on the access or on the table walk;
+ * x86: a machine check).
  *
- * Where the thread can stand when it faults, and how it leaves:
- * - in a TB: the state is restored from the host PC;
- * - in QEMU's code a TB called (the TLB's slow path, the page-table
- *   walker, a helper with a host pointer): the state is restored from
- *   the call's return address into the TB, found on the stack;
- * - translating a TB (fetching guest code): nothing of the guest
- *   instruction ran, and the landing discards the TB being built.
+ * Where the thread may have faulted, and what it restores:
+ * - in a TB: the state at the guest instruction of the signal's PC;
+ * - in QEMU's code a TB called (a helper with a host pointer, the
+ *   page-table walker): the state at the instruction the call returns
+ *   to, the first return address into generated code that the host's
+ *   unwinder finds above the fault;
+ * - in the TLB's slow path, which TCG calls from code it places after
+ *   the instructions' (no instruction's state is known there): the
+ *   instruction mmu_lookup() recorded;
+ * - looking up or translating the next TB (fetching guest code, walking
+ *   page tables for it), helper_lookup_tb_ptr() included: nothing, the
+ *   vCPU is between two instructions.
  * Anywhere else (device code run on the vCPU's thread with the BQL held,
- * which must not be left halfway; interrupt delivery) it is not unwound:
- * it refaults until QEMU stops in order (memory-failure.c).
- *
- * SPDX-License-Identifier: GPL-2.0-or-later
+ * which must not be left halfway; interrupt delivery) it is not taken
+ * back: it refaults until QEMU stops in order (memory-failure.c).
  */
 
 #include "qemu/osdep.h"
+#include <unwind.h>
 #include "qemu/main-loop.h"
 #include "qemu/rcu.h"
 #include "exec/cpu-common.h"
@@ -35,77 +41,64 @@
 #include "tb-internal.h"
 #include "trace.h"
 
-__thread uintptr_t poison_unwind_tb_frame;
+/* The exit helper of goto_ptr: called once its instruction has completed */
+const void *helper_lookup_tb_ptr(CPUArchState *env);
+
 __thread uintptr_t poison_unwind_ldst_ra;
 __thread unsigned poison_unwind_rcu_depth;
+__thread bool poison_unwind_between_tbs;
+__thread uint32_t poison_unwind_cflags;
 
-/* The signal context's PC and stack pointer: the only per-host detail */
-static bool host_pc_sp(void *uctx, uintptr_t *pc, uintptr_t *sp)
+/* What was taken back, traced once landed: not from the signal handler */
+static __thread const char *landed_from;
+static __thread uintptr_t landed_pc;
+
+/* Unwinding stops here: far deeper than any helper's calls */
+#define MAX_FRAMES 64
+
+/* The signal context's PC: the only per-host detail */
+static uintptr_t host_pc(void *uctx)
 {
 #if defined(__x86_64__)
-    *pc = ((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP];
-    *sp = ((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP];
-    return true;
+    return ((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP];
 #elif defined(__aarch64__)
-    *pc = ((ucontext_t *)uctx)->uc_mcontext.pc;
-    *sp = ((ucontext_t *)uctx)->uc_mcontext.sp;
-    return true;
+    return ((ucontext_t *)uctx)->uc_mcontext.pc;
 #else
-    return false;
+    return 0;
 #endif
 }
 
-/* Whether @ra is a return address into a TB, within a guest insn's code */
-static bool in_tb_after_insn_start(CPUState *cpu, uintptr_t ra)
+/* Whether @ra, a return address into a TB, is in a guest insn's code */
+static bool host_pc_in_insn(CPUState *cpu, uintptr_t ra)
 {
     uint64_t data[INSN_START_WORDS];
 
     return ra > GETPC_ADJ && cpu_unwind_state_data(cpu, ra, data);
 }
 
-/*
- * The return address to restore the vCPU from, for code the running TB
- * called that faulted with stack pointer @sp.
- *
- * The call's own return address is the highest word below cpu_tb_exec()'s
- * frame that points into a TB other than at its start: above it lie
- * cpu_tb_exec()'s locals (the TB's start) and TCG's frame (guest values);
- * below it, the frames of what the TB called, which may keep older
- * return addresses: so the scan starts at the top.  A helper called from
- * a guest insn's code returns there.  The slow path of a load or store is
- * called from code TCG places after the insns', which no insn's state
- * can be restored from: its lookup (mmu_lookup()) left the address of
- * the insn that made the access.  The scan reads whatever the stack
- * holds, AddressSanitizer's red zones included.
- */
-static uintptr_t __attribute__((no_sanitize_address))
-tb_return_address(CPUState *cpu, uintptr_t sp, const char **where)
-{
-    uintptr_t top = poison_unwind_tb_frame & ~(sizeof(uintptr_t) - 1);
-    uintptr_t *p, ldst = poison_unwind_ldst_ra;
-    TranslationBlock *tb;
+typedef struct TbCall {
+    uintptr_t ra;               /* first return address into a TB */
+    uintptr_t callee;           /* the function it returns from */
+    int frames;
+} TbCall;
 
-    if (!top || sp >= top) {
-        return 0;
+static _Unwind_Reason_Code find_tb_call(struct _Unwind_Context *ctx,
+                                        void *opaque)
+{
+    TbCall *call = opaque;
+    uintptr_t ip = _Unwind_GetIP(ctx);
+
+    if (tcg_tb_lookup(ip)) {
+        call->ra = ip;
+        return _URC_END_OF_STACK;
     }
-    for (p = (uintptr_t *)top - 1; (uintptr_t)p >= sp; p--) {
-        tb = tcg_tb_lookup(*p);
-        if (!tb || *p == (uintptr_t)tb->tc.ptr) {
-            continue;
-        }
-        if (in_tb_after_insn_start(cpu, *p)) {
-            *where = "helper";
-            return *p;
-        }
-        *where = "slow-path";
-        return tcg_tb_lookup(ldst) == tb &&
-               in_tb_after_insn_start(cpu, ldst) ? ldst : 0;
-    }
-    return 0;
+    call->callee = _Unwind_GetRegionStart(ctx);
+    return ++call->frames < MAX_FRAMES ? _URC_NO_REASON : _URC_END_OF_STACK;
 }
 
-/* Leave the access: back to the landing of the vCPU loop's sigsetjmp() */
-static G_NORETURN void unwind(CPUState *cpu)
+/* Back to the landing of the vCPU loop's sigsetjmp() */
+static G_NORETURN void take_back(CPUState *cpu, const char *from,
+                                 uintptr_t pc)
 {
     sigset_t set;
 
@@ -113,7 +106,8 @@ static G_NORETURN void unwind(CPUState *cpu)
     while (get_ptr_rcu_reader()->depth > poison_unwind_rcu_depth) {
         rcu_read_unlock();
     }
-    poison_unwind_tb_frame = 0;
+    landed_from = from;
+    landed_pc = pc;
     sigemptyset(&set);
     sigaddset(&set, SIGBUS);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
@@ -121,29 +115,58 @@ static G_NORETURN void unwind(CPUState *cpu)
     cpu_loop_exit_noexc(cpu);
 }
 
+static G_NORETURN void take_back_restored(CPUState *cpu, const char *from,
+                                          uintptr_t ra)
+{
+    cpu_restore_state(cpu, ra);
+    take_back(cpu, from, ra);
+}
+
+/* Between two TBs: the next one's flags were taken, and are given back */
+static G_NORETURN void take_back_between(CPUState *cpu, const char *from,
+                                         uintptr_t pc)
+{
+    cpu->cflags_next_tb = poison_unwind_cflags;
+    take_back(cpu, from, pc);
+}
+
 void poison_unwind(CPUState *cpu, void *uctx)
 {
-    uintptr_t pc, sp, ra;
-    const char *where;
+    uintptr_t pc = uctx ? host_pc(uctx) : 0;
+    uintptr_t ldst = poison_unwind_ldst_ra;
+    TbCall call = { 0 };
+    TranslationBlock *tb;
 
-    if (!uctx || !cpu->running || bql_locked() ||
-        !host_pc_sp(uctx, &pc, &sp)) {
+    if (!pc || !cpu->running || bql_locked()) {
         return;
     }
     /* The signal's PC is the load's, not a return address */
-    if (in_tb_after_insn_start(cpu, pc + GETPC_ADJ)) {
-        trace_poison_unwind(cpu->cpu_index, "tb", pc);
-        cpu_restore_state(cpu, pc + GETPC_ADJ);
-        unwind(cpu);
+    if (host_pc_in_insn(cpu, pc + GETPC_ADJ)) {
+        take_back_restored(cpu, "tb", pc + GETPC_ADJ);
     }
-    if (tcg_ctx && tcg_ctx->gen_tb) {
-        trace_poison_unwind(cpu->cpu_index, "translation", pc);
-        unwind(cpu);
+    _Unwind_Backtrace(find_tb_call, &call);
+    tb = call.ra ? tcg_tb_lookup(call.ra) : NULL;
+    if (tb && call.callee == (uintptr_t)helper_lookup_tb_ptr) {
+        take_back(cpu, "tb-lookup", pc);
     }
-    ra = tb_return_address(cpu, sp, &where);
-    if (ra) {
-        trace_poison_unwind(cpu->cpu_index, where, ra);
-        cpu_restore_state(cpu, ra);
-        unwind(cpu);
+    if (tb && host_pc_in_insn(cpu, call.ra)) {
+        take_back_restored(cpu, "helper", call.ra);
+    }
+    if (tb && tcg_tb_lookup(ldst) == tb && host_pc_in_insn(cpu, ldst)) {
+        take_back_restored(cpu, "slow-path", ldst);
+    }
+    if (!tb && (poison_unwind_between_tbs || (tcg_ctx && tcg_ctx->gen_tb))) {
+        take_back_between(cpu, "translation", pc);
+    }
+}
+
+void poison_unwind_landed(void)
+{
+    CPUState *cpu = current_cpu;
+
+    poison_unwind_between_tbs = false;
+    if (landed_from && cpu) {
+        trace_poison_unwind(cpu->cpu_index, landed_from, landed_pc);
+        landed_from = NULL;
     }
 }
