@@ -270,9 +270,11 @@ static void mark_host(MemoryRegion *mr, void *host, Error **errp)
         error_setg(errp, "no more host pages can be marked poisoned");
         return;
     }
-    if (poison_uffd_install(host, page, errp)) {
-        trace_memory_failure_poison_marker((uintptr_t)host, page);
+    if (!poison_uffd_install(host, page, errp)) {
+        memory_failure_unmark_host(host);
+        return;
     }
+    trace_memory_failure_poison_marker((uintptr_t)host, page);
 }
 
 /*

@@ -183,8 +183,7 @@ static bool slot_push(int code, uintptr_t addr, int lsb, int cpu_index)
  * failure's x-poison-marker).  A host kernel without CONFIG_MEMORY_FAILURE
  * faults a marker with BUS_ADRERR instead of BUS_MCEERR_AR: in these
  * pages, the handler takes it for the consumed poison the marker stands
- * for.  Entries are added, never removed: a page replaced since faults no
- * more.
+ * for.  Entries stay: a page replaced since faults no more.
  */
 #define MF_MARKED 64
 
@@ -210,6 +209,18 @@ bool memory_failure_mark_host(void *host, uint64_t size)
         }
     }
     return false;
+}
+
+void memory_failure_unmark_host(void *host)
+{
+    int i;
+
+    for (i = 0; i < MF_MARKED; i++) {
+        if (qatomic_read(&marked[i].lsb) &&
+            marked[i].start == (uintptr_t)host) {
+            qatomic_set(&marked[i].lsb, 0);
+        }
+    }
 }
 
 /* The marked page at @addr: log2 of its size; 0 if none is there */

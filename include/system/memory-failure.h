@@ -76,6 +76,8 @@ bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx);
  * host kernel gives it.  False if no more pages can be marked.
  */
 bool memory_failure_mark_host(void *host, uint64_t size);
+/* The marker for the page at @host could not go in after all */
+void memory_failure_unmark_host(void *host);
 
 /* Unblock SIGBUS on a vCPU thread, so host memory errors reach us */
 void memory_failure_init_vcpu_thread(void);
