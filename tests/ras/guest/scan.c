@@ -18,11 +18,13 @@
  *                                   data)
  *   SCAN DONE
  * Then poison QEMU's own code consumes: it prints
- *   SCAN consume <cross> <helper> <bell> 0x<code pa>
+ *   SCAN consume <cross> <helper> <bell> 0x<code pa> 0x<far pa>
  * three healthy pages and a page of code never run: the host replaces
  * the first two and the code by poison markers in QEMU's mappings
  * (nothing is told before they are touched), then writes a doorbell into
- * the second word of the third.  The program then reads 8 bytes across
+ * the second word of the third.  On x86 a second page of code, <far>, is
+ * alone in its page table, which the host replaces by a marker too (0
+ * elsewhere).  The program then reads 8 bytes across
  * the start of page <cross> (TCG's slow path), zeroes page <helper>
  * (arm64: DC ZVA) or restores the FPU from it (x86: FXRSTOR), accesses
  * QEMU's C code makes with host pointers, and calls the code, which TCG
@@ -30,6 +32,8 @@
  *   SCAN consume cross failed code <si_code> leaked <n>
  *   SCAN consume helper failed code <si_code>
  *   SCAN consume fetch failed code <si_code>
+ *   SCAN consume lookup failed code <si_code>     (x86: a call of <far>:
+ *                                   TCG looks its TB up at the jump)
  * ("... not failed" if it did not), then
  *   SCAN consume done
  * Then it reads a healthy page every 10 ms, printing
@@ -144,6 +148,47 @@ static void helper_prepare(uint8_t *p)
 }
 
 /*
+ * A page of code never run (a return), at @at (NULL: anywhere), locked;
+ * its physical address in *@pa.  NULL if there is none.
+ */
+static uint8_t *code_page(void *at, long psz, int pagemap, uint64_t *pa)
+{
+#if defined(__aarch64__)
+    static const uint32_t ret = 0xd65f03c0;
+#else
+    static const uint8_t ret = 0xc3;
+#endif
+    uint8_t *code = mmap(at, psz, PROT_READ | PROT_WRITE | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS | (at ? MAP_FIXED : 0),
+                         -1, 0);
+    uint64_t entry = 0;
+
+    if (code == MAP_FAILED) {
+        return NULL;
+    }
+    memcpy(code, &ret, sizeof(ret));
+    __builtin___clear_cache((char *)code, (char *)code + sizeof(ret));
+    if (mlock(code, psz) < 0 ||
+        pread(pagemap, &entry, 8, (uintptr_t)code / psz * 8) != 8 ||
+        !(entry & (1ull << 63))) {
+        return NULL;
+    }
+    *pa = (entry & ((1ull << 55) - 1)) * psz;
+    return code;
+}
+
+/* Runs @code; false if the call failed (SIGBUS), its si_code in sig_code */
+static int call(uint8_t *code)
+{
+    sig_code = 0;
+    if (sigsetjmp(env, 1)) {
+        return 0;
+    }
+    ((void (*)(void))code)();
+    return 1;
+}
+
+/*
  * Poison QEMU's own code consumes: see the top of the file.  @failed:
  * the pages whose access failed (poisoned), none of which is used.
  */
@@ -151,14 +196,8 @@ static void consume(uint8_t *buf, long n, long psz, const char *failed,
                     int pagemap)
 {
     long cross = 0, helper = 0, bell = 0, i;
-#if defined(__aarch64__)
-    static const uint32_t ret = 0xd65f03c0;
-#else
-    static const uint8_t ret = 0xc3;
-#endif
-    uint8_t *code = mmap(NULL, psz, PROT_READ | PROT_WRITE | PROT_EXEC,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    uint64_t entry = 0;
+    uint64_t code_pa = 0, far_pa = 0;
+    uint8_t *code = code_page(NULL, psz, pagemap, &code_pa), *far = NULL;
     /* The host writes it behind the compiler's back (volatile) */
     volatile uint64_t *doorbell;
 
@@ -174,22 +213,25 @@ static void consume(uint8_t *buf, long n, long psz, const char *failed,
             cross = i;
         }
     }
-    if (!cross || code == MAP_FAILED) {
-        printf("SCAN consume: no healthy pages left\n");
-        return;
+#if defined(__x86_64__)
+    {
+        /* Alone in its 2 MiB: its page table maps nothing else */
+        uint8_t *region = mmap(NULL, 4 << 20, PROT_NONE, MAP_PRIVATE |
+                               MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+        far = region == MAP_FAILED ? NULL :
+              code_page((void *)(((uintptr_t)region + (2 << 20)) &
+                                 ~((2ul << 20) - 1)), psz, pagemap, &far_pa);
     }
-    memcpy(code, &ret, sizeof(ret));
-    __builtin___clear_cache((char *)code, (char *)code + sizeof(ret));
-    if (mlock(code, psz) < 0 ||
-        pread(pagemap, &entry, 8, (uintptr_t)code / psz * 8) != 8 ||
-        !(entry & (1ull << 63))) {
-        printf("SCAN consume: the code page is not present\n");
+#endif
+    if (!cross || !code) {
+        printf("SCAN consume: no healthy pages left\n");
         return;
     }
     helper_prepare(buf + helper * psz);
     doorbell = (uint64_t *)(buf + bell * psz) + 1;
-    printf("SCAN consume %ld %ld %ld 0x%llx\n", cross, helper, bell,
-           (unsigned long long)(entry & ((1ull << 55) - 1)) * psz);
+    printf("SCAN consume %ld %ld %ld 0x%llx 0x%llx\n", cross, helper, bell,
+           (unsigned long long)code_pa, (unsigned long long)far_pa);
     fflush(stdout);
     while (*doorbell != DOORBELL) {
         usleep(10000);
@@ -212,12 +254,15 @@ static void consume(uint8_t *buf, long n, long psz, const char *failed,
         helper_access(buf + helper * psz);
         printf("SCAN consume helper not failed\n");
     }
-    sig_code = 0;
-    if (sigsetjmp(env, 1)) {
-        printf("SCAN consume fetch failed code %d\n", sig_code);
-    } else {
-        ((void (*)(void))code)();
+    if (call(code)) {
         printf("SCAN consume fetch not failed\n");
+    } else {
+        printf("SCAN consume fetch failed code %d\n", sig_code);
+    }
+    if (far && call(far)) {
+        printf("SCAN consume lookup not failed\n");
+    } else if (far) {
+        printf("SCAN consume lookup failed code %d\n", sig_code);
     }
     printf("SCAN consume done\n");
     fflush(stdout);
