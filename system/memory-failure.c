@@ -322,6 +322,11 @@ void memory_failure_init_vcpu_thread(void)
 {
     sigset_t set;
 
+#ifdef CONFIG_TCG
+    if (tcg_enabled()) {
+        poison_unwind_init_thread();
+    }
+#endif
     sigemptyset(&set);
     sigaddset(&set, SIGBUS);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);

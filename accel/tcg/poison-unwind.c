@@ -22,8 +22,8 @@
  *   the instructions' (no instruction's state is known there): the
  *   instruction mmu_lookup() recorded;
  * - looking up or translating the next TB (fetching guest code, walking
- *   page tables for it), helper_lookup_tb_ptr() included: nothing, the
- *   vCPU is between two instructions.
+ *   page tables for it), in the CPU loop or in helper_lookup_tb_ptr():
+ *   nothing, the vCPU is between two instructions.
  * Anywhere else (device code run on the vCPU's thread with the BQL held,
  * which must not be left halfway; interrupt delivery) it is not taken
  * back: it refaults until QEMU stops in order (memory-failure.c).
@@ -40,9 +40,6 @@
 #include "accel/tcg/poison-unwind.h"
 #include "tb-internal.h"
 #include "trace.h"
-
-/* The exit helper of goto_ptr: called once its instruction has completed */
-const void *helper_lookup_tb_ptr(CPUArchState *env);
 
 __thread uintptr_t poison_unwind_ldst_ra;
 __thread unsigned poison_unwind_rcu_depth;
@@ -77,23 +74,44 @@ static bool host_pc_in_insn(CPUState *cpu, uintptr_t ra)
 }
 
 typedef struct TbCall {
-    uintptr_t ra;               /* first return address into a TB */
-    uintptr_t callee;           /* the function it returns from */
+    uintptr_t fault_pc;         /* the signal's PC */
+    bool past_fault;            /* the faulting frame was seen */
+    uintptr_t ra;               /* then the first return address into a TB */
     int frames;
 } TbCall;
 
+/*
+ * Frames from the handler up.  Those above the faulting one count only
+ * once it was seen where the signal says: an unwinder that misread the
+ * signal frame would report garbage.
+ */
 static _Unwind_Reason_Code find_tb_call(struct _Unwind_Context *ctx,
                                         void *opaque)
 {
     TbCall *call = opaque;
-    uintptr_t ip = _Unwind_GetIP(ctx);
+    int before_insn = 0;
+    uintptr_t ip = _Unwind_GetIPInfo(ctx, &before_insn);
 
-    if (tcg_tb_lookup(ip)) {
+    if (!call->past_fault) {
+        call->past_fault = before_insn && ip == call->fault_pc;
+    } else if (tcg_tb_lookup(ip - !before_insn)) {
+        /* A return address may be a TB's end (a call that never returns) */
         call->ra = ip;
         return _URC_END_OF_STACK;
     }
-    call->callee = _Unwind_GetRegionStart(ctx);
     return ++call->frames < MAX_FRAMES ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+static _Unwind_Reason_Code stop_at_once(struct _Unwind_Context *ctx,
+                                        void *opaque)
+{
+    return _URC_END_OF_STACK;
+}
+
+void poison_unwind_init_thread(void)
+{
+    /* Its first use sets the unwinder up: not in a signal handler */
+    _Unwind_Backtrace(stop_at_once, NULL);
 }
 
 /* Back to the landing of the vCPU loop's sigsetjmp() */
@@ -122,7 +140,7 @@ static G_NORETURN void take_back_restored(CPUState *cpu, const char *from,
     take_back(cpu, from, ra);
 }
 
-/* Between two TBs: the next one's flags were taken, and are given back */
+/* Between two TBs: flags the next one took are given back */
 static G_NORETURN void take_back_between(CPUState *cpu, const char *from,
                                          uintptr_t pc)
 {
@@ -134,7 +152,7 @@ void poison_unwind(CPUState *cpu, void *uctx)
 {
     uintptr_t pc = uctx ? host_pc(uctx) : 0;
     uintptr_t ldst = poison_unwind_ldst_ra;
-    TbCall call = { 0 };
+    TbCall call = { .fault_pc = pc };
     TranslationBlock *tb;
 
     if (!pc || !cpu->running || bql_locked()) {
@@ -142,21 +160,21 @@ void poison_unwind(CPUState *cpu, void *uctx)
     }
     /* The signal's PC is the load's, not a return address */
     if (host_pc_in_insn(cpu, pc + GETPC_ADJ)) {
-        take_back_restored(cpu, "tb", pc + GETPC_ADJ);
+        take_back_restored(cpu, "generated code", pc + GETPC_ADJ);
+    }
+    if (poison_unwind_between_tbs) {
+        take_back_between(cpu, "the next TB's lookup", pc);
+    }
+    if (tcg_ctx && tcg_ctx->gen_tb) {
+        take_back(cpu, "translation", pc);
     }
     _Unwind_Backtrace(find_tb_call, &call);
-    tb = call.ra ? tcg_tb_lookup(call.ra) : NULL;
-    if (tb && call.callee == (uintptr_t)helper_lookup_tb_ptr) {
-        take_back(cpu, "tb-lookup", pc);
-    }
+    tb = call.ra ? tcg_tb_lookup(call.ra - 1) : NULL;
     if (tb && host_pc_in_insn(cpu, call.ra)) {
-        take_back_restored(cpu, "helper", call.ra);
+        take_back_restored(cpu, "a helper", call.ra);
     }
     if (tb && tcg_tb_lookup(ldst) == tb && host_pc_in_insn(cpu, ldst)) {
-        take_back_restored(cpu, "slow-path", ldst);
-    }
-    if (!tb && (poison_unwind_between_tbs || (tcg_ctx && tcg_ctx->gen_tb))) {
-        take_back_between(cpu, "translation", pc);
+        take_back_restored(cpu, "the slow path", ldst);
     }
 }
 

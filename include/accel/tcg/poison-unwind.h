@@ -19,7 +19,10 @@
 extern __thread uintptr_t poison_unwind_ldst_ra;
 /* The RCU read-side depth where the vCPU loop's sigsetjmp() lands */
 extern __thread unsigned poison_unwind_rcu_depth;
-/* Looking up or translating the next TB, with these flags taken for it */
+/*
+ * Looking up or translating the next TB, the vCPU between two insns;
+ * cflags_next_tb as it was before
+ */
 extern __thread bool poison_unwind_between_tbs;
 extern __thread uint32_t poison_unwind_cflags;
 
@@ -29,10 +32,10 @@ static inline void poison_unwind_set_landing(void)
     poison_unwind_rcu_depth = get_ptr_rcu_reader()->depth;
 }
 
-/* The next TB is looked up, or translated, for @cflags */
-static inline void poison_unwind_tb_lookup_begin(uint32_t cflags)
+/* The next TB is looked up, or translated; @cflags_next_tb as it was */
+static inline void poison_unwind_tb_lookup_begin(uint32_t cflags_next_tb)
 {
-    poison_unwind_cflags = cflags;
+    poison_unwind_cflags = cflags_next_tb;
     poison_unwind_between_tbs = true;
 }
 
@@ -43,6 +46,9 @@ static inline void poison_unwind_tb_lookup_end(void)
 
 /* At the landing of the vCPU loop's sigsetjmp() */
 void poison_unwind_landed(void);
+
+/* A TCG vCPU thread starts */
+void poison_unwind_init_thread(void);
 
 /*
  * @cpu, a TCG vCPU, consumed host poison in the code at @uctx's PC (a
@@ -58,7 +64,7 @@ static inline void poison_unwind_set_landing(void)
 {
 }
 
-static inline void poison_unwind_tb_lookup_begin(uint32_t cflags)
+static inline void poison_unwind_tb_lookup_begin(uint32_t cflags_next_tb)
 {
 }
 
