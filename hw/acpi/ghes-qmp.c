@@ -79,7 +79,7 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
     CperMemError err = {
         .physical_address = address,
         .size = has_size ? size : 4096,
-        .severity = has_severity ? severity : CPER_SEV_RECOVERABLE,
+        .severity = has_severity ? (CperSev)severity : CPER_SEV_RECOVERABLE,
         .type = has_error_type ? CPER_MEM_TYPE_FROM_QAPI(error_type)
                                : CPER_MEM_TYPE_MULTI_BIT_ECC,
     };
