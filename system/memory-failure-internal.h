@@ -17,6 +17,14 @@
 const MemoryFailureArchOps *memory_failure_arch_ops(CPUState *cpu);
 /* An error the guest could not take asked for a reset */
 bool memory_failure_reset_asked(void);
+/*
+ * The host page at @host, of @size bytes, is about to get a poison marker
+ * from QEMU itself: a fault there is consumed poison, whatever code the
+ * host kernel gives it.  False if no more pages can be marked.
+ */
+bool memory_failure_mark_host(void *host, uint64_t size);
+/* The marker for the page at @host could not go in after all */
+void memory_failure_unmark_host(void *host);
 
 /* memory-failure-rest.c: the rest of a lost huge page */
 

@@ -17,6 +17,7 @@
 #include "system/poison-uffd.h"
 #include "system/ramblock.h"
 #include "system/ras-queue.h"
+#include "memory-failure-internal.h"
 #include "trace.h"
 
 /* Bounds of inject-host-memory-failure's refaults and count */

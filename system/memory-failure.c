@@ -183,7 +183,8 @@ static bool slot_push(int code, uintptr_t addr, int lsb, int cpu_index)
  * failure's x-poison-marker).  A host kernel without CONFIG_MEMORY_FAILURE
  * faults a marker with BUS_ADRERR instead of BUS_MCEERR_AR: in these
  * pages, the handler takes it for the consumed poison the marker stands
- * for.  Entries stay: a page replaced since faults no more.
+ * for.  Entries stay (a page replaced since faults no more), but for a
+ * marker that could not go in.
  */
 #define MF_MARKED 64
 
@@ -198,13 +199,17 @@ bool memory_failure_mark_host(void *host, uint64_t size)
 {
     int i;
 
+    /* Single writer: the BQL */
+    for (i = 0; i < MF_MARKED; i++) {
+        if (qatomic_read(&marked[i].lsb) &&
+            marked[i].start == (uintptr_t)host) {
+            return true;
+        }
+    }
     for (i = 0; i < MF_MARKED; i++) {
         if (!qatomic_read(&marked[i].lsb)) {
             marked[i].start = (uintptr_t)host;
             qatomic_store_release(&marked[i].lsb, ctz64(size));
-            return true;
-        }
-        if (marked[i].start == (uintptr_t)host) {
             return true;
         }
     }

@@ -70,15 +70,6 @@ typedef struct MemoryFailureArchOps {
  */
 bool memory_failure_sigbus(int code, void *addr, int addr_lsb, void *uctx);
 
-/*
- * The host page at @host, of @size bytes, is about to get a poison marker
- * from QEMU itself: a fault there is consumed poison, whatever code the
- * host kernel gives it.  False if no more pages can be marked.
- */
-bool memory_failure_mark_host(void *host, uint64_t size);
-/* The marker for the page at @host could not go in after all */
-void memory_failure_unmark_host(void *host);
-
 /* Unblock SIGBUS on a vCPU thread, so host memory errors reach us */
 void memory_failure_init_vcpu_thread(void);
 
