@@ -8,8 +8,10 @@ set -eu
 BUILD_PKGS="build-essential ninja-build libglib2.0-dev libfdt-dev libpixman-1-dev
 zlib1g-dev acpica-tools python3-venv pkg-config flex bison ccache dpkg-dev
 xz-utils git"
-# gdb: a guest storm that stops short prints QEMU's threads' stacks
-GUEST_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross cpio seabios gdb"
+# gdb: a guest storm that stops short prints QEMU's threads' stacks;
+# libvirt: the guest tests that run QEMU as operators do (Debian 12's)
+GUEST_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross cpio seabios gdb
+libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
 # Cross-compiling the arm64 KVM code (it cannot build natively on x86).
 # libfdt-dev cannot be installed for two architectures at once: the test
 # unpacks the arm64 one privately (tests/ras/check-arm-kvm-build).

@@ -276,10 +276,13 @@ class Guest:
             m = rx.search(text[:text.rfind('\n') + 1])
             if m:
                 return m
-            if self.proc.poll() is not None:
+            if not self.alive():
                 break
             time.sleep(0.2)
         return None
+
+    def alive(self):
+        return self.proc.poll() is None
 
     def stop(self):
         self.proc.kill()
