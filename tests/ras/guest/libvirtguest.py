@@ -39,7 +39,7 @@ XML = """<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/
   <devices>
     <emulator>%(emulator)s</emulator>
     <serial type='file'>
-      <source path='%(console)s'/>
+      <source path='%(console)s' append='on'/>
     </serial>
     <controller type='usb' model='none'/>
     <memballoon model='none'/>
@@ -195,11 +195,33 @@ EVENT = (r"^\S+ \S+: event 'memory-failure' for domain '%s':\n"
          r"\taction required: (\d)\n\trecursive: (\d)$" % DOMAIN)
 
 
+def saved_and_restored(guest, pa, say):
+    """virsh save, then virsh restore: a new QEMU that must know the page
+    at @pa is poisoned before the guest runs"""
+    state = os.path.join(guest.dir, 'state.sav')
+    t = time.time()
+    guest.virsh('save', DOMAIN, state)
+    saved = time.time() - t
+    t = time.time()
+    guest.virsh('restore', state)
+    restored = time.time() - t
+    info = guest.virsh('qemu-monitor-command', '--hmp', DOMAIN,
+                       'info memory-failures')
+    say(info)
+    known = re.search(r'^0x0*%x size 0x1000 guest' % pa, info, re.M)
+    print('virsh save (%.1f s) and restore (%.1f s): the restored QEMU '
+          'knows page 0x%x is poisoned: %s'
+          % (saved, restored, pa, 'yes' if known else 'NO'))
+    return bool(known)
+
+
 def run_libvirt(guest, say):
     """The checks of check_libvirt() on a running @guest"""
     say(guest.virsh('dumpxml', DOMAIN))
     pas = []
     for n, (how, ar) in enumerate((('qmp', False), ('hmp', True))):
+        if n == 1 and not saved_and_restored(guest, pas[0], say):
+            return False
         victims = guest.wait_for(r'(?:^VICTIM pid=\d+ va=\S+ '
                                  r'pa=0x[0-9a-f]+\n(?:.*\n)*?){%d}'
                                  % (n + 1), rasguest.BOOT_TIMEOUT)
@@ -242,12 +264,19 @@ def run_libvirt(guest, say):
     listed = all(re.search(r'^0x0*%x size 0x1000 guest' % pa, info, re.M)
                  for pa in pas)
     print('HMP info memory-failures through libvirt lists both pages: '
-          '%s' % ('yes' if listed else 'NO'))
-    sources = guest.qmp('query-ghes')['return']['sources']
-    acked = all(s.get('acknowledged') is True and s['busy'] == 0
-                for s in sources)
+          '%s' % ('yes' if listed else 'NO:\n' + info))
+    # The guest reads a record after the event is sent: give it 10 s
+    deadline = time.time() + 10
+    while True:
+        sources = guest.qmp('query-ghes')['return']['sources']
+        acked = all(s.get('acknowledged') is True and s['busy'] == 0
+                    for s in sources)
+        if acked or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    say('query-ghes: %s' % json.dumps(sources))
     print('every GHES record acknowledged by the guest: %s'
-          % ('yes' if acked else 'NO'))
+          % ('yes' if acked else 'NO: %s' % json.dumps(sources)))
     done = guest.wait_for(r'^GUEST DONE', 120)
     text = guest.console()
     for line in text.splitlines():
@@ -274,7 +303,8 @@ def run_libvirt(guest, say):
              len(killed)))
     # The guest powered itself off: libvirt saw it live to the end
     stopped = guest.wait_libvirt_event(r"event 'lifecycle' for domain "
-                                       r"'%s': Stopped .*" % DOMAIN, 30)
+                                       r"'%s': Stopped Shutdown" % DOMAIN,
+                                       30)
     crashed = re.search(r'Crashed', guest.libvirt_events())
     print('libvirt saw the guest power itself off: %s'
           % (stopped.group(0) if stopped and not crashed else 'NO'))
