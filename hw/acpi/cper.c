@@ -75,14 +75,14 @@ static void cper_put_estatus(uint8_t *p, uint32_t entries,
 
 /* ACPI 6.5 Table 18.12: Generic Error Data Entry, revision 0x300 */
 static void cper_put_gdata(uint8_t *p, const QemuUUID *section_type,
-                           CperSev sev, uint32_t section_len,
+                           CperSev sev, uint8_t flags, uint32_t section_len,
                            int64_t timestamp)
 {
     memcpy(p, section_type->data, 16);          /* Section Type */
     stl_le_p(p + 16, sev);                      /* Error Severity */
     stw_le_p(p + 20, CPER_GDATA_REVISION);      /* Revision */
     p[22] = timestamp ? CPER_GDATA_VALID_TIMESTAMP : 0; /* Validation Bits */
-    p[23] = CPER_GDATA_FLAG_PRIMARY;            /* Flags */
+    p[23] = CPER_GDATA_FLAG_PRIMARY | flags;    /* Flags */
     stl_le_p(p + 24, section_len);              /* Error Data Length */
     /* FRU Id (16 bytes at 28) and FRU Text (20 at 44): none */
     cper_put_timestamp(p + 64, timestamp);      /* Timestamp */
@@ -113,6 +113,7 @@ void cper_encode_mem_error(GArray *out, const CperMemError *err,
     cper_put_estatus(p, 1, CPER_ESTATUS_HEADER_LEN + data_len, 8, data_len,
                      err->severity);
     cper_put_gdata(gdata, &cper_sec_mem_err_guid, err->severity,
+                   err->threshold_exceeded ? CPER_GDATA_FLAG_THRESHOLD : 0,
                    CPER_MEM_LEN, timestamp);
     cper_put_mem_section(gdata + CPER_GDATA_LEN, err);
     stq_le_p(gdata + data_len, sequence);       /* Raw Data */

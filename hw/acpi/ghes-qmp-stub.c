@@ -43,7 +43,8 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
                              CperMemoryErrorType error_type,
                              bool has_action_required, bool action_required,
                              bool has_cpu_index, int64_t cpu_index,
-                             Error **errp)
+                             bool has_threshold_exceeded,
+                             bool threshold_exceeded, Error **errp)
 {
     ghes_absent(errp);
 }

@@ -71,7 +71,8 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
                              CperMemoryErrorType error_type,
                              bool has_action_required, bool action_required,
                              bool has_cpu_index, int64_t cpu_index,
-                             Error **errp)
+                             bool has_threshold_exceeded,
+                             bool threshold_exceeded, Error **errp)
 {
     AcpiGhesDevice *s = ghes_get(errp);
     bool ar = has_action_required && action_required;
@@ -82,6 +83,7 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
         .severity = has_severity ? (CperSev)severity : CPER_SEV_RECOVERABLE,
         .type = has_error_type ? CPER_MEM_TYPE_FROM_QAPI(error_type)
                                : CPER_MEM_TYPE_MULTI_BIT_ECC,
+        .threshold_exceeded = has_threshold_exceeded && threshold_exceeded,
     };
 
     if (!s || !ghes_device_ready(s, errp)) {
@@ -91,6 +93,16 @@ void qmp_inject_memory_error(uint64_t address, bool has_size, uint64_t size,
         error_setg(errp, "this machine has no synchronous error sources: "
                    "its guests take action-required errors as machine "
                    "checks (inject-host-memory-failure)");
+        return;
+    }
+    if (err.threshold_exceeded && err.severity != CPER_SEV_CORRECTED) {
+        /* Linux acts on the flag only then; elsewhere it would mislead */
+        error_setg(errp, "threshold-exceeded needs severity corrected");
+        return;
+    }
+    if (err.threshold_exceeded && ar) {
+        error_setg(errp, "a corrected error is not action-required: "
+                   "nothing consumed bad data");
         return;
     }
     if (err.size < 4096 || !is_power_of_2(err.size)) {

@@ -158,8 +158,9 @@ static void test_hest(void)
 }
 
 /* Decode the record in block @i and check every field */
-static void check_mem_record(RasFw *fw, int i, uint64_t pa, uint64_t size,
-                             uint32_t sev, uint8_t type, uint64_t seq)
+static void check_mem_record_flags(RasFw *fw, int i, uint64_t pa,
+                                   uint64_t size, uint32_t sev, uint8_t type,
+                                   uint64_t seq, uint8_t flags)
 {
     uint8_t r[RAS_GHES_RECORD_LEN], zero[36] = { 0 };
     const uint8_t *g = r + 20, *m = r + 92, *ts = g + 64;
@@ -179,7 +180,7 @@ static void check_mem_record(RasFw *fw, int i, uint64_t pa, uint64_t size,
     g_assert_cmpint(ldl_le_p(g + 16), ==, sev);
     g_assert_cmphex(lduw_le_p(g + 20), ==, 0x300);
     g_assert_cmphex(g[22], ==, 0x4);                     /* timestamp */
-    g_assert_cmphex(g[23], ==, 0x1);                     /* primary */
+    g_assert_cmphex(g[23], ==, flags);                   /* primary... */
     g_assert_cmpint(ldl_le_p(g + 24), ==, 80);
     g_assert(!memcmp(g + 28, zero, 36));                 /* FRU id, text */
     for (k = 0; k < 8; k++) {                            /* BCD digits */
@@ -198,6 +199,12 @@ static void check_mem_record(RasFw *fw, int i, uint64_t pa, uint64_t size,
     g_assert_cmpint(m[72], ==, type);
     /* Raw data: the record sequence number */
     g_assert_cmpint(ldq_le_p(r + RAS_GHES_RECORD_SEQ), ==, seq);
+}
+
+static void check_mem_record(RasFw *fw, int i, uint64_t pa, uint64_t size,
+                             uint32_t sev, uint8_t type, uint64_t seq)
+{
+    check_mem_record_flags(fw, i, pa, size, sev, type, seq, 0x1);
 }
 
 static void test_inject_and_ack(void)
@@ -367,6 +374,64 @@ static void typed_record(RasFw *fw, uint8_t rec[RAS_GHES_RECORD_LEN])
  * queue-size; past it they are refused and counted, never dropped
  * silently.
  */
+/*
+ * Corrected errors past their threshold: the section says so (flag 0x8,
+ * "error threshold exceeded"), which makes Linux soft-offline the page;
+ * merged into one record, each section keeps it
+ */
+static void test_corrected_threshold(void)
+{
+    RasFw fw;
+    QTestState *qts = start(&fw, NULL);
+    const char *ce = "{ 'execute': 'inject-memory-error', 'arguments': { "
+                     "'address': %" PRIu64 ", 'severity': 'corrected', "
+                     "'error-type': 'single-bit-ecc', "
+                     "'threshold-exceeded': true } }";
+    uint8_t r[20 + 3 * 152];
+    int k;
+
+    ras_fw_run_loader(&fw);
+    qtest_qmp_assert_success(qts, ce, (uint64_t)ERROR_PAGE);
+    check_mem_record_flags(&fw, 0, ERROR_PAGE, 4096, 2, 2, 1, 0x9);
+
+    /* Two more wait, and come in one record once that one is taken */
+    qtest_qmp_assert_success(qts, ce, (uint64_t)ERROR_PAGE + 4096);
+    qtest_qmp_assert_success(qts, ce, (uint64_t)ERROR_PAGE + 8192);
+    ras_ghes_ack(&fw, 0);
+    qtest_memread(qts, ras_ghes_block(&fw, 0), r, sizeof(r));
+    g_assert_cmphex(ldl_le_p(r), ==, 2 | 8 | (2 << 4));  /* corrected, 2 */
+    for (k = 0; k < 2; k++) {
+        const uint8_t *g = r + 20 + k * 152;
+
+        g_assert_cmpint(ldl_le_p(g + 16), ==, 2);
+        g_assert_cmphex(g[23], ==, k ? 0x8 : 0x9);
+        g_assert_cmphex(ldq_le_p(g + 72 + 16), ==,
+                        ERROR_PAGE + (k + 1) * 4096);
+    }
+
+    /* Without the flag, a corrected error is only logged: flag clear */
+    ras_ghes_ack(&fw, 0);
+    qtest_clock_step(qts, RAS_FW_ASYNC_MAX_WAIT_NS);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'inject-memory-error', "
+                             "'arguments': { 'address': %" PRIu64 ", "
+                             "'severity': 'corrected', "
+                             "'error-type': 'single-bit-ecc' } }",
+                             (uint64_t)ERROR_PAGE);
+    check_mem_record_flags(&fw, 0, ERROR_PAGE, 4096, 2, 2, 4, 0x1);
+
+    /* The flag means nothing to Linux elsewhere, and nothing consumed */
+    ras_assert_error(qts, "needs severity corrected",
+                     "{ 'execute': 'inject-memory-error', 'arguments': { "
+                     "'address': %" PRIu64 ", 'threshold-exceeded': true } }",
+                     (uint64_t)ERROR_PAGE);
+    ras_assert_error(qts, "not action-required",
+                     "{ 'execute': 'inject-memory-error', 'arguments': { "
+                     "'address': %" PRIu64 ", 'severity': 'corrected', "
+                     "'threshold-exceeded': true, "
+                     "'action-required': true } }", (uint64_t)ERROR_PAGE);
+    qtest_quit(qts);
+}
+
 static void test_queue(void)
 {
     RasFw fw;
@@ -1723,6 +1788,7 @@ int main(int argc, char **argv)
     qtest_add_func("/ghes/hest", test_hest);
     qtest_add_func("/ghes/inject-and-ack", test_inject_and_ack);
     qtest_add_func("/ghes/raw-cper", test_raw_cper);
+    qtest_add_func("/ghes/corrected-threshold", test_corrected_threshold);
     qtest_add_func("/ghes/queue", test_queue);
     qtest_add_func("/ghes/async-window", test_async_window);
     qtest_add_func("/ghes/sea-coalesce", test_sea_coalesce);

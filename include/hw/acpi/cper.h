@@ -38,6 +38,7 @@ typedef enum CperSev {
 #define CPER_GDATA_VALID_FRU_TEXT       (1u << 1)
 #define CPER_GDATA_VALID_TIMESTAMP      (1u << 2)
 #define CPER_GDATA_FLAG_PRIMARY         (1u << 0)
+#define CPER_GDATA_FLAG_THRESHOLD       (1u << 3)  /* error threshold exceeded */
 
 /* UEFI 2.10 N.2.5: Memory Error Section */
 #define CPER_MEM_LEN                    80
@@ -76,6 +77,11 @@ typedef struct CperMemError {
     uint64_t size;             /* bytes lost, a power of two >= 4096 */
     CperSev severity;
     CperMemErrorType type;
+    /*
+     * The platform's count of corrected errors there passed its
+     * threshold: a Linux guest soft-offlines the page (moves its data)
+     */
+    bool threshold_exceeded;
 } CperMemError;
 
 /*
