@@ -29,6 +29,11 @@
  * first page only once a line comes on standard input (the console): the
  * host decides where that happens (after a migration, say).
  *
+ * With "moved" it never touches its page after filling it and waits (30 s
+ * at most) for the guest to move it elsewhere, as a soft offline does,
+ * then prints
+ *   VICTIM MOVED from=0x<pa> to=0x<pa> intact=<1 if its data came along>
+ *
  * With "free" it instead gives a page back to the kernel and reports
  * that page's physical address, then keeps working on its own page for
  * a while and exits with "VICTIM ALIVE": an error in the free page must
@@ -138,7 +143,8 @@ static long page_size(void)
     return getauxval(AT_PAGESZ);
 }
 
-static uint64_t phys_addr(const void *va)
+/* 0 while the page is not present (being migrated, say) */
+static uint64_t phys_addr_if_present(const void *va)
 {
     long psz = page_size();
     uint64_t entry = 0;
@@ -150,10 +156,40 @@ static uint64_t phys_addr(const void *va)
     }
     close(fd);
     if (!(entry & (1ull << 63))) {
+        return 0;
+    }
+    return (entry & ((1ull << 55) - 1)) * psz;
+}
+
+static uint64_t phys_addr(const void *va)
+{
+    uint64_t pa = phys_addr_if_present(va);
+
+    if (!pa) {
         fprintf(stderr, "page not present\n");
         exit(3);
     }
-    return (entry & ((1ull << 55) - 1)) * psz;
+    return pa;
+}
+
+/* "moved": see the top */
+static int wait_moved(long psz)
+{
+    uint64_t from = phys_addr((const void *)page), to = from, now;
+    int intact = 1;
+    long i;
+
+    for (i = 0; i < 3000 && to == from; i++) {
+        usleep(10000);
+        now = phys_addr_if_present((const void *)page);
+        to = now ? now : from;
+    }
+    for (i = 0; i < psz; i++) {
+        intact &= page[i] == 0x5a;
+    }
+    printf("VICTIM MOVED from=0x%llx to=0x%llx intact=%d\n",
+           (unsigned long long)from, (unsigned long long)to, intact);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -165,6 +201,7 @@ int main(int argc, char **argv)
     int free_mode = argc > 1 && !strcmp(argv[1], "free");
     int spin = argc > 2 && !strcmp(argv[1], "spin");
     int wait = argc > 1 && !strcmp(argv[1], "wait");
+    int moved = argc > 1 && !strcmp(argv[1], "moved");
     unsigned long i;
 
     thp = argc > 1 && !strcmp(argv[1], "thp");
@@ -244,6 +281,9 @@ int main(int argc, char **argv)
     printf("VICTIM pid=%d va=%p pa=0x%llx\n", getpid(), (void *)page,
            (unsigned long long)phys_addr((const void *)page));
     fflush(stdout);
+    if (moved) {
+        return wait_moved(psz);
+    }
     if (wait) {
         uint8_t *second = mmap(NULL, psz, PROT_READ | PROT_WRITE,
                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
