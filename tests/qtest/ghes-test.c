@@ -932,6 +932,11 @@ static bool memory_error_args_bad(QDict *args)
         addr < RAM_BASE || addr >= RAM_END || size > RAM_END - addr) {
         return true;
     }
+    if (qdict_haskey(args, "threshold-exceeded") &&
+        qdict_get_bool(args, "threshold-exceeded") &&
+        (ar || g_strcmp0(qdict_get_try_str(args, "severity"), "corrected"))) {
+        return true;                        /* only for corrected errors */
+    }
     if (qdict_haskey(args, "cpu-index")) {
         cpu = qdict_get_int(args, "cpu-index");
         return !ar || cpu < 0 || cpu >= RAS_NR_CPUS;
@@ -1073,6 +1078,9 @@ static void test_random_qmp_args(void)
             if (!g_test_rand_int_range(0, 8)) {
                 qdict_put_str(args, "severity",
                               sev[g_test_rand_int_range(0, 5)]);
+            }
+            if (!g_test_rand_int_range(0, 8)) {
+                qdict_put_bool(args, "threshold-exceeded", g_test_rand_bit());
             }
             if (!g_test_rand_int_range(0, 16)) {
                 qdict_put_str(args, "address", "0x50000000");
