@@ -278,6 +278,8 @@ def run_libvirt(guest, say):
     print('every GHES record acknowledged by the guest: %s'
           % ('yes' if acked else 'NO: %s' % json.dumps(sources)))
     done = guest.wait_for(r'^GUEST DONE', 120)
+    if not done:
+        print('the guest did not finish its script (no GUEST DONE)')
     text = guest.console()
     for line in text.splitlines():
         if re.search(r'Hardware Error|Memory failure|VICTIM|mce:|'

@@ -269,16 +269,18 @@ class Guest:
         timeout, guest panic or QEMU exit."""
         deadline = time.time() + timeout
         rx = re.compile(pattern + r'|Kernel panic', re.M)
+        last = False
         while time.time() < deadline:
             # Whole lines only: the guest may be half way through one
             # ("pa=0x7" of "pa=0x7c110000" was once taken for an address)
             text = self.console()
             m = rx.search(text[:text.rfind('\n') + 1])
-            if m:
+            if m or last:
                 return m
-            if not self.alive():
-                break
-            time.sleep(0.2)
+            # Gone: what it wrote before it went is read once more
+            last = not self.alive()
+            if not last:
+                time.sleep(0.2)
         return None
 
     def alive(self):
