@@ -38,7 +38,8 @@ typedef enum CperSev {
 #define CPER_GDATA_VALID_FRU_TEXT       (1u << 1)
 #define CPER_GDATA_VALID_TIMESTAMP      (1u << 2)
 #define CPER_GDATA_FLAG_PRIMARY         (1u << 0)
-#define CPER_GDATA_FLAG_THRESHOLD       (1u << 3)  /* error threshold exceeded */
+/* Error threshold exceeded */
+#define CPER_GDATA_FLAG_THRESHOLD       (1u << 3)
 
 /* UEFI 2.10 N.2.5: Memory Error Section */
 #define CPER_MEM_LEN                    80
