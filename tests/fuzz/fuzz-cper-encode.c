@@ -4,8 +4,8 @@
  * cper_check_estatus() and carry back what was encoded.
  *
  * Input: physical address (8 bytes), log2 of the size (1), severity (1),
- * error type (1), sequence (8), timestamp (8), little-endian; short input
- * is zero-padded.
+ * error type (1), sequence (8), timestamp (8), threshold exceeded (1, bit
+ * 0), little-endian; short input is zero-padded.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -16,7 +16,7 @@
 #include "hw/acpi/cper.h"
 #include "fuzz-target.h"
 
-#define INPUT_LEN   27
+#define INPUT_LEN   28
 /* 9999-12-31T23:59:59Z: later years have no two-digit BCD century */
 #define LAST_SECOND_OF_9999 253402300799ll
 
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t in[INPUT_LEN] = { 0 };
     g_autoptr(GArray) out = g_array_new(false, true, 1);
     const uint8_t *r, *sec;
-    CperMemError err;
+    CperMemError err = { 0 };
     uint64_t seq, mask;
     int64_t ts;
     Error *local_err = NULL;
@@ -40,6 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err.type = in[10] % 16;
     seq = ldq_le_p(in + 11);
     ts = (int64_t)ldq_le_p(in + 19);
+    err.threshold_exceeded = in[27] & 1;
 
     /* Something before it, as in a bigger buffer */
     prefix = in[0] % 8;
@@ -63,6 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     assert(!memcmp(r + 20, cper_sec_mem_err_guid.data, 16));
     assert(ldl_le_p(r + 20 + 16) == err.severity);
     assert(lduw_le_p(r + 20 + 20) == CPER_GDATA_REVISION);
+    assert(r[20 + 23] == (CPER_GDATA_FLAG_PRIMARY |
+                          (err.threshold_exceeded ? CPER_GDATA_FLAG_THRESHOLD
+                                                  : 0)));
     assert(ldl_le_p(r + 20 + 24) == CPER_MEM_LEN);
     assert(!!(r[20 + 22] & CPER_GDATA_VALID_TIMESTAMP) == !!ts);
     if (ts > 0 && ts <= LAST_SECOND_OF_9999) {
