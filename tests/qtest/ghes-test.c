@@ -370,11 +370,6 @@ static void typed_record(RasFw *fw, uint8_t rec[RAS_GHES_RECORD_LEN])
 }
 
 /*
- * A burst the guest cannot keep up with: records wait, in order, up to
- * queue-size; past it they are refused and counted, never dropped
- * silently.
- */
-/*
  * Corrected errors past their threshold: the section says so (flag 0x8,
  * "error threshold exceeded"), which makes Linux soft-offline the page;
  * merged into one record, each section keeps it
@@ -387,7 +382,7 @@ static void test_corrected_threshold(void)
                      "'address': %" PRIu64 ", 'severity': 'corrected', "
                      "'error-type': 'single-bit-ecc', "
                      "'threshold-exceeded': true } }";
-    uint8_t r[20 + 3 * 152];
+    uint8_t r[20 + 2 * 152];
     int k;
 
     ras_fw_run_loader(&fw);
@@ -432,6 +427,11 @@ static void test_corrected_threshold(void)
     qtest_quit(qts);
 }
 
+/*
+ * A burst the guest cannot keep up with: records wait, in order, up to
+ * queue-size; past it they are refused and counted, never dropped
+ * silently.
+ */
 static void test_queue(void)
 {
     RasFw fw;

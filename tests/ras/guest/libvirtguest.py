@@ -108,13 +108,18 @@ class LibvirtGuest(rasguest.Guest):
             for n in [root] + [os.path.join(root, x) for x in dirs + names]:
                 os.chown(n, self.uid, self.gid)
         os.chmod(os.path.join(self.dir, 'run'), 0o700)
-        fields = {k: escape(v) for k, v in files.items()}
+        fields = {k: escape(v, {"'": '&apos;'}) for k, v in files.items()}
         fields.update({k: v % fields for k, v in a.items()}, name=DOMAIN)
         with open(os.path.join(self.dir, 'domain.xml'), 'w') as f:
             f.write(XML % fields)
         self.events_out = os.path.join(self.dir, 'events.txt')
         self.listener = None
-        self.create()
+        self.alive_at = 0
+        try:
+            self.create()
+        except Exception:
+            self.stop()
+            raise
 
     def _as_user(self):
         os.setgroups([])
@@ -125,25 +130,31 @@ class LibvirtGuest(rasguest.Guest):
         """virsh's output for @args on the session connection"""
         p = subprocess.run(['virsh', '-c', 'qemu:///session'] + list(args),
                            env=self.env, preexec_fn=self._as_user,
-                           capture_output=True, text=True, timeout=120)
+                           cwd=self.dir, capture_output=True, text=True,
+                           timeout=120)
         if check and p.returncode:
             raise RuntimeError('virsh %s: %s' % (' '.join(args),
                                                  p.stderr.strip()))
         return p.stdout
 
     def create(self):
-        # The listener first (its connection spawns the session daemon),
-        # so that no event of the domain can come before it listens
+        # The listener first: its connection spawns the session daemon.
+        # It may register after the domain's first lifecycle events; the
+        # memory-failure ones come much later.
         self.listener = subprocess.Popen(
             ['virsh', '-c', 'qemu:///session', 'event', '--all', '--loop',
              '--timestamp'], env=self.env, preexec_fn=self._as_user,
-            stdout=open(self.events_out, 'w'), stderr=subprocess.STDOUT)
+            cwd=self.dir, stdout=open(self.events_out, 'w'),
+            stderr=subprocess.STDOUT)
         deadline = time.time() + 60
-        while time.time() < deadline:
+        while True:
             try:
                 self.virsh('uri')
                 break
             except RuntimeError:
+                if time.time() > deadline or self.listener.poll() is not None:
+                    raise RuntimeError('the session libvirtd did not start: '
+                                       '%s' % self.libvirt_events())
                 time.sleep(0.2)
         self.virsh('create', os.path.join(self.dir, 'domain.xml'))
 
@@ -172,22 +183,46 @@ class LibvirtGuest(rasguest.Guest):
         return None
 
     def alive(self):
+        # asked every 2 s at most: each virsh takes CPU from the guest
+        if time.time() - self.alive_at < 2:
+            return True
+        self.alive_at = time.time()
         return self.virsh('domstate', DOMAIN, check=False).strip() in \
             ('running', 'paused')
 
+    def domain_log(self):
+        """libvirt's log of the domain: QEMU's command lines and stderr"""
+        try:
+            with open(os.path.join(self.dir, 'cache', 'libvirt', 'qemu',
+                                   'log', DOMAIN + '.log'),
+                      errors='replace') as f:
+                return f.read()
+        except OSError:
+            return ''
+
     def stop(self):
-        """The domain destroyed, the listener and the session daemon
-        gone"""
+        """The domain destroyed, the listener and the session daemons
+        (libvirtd, virtlogd) gone"""
         self.virsh('destroy', DOMAIN, check=False)
         if self.listener:
             self.listener.kill()
             self.listener.wait()
-        pidfile = os.path.join(self.dir, 'run', 'libvirt', 'libvirtd.pid')
-        try:
-            with open(pidfile) as f:
-                os.kill(int(f.read()), signal.SIGTERM)
-        except (OSError, ValueError):
-            pass
+        for daemon in ('libvirtd', 'virtlogd'):
+            pidfile = os.path.join(self.dir, 'run', 'libvirt',
+                                   daemon + '.pid')
+            try:
+                with open(pidfile) as f:
+                    pid = int(f.read())
+                with open('/proc/%d/comm' % pid) as f:
+                    if f.read().strip() != daemon:
+                        continue
+                os.kill(pid, signal.SIGTERM)
+            except (OSError, ValueError):
+                continue
+            deadline = time.time() + 10
+            while os.path.exists('/proc/%d' % pid) and \
+                    time.time() < deadline:
+                time.sleep(0.1)
 
 
 EVENT = (r"^\S+ \S+: event 'memory-failure' for domain '%s':\n"
@@ -196,68 +231,85 @@ EVENT = (r"^\S+ \S+: event 'memory-failure' for domain '%s':\n"
 
 
 def saved_and_restored(guest, pa, say):
-    """virsh save, then virsh restore: a new QEMU that must know the page
-    at @pa is poisoned before the guest runs"""
+    """virsh save, then virsh restore, paused: the new QEMU must know the
+    page at @pa is poisoned before the guest runs again"""
     state = os.path.join(guest.dir, 'state.sav')
     t = time.time()
     guest.virsh('save', DOMAIN, state)
     saved = time.time() - t
     t = time.time()
-    guest.virsh('restore', state)
+    guest.virsh('restore', state, '--paused')
     restored = time.time() - t
     info = guest.virsh('qemu-monitor-command', '--hmp', DOMAIN,
                        'info memory-failures')
     say(info)
+    guest.virsh('resume', DOMAIN)
     known = re.search(r'^0x0*%x size 0x1000 guest' % pa, info, re.M)
     print('virsh save (%.1f s) and restore (%.1f s): the restored QEMU '
-          'knows page 0x%x is poisoned: %s'
+          'knows page 0x%x is poisoned before the guest runs: %s'
           % (saved, restored, pa, 'yes' if known else 'NO'))
     return bool(known)
+
+
+def victim_pa(guest, n):
+    """The page of the guest's victim number @n (from 0), once it runs"""
+    m = guest.wait_for(r'(?:^VICTIM pid=\d+ va=\S+ pa=0x[0-9a-f]+\n'
+                       r'(?:.*\n)*?){%d}' % (n + 1), rasguest.BOOT_TIMEOUT)
+    pas = m and re.findall(r'^VICTIM pid=\d+ va=\S+ pa=0x([0-9a-f]+)$',
+                           m.group(0), re.M)
+    if not pas or len(pas) <= n:
+        print('FAIL: the guest did not start victim %d' % (n + 1))
+        print(guest.console()[-2000:])
+        return None
+    return int(pas[n], 16)
+
+
+def injected(guest, pa, ar, say):
+    """An error injected at @pa (@ar: action required, by HMP; else action
+    optional, by QMP), both through libvirt; whether libvirt's event for
+    it came, as expected"""
+    # Events of earlier errors (the first victim may touch its page before
+    # the guest has acted on its report: an action-required event) have
+    # come by now: the next victim only starts once that one is dead
+    time.sleep(1)
+    before = len(re.findall(EVENT, guest.libvirt_events(), re.M))
+    if ar:
+        rsp = guest.virsh('qemu-monitor-command', '--hmp', DOMAIN,
+                          'inject_host_memory_failure -a 0x%x' % pa)
+        refused = rsp.strip()
+    else:
+        rsp = guest.qmp('inject-host-memory-failure',
+                        {'kind': 'action-optional', 'address': pa})
+        refused = rsp.get('error')
+    say('-> %s at 0x%x: %s' % ('HMP AR' if ar else 'QMP AO', pa, rsp))
+    if refused:
+        print('FAIL: the injection was refused: %s' % refused)
+        return False
+    guest.wait_libvirt_event(r'(?:%s\n(?:.*\n)*?){%d}' % (EVENT, before + 1),
+                             60)
+    evs = re.findall(EVENT, guest.libvirt_events(), re.M)[before:]
+    ev = evs[0] if evs else None
+    want = ('guest', 'inject', '1' if ar else '0')
+    print('libvirt memory-failure event for the %s error at 0x%x: %s: %s'
+          % ('action-required' if ar else 'action-optional', pa,
+             'recipient %s, action %s, action required %s, recursive %s'
+             % ev if ev else 'NONE',
+             'as expected' if ev and ev[:3] == want else
+             'NOT recipient %s, action %s, action required %s' % want))
+    return bool(ev and ev[:3] == want)
 
 
 def run_libvirt(guest, say):
     """The checks of check_libvirt() on a running @guest"""
     say(guest.virsh('dumpxml', DOMAIN))
     pas = []
-    for n, (how, ar) in enumerate((('qmp', False), ('hmp', True))):
+    for n, ar in enumerate((False, True)):
         if n == 1 and not saved_and_restored(guest, pas[0], say):
             return False
-        victims = guest.wait_for(r'(?:^VICTIM pid=\d+ va=\S+ '
-                                 r'pa=0x[0-9a-f]+\n(?:.*\n)*?){%d}'
-                                 % (n + 1), rasguest.BOOT_TIMEOUT)
-        m = victims and re.findall(r'^VICTIM pid=\d+ va=\S+ '
-                                   r'pa=0x([0-9a-f]+)$',
-                                   victims.group(0), re.M)
-        if not m or len(m) <= n:
-            print('FAIL: the guest did not start victim %d' % (n + 1))
-            print(guest.console()[-2000:])
+        pa = victim_pa(guest, n)
+        if pa is None or not injected(guest, pa, ar, say):
             return False
-        pa = int(m[n], 16)
         pas.append(pa)
-        # An operator's two ways in: QMP and HMP, both through libvirt
-        if how == 'qmp':
-            rsp = guest.qmp('inject-host-memory-failure',
-                            {'kind': 'action-optional', 'address': pa})
-        else:
-            rsp = guest.virsh('qemu-monitor-command', '--hmp', DOMAIN,
-                              'inject_host_memory_failure -a 0x%x' % pa)
-        say('-> %s %s at 0x%x: %s' % (how, 'AR' if ar else 'AO', pa,
-                                     rsp))
-        got = guest.wait_libvirt_event(r'(?:%s\n(?:.*\n)*?){%d}'
-                                       % (EVENT, n + 1), 60)
-        evs = re.findall(EVENT, guest.libvirt_events(), re.M)
-        ev = evs[n] if got and len(evs) > n else None
-        want = ('guest', 'inject', '1' if ar else '0')
-        print('libvirt memory-failure event for the %s error at 0x%x: '
-              '%s: %s' % ('action-required' if ar else 'action-optional',
-                          pa, 'recipient %s, action %s, action '
-                          'required %s, recursive %s' % ev if ev
-                          else 'NONE',
-                          'as expected' if ev and ev[:3] == want
-                          else 'NOT recipient %s, action %s, action '
-                          'required %s' % want))
-        if not ev or ev[:3] != want:
-            return False
     info = guest.virsh('qemu-monitor-command', '--hmp', DOMAIN,
                        'info memory-failures')
     say(info)
@@ -277,10 +329,13 @@ def run_libvirt(guest, say):
     say('query-ghes: %s' % json.dumps(sources))
     print('every GHES record acknowledged by the guest: %s'
           % ('yes' if acked else 'NO: %s' % json.dumps(sources)))
-    done = guest.wait_for(r'^GUEST DONE', 120)
-    if not done:
-        print('the guest did not finish its script (no GUEST DONE)')
+    m = guest.wait_for(r'^GUEST DONE', 120)
+    done = m and m.group(0).startswith('GUEST DONE')
     text = guest.console()
+    panicked = re.search(r'Kernel panic', text)
+    if not done or panicked:
+        print('the guest %s' % ('panicked' if panicked else
+                                'did not finish its script (no GUEST DONE)'))
     for line in text.splitlines():
         if re.search(r'Hardware Error|Memory failure|VICTIM|mce:|'
                      r'Kernel panic', line):
@@ -295,24 +350,24 @@ def run_libvirt(guest, say):
     handled = [pa for pa in pas
                if re.search(r'Memory failure: 0x0*%x: recovery action'
                             % (pa >> 12), text)]
-    # each victim's SIGBUS line follows its start line
+    # each victim's SIGBUS line follows its start line, and it exited of
+    # its own (the line init prints is its own: /victim.out removed first)
     killed = [v for v in re.split(r'^VICTIM pid=', text, flags=re.M)[1:]
               if re.search(r'^VICTIM SIGBUS code=BUS_MCEERR_A[RO] ', v,
-                           re.M)]
+                           re.M) and re.search(r'^VICTIM EXIT 0$', v, re.M)]
     print('%s; records decoded: %d, errors recovered from: %d of 2, '
           'victims killed by SIGBUS BUS_MCEERR_*: %d of 2'
           % (guest.kernel_line(), len(decoded), len(handled),
              len(killed)))
-    # The guest powered itself off: libvirt saw it live to the end
+    # The guest powered itself off after its script (no panic): libvirt
+    # saw the domain through to its end
     stopped = guest.wait_libvirt_event(r"event 'lifecycle' for domain "
                                        r"'%s': Stopped Shutdown" % DOMAIN,
                                        30)
-    crashed = re.search(r'Crashed', guest.libvirt_events())
-    print('libvirt saw the guest power itself off: %s'
-          % (stopped.group(0) if stopped and not crashed else 'NO'))
-    return bool(listed and acked and done and decoded and
-                len(handled) == 2 and len(killed) == 2 and stopped and
-                not crashed)
+    print('libvirt saw the domain shut down: %s'
+          % ('yes' if stopped else 'NO'))
+    return bool(listed and acked and done and not panicked and decoded and
+                len(handled) == 2 and len(killed) == 2 and stopped)
 
 
 def check_libvirt(objdir, arch, script, say):
@@ -322,19 +377,28 @@ def check_libvirt(objdir, arch, script, say):
         print('FAIL: libvirt is not installed (scripts/install-deps.sh '
               'installs Debian\'s)')
         return False
+    if os.getuid():
+        print('FAIL: the libvirt tests run as root (they run libvirt as '
+              '%s)' % USER)
+        return False
     images = rasguest.fetch_images(arch)
     work = rasguest.workdir()
     initrd = rasguest.build_initramfs(images, work, arch,
                                       {'victim': 'victim.c'}, script,
                                       poll_every_second=False)
-    guest = LibvirtGuest(objdir, arch, images, initrd, work)
     ok = False
+    guest = None
     try:
+        guest = LibvirtGuest(objdir, arch, images, initrd, work)
         ok = run_libvirt(guest, say)
     finally:
-        guest.stop()
+        if guest:
+            guest.stop()
+            if not ok:
+                print('libvirt\'s log of the domain, its end:')
+                print(guest.domain_log()[-3000:])
         if ok and not os.environ.get('RAS_KEEP'):
-            shutil.rmtree(work)
+            shutil.rmtree(work, ignore_errors=True)
         else:
             print('work directory kept: %s' % work)
     print('PASS' if ok else 'FAIL')

@@ -265,8 +265,9 @@ class Guest:
                                     'unknown (it did not say GUEST READY)')
 
     def wait_for(self, pattern, timeout):
-        """The first match of @pattern in the console log, or None on
-        timeout, guest panic or QEMU exit."""
+        """The first match of @pattern in the console log, or of
+        "Kernel panic" if the guest panicked first; None on timeout or
+        QEMU exit."""
         deadline = time.time() + timeout
         rx = re.compile(pattern + r'|Kernel panic', re.M)
         last = False
@@ -281,7 +282,8 @@ class Guest:
             last = not self.alive()
             if not last:
                 time.sleep(0.2)
-        return None
+        text = self.console()
+        return rx.search(text[:text.rfind('\n') + 1])
 
     def alive(self):
         return self.proc.poll() is None
